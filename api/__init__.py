@@ -1,0 +1,1 @@
+"""FastAPI application and the ``renewal`` command line."""

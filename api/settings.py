@@ -1,0 +1,51 @@
+"""One settings object for the app, the CLI and the migrations.
+
+Read from the environment: ``DATABASE_URL`` and ``RENEWAL_*`` variables (and a
+``.env`` file if present). Built once in the app factory or CLI and passed down.
+"""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "postgresql:///renewal"
+"""The local socket, the current OS user, database ``renewal`` (what ``make db`` creates)."""
+
+
+class Settings(BaseSettings):
+    """Runtime configuration of the toolkit."""
+
+    model_config = SettingsConfigDict(env_prefix="RENEWAL_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        validation_alias=AliasChoices("DATABASE_URL", "RENEWAL_DATABASE_URL"),
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    pool_min_size: int = 2
+    pool_max_size: int = 10
+    pool_timeout_s: float = 5.0
+    statement_timeout_ms: int = 30000
+    default_limit: int = Field(default=100, ge=1)
+    max_limit: int = Field(default=10000, ge=1)
+    tile_cache_max_age_s: int = 60
+    tianditu_key: str | None = None
+    public_url: str | None = None
+    """Base URL used in links when behind a proxy; None means derive from the request."""
+    log_level: str = "info"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The same URL for SQLAlchemy/alembic, forcing the psycopg 3 driver."""
+        url = self.database_url
+        for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+
+def get_settings() -> Settings:
+    """Build settings from the environment."""
+    return Settings()

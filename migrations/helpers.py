@@ -1,0 +1,66 @@
+"""DDL helpers shared by migrations.
+
+A migration freezes the columns it creates; these helpers only add what every layer
+table has in common (key, code, name, district, status, geometry, measures,
+timestamps, indexes and triggers), so layer migrations stay short and uniform.
+"""
+
+from alembic import op
+
+SCHEMA = "renewal"
+
+
+def _quote_list(values):
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+def create_layer_table(table, geometry_type, columns=(), measure=None, statuses=None):
+    """Create ``renewal.<table>`` with the common columns, ``columns`` and the indexes.
+
+    measure: "area" adds ``area_mu``, "length" adds ``length_m``, both computed by the
+    database in EPSG:4547 so they can never disagree with the geometry.
+    statuses: lifecycle codes; adds ``status`` with a CHECK and the history trigger.
+    """
+    parts = [
+        "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+        "code text NOT NULL CHECK (length(btrim(code)) > 0)",
+        "name text NOT NULL CHECK (length(name) <= 200)",
+        "district_code text",
+    ]
+    if statuses:
+        parts.append(f"status text NOT NULL CHECK (status IN ({_quote_list(statuses)}))")
+    parts.extend(columns)
+    if measure == "area":
+        parts.append(
+            "area_mu double precision GENERATED ALWAYS AS "
+            "(ST_Area(ST_Transform(geom, 4547)) * 0.0015) STORED"
+        )
+    elif measure == "length":
+        parts.append(
+            "length_m double precision GENERATED ALWAYS AS (ST_Length(ST_Transform(geom, 4547))) STORED"
+        )
+    parts += [
+        f"geom geometry({geometry_type}, 4490) NOT NULL CHECK (ST_IsValid(geom) AND NOT ST_IsEmpty(geom))",
+        "created_at timestamptz NOT NULL DEFAULT now()",
+        "updated_at timestamptz NOT NULL DEFAULT now()",
+        f"CONSTRAINT {table}_code_key UNIQUE (code)",
+    ]
+    op.execute(f"CREATE TABLE {SCHEMA}.{table} (\n  " + ",\n  ".join(parts) + "\n)")
+    op.execute(f"CREATE INDEX {table}_geom_idx ON {SCHEMA}.{table} USING gist (geom)")
+    op.execute(f"CREATE INDEX {table}_district_idx ON {SCHEMA}.{table} (district_code)")
+    op.execute(
+        f"CREATE TRIGGER {table}_touch BEFORE UPDATE ON {SCHEMA}.{table} "
+        f"FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.touch_updated_at()"
+    )
+    if statuses:
+        op.execute(f"CREATE INDEX {table}_status_idx ON {SCHEMA}.{table} (status)")
+        op.execute(
+            f"CREATE TRIGGER {table}_status_history AFTER INSERT OR UPDATE OF status ON {SCHEMA}.{table} "
+            f"FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.track_status()"
+        )
+
+
+def drop_layer_table(table):
+    """Drop a layer table and its history rows."""
+    op.execute(f"DELETE FROM {SCHEMA}.status_history WHERE layer = '{table}'")
+    op.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
