@@ -11,21 +11,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from api.settings import Settings  # noqa: E402
 
 config = context.config
+# Any libpq connection string or URL works: psycopg connects, SQLAlchemy only wraps it.
 url = context.get_x_argument(as_dictionary=True).get("url") or config.attributes.get("url")
 if not url:
-    url = Settings().sqlalchemy_url
-elif url.startswith("postgresql://"):
-    url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    url = Settings().database_url
+if url.startswith("postgresql+psycopg://"):
+    url = "postgresql://" + url[len("postgresql+psycopg://"):]
 
 
 def run_migrations_offline():
-    context.configure(url=url, literal_binds=True, version_table_schema="public")
+    context.configure(url="postgresql+psycopg://", literal_binds=True, version_table_schema="public")
     with context.begin_transaction():
         context.run_migrations()
 
 
 def run_migrations_online():
-    engine = create_engine(url, poolclass=pool.NullPool)
+    import psycopg
+
+    engine = create_engine("postgresql+psycopg://", poolclass=pool.NullPool, creator=lambda: psycopg.connect(url))
     with engine.connect() as connection:
         context.configure(connection=connection, version_table_schema="public", transaction_per_migration=True)
         with context.begin_transaction():

@@ -1,0 +1,55 @@
+# Two commands: `make run` (serve the demo city) and `make test` (the whole suite).
+# Everything else is a step they depend on.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+DB_NAME ?= renewal
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test setup db demo serve lint typecheck bench notebooks clean
+
+$(VENV)/.installed: pyproject.toml
+	@scripts/venv.sh
+	@$(VENV)/bin/pip install -q --upgrade pip
+	@$(VENV)/bin/pip install -q -e '.[dev]'
+	@touch $@
+
+## setup: the virtualenv with every Python dependency
+setup: $(VENV)/.installed
+
+## db: PostgreSQL + PostGIS (installed/started when needed), database created and migrated
+db: setup
+	@scripts/provision-db.sh $(DB_NAME)
+	@$(PY) -m api.cli db upgrade
+
+## demo: load the synthetic demo city unless the database already holds data
+demo: db
+	@$(PY) -m api.cli demo load --if-empty
+
+## run: everything above, then serve API, viewer and maps on http://$(HOST):$(PORT)
+run: demo
+	@$(PY) -m api.cli serve --host $(HOST) --port $(PORT)
+
+## test: provision the server, then the whole suite in a fresh test database it drops afterwards
+test: setup
+	@scripts/provision-db.sh -
+	@scripts/os-test-deps.sh
+	@$(VENV)/bin/pytest
+
+lint: setup
+	$(VENV)/bin/ruff check api gis layers tests bench
+	$(VENV)/bin/ruff format --check api gis layers tests bench
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+bench: demo
+	@for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+notebooks: demo
+	@mkdir -p out/notebooks
+	$(VENV)/bin/jupyter nbconvert --to html --execute --output-dir out/notebooks notebooks/*.ipynb
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache out artifacts *.egg-info

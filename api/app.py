@@ -1,0 +1,62 @@
+"""The FastAPI application factory.
+
+``create_app(settings)`` builds settings (from the environment when none are given),
+opens the async pool in the lifespan, installs the error mapping, and includes every
+router module under :mod:`api.routers` (each exposes ``router`` and may set ``ORDER``),
+so adding an endpoint family is adding a module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import routers
+from api.db import make_pool
+from api.errors import install_error_handlers
+from api.settings import Settings
+from layers.registry import get_registry
+
+
+def _router_modules() -> list[object]:
+    mods = [importlib.import_module(f"api.routers.{m.name}") for m in pkgutil.iter_modules(routers.__path__)]
+    mods = [m for m in mods if hasattr(m, "router")]
+    return sorted(mods, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = make_pool(settings)
+        await pool.open(wait=False)
+        app.state.pool = pool
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title="石家庄城市更新 Shijiazhuang urban renewal API",
+        description=(
+            "OGC API Features, vector tiles, planner queries and progress for Shijiazhuang's urban-renewal "
+            "layers. Storage CRS CGCS2000 (EPSG:4490)."
+        ),
+        version="0.1.0",
+        lifespan=lifespan,
+        openapi_url="/api",
+        docs_url="/api.html",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.registry = get_registry()
+    install_error_handlers(app)
+    for module in _router_modules():
+        app.include_router(module.router)  # type: ignore[attr-defined]
+    return app

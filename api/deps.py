@@ -1,0 +1,44 @@
+"""FastAPI dependencies shared by every router."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from psycopg_pool import AsyncConnectionPool
+
+from api.settings import Settings
+from layers.models import Layer
+from layers.registry import Registry
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was built with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_pool(request: Request) -> AsyncConnectionPool:
+    """The app's connection pool."""
+    pool: AsyncConnectionPool = request.app.state.pool
+    return pool
+
+
+def get_registry(request: Request) -> Registry:
+    """The layer registry."""
+    registry: Registry = request.app.state.registry
+    return registry
+
+
+def get_layer(
+    collection_id: Annotated[str, Path(description="Layer (collection) id, e.g. old_compounds")],
+    registry: Annotated[Registry, Depends(get_registry)],
+) -> Layer:
+    """The layer named in the path; 404 problem+json for an unknown one."""
+    return registry.get(collection_id)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
+RegistryDep = Annotated[Registry, Depends(get_registry)]
+LayerDep = Annotated[Layer, Depends(get_layer)]

@@ -1,0 +1,33 @@
+"""``/layers``: the registry as JSON, with the feature count of each layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from psycopg import sql
+
+from api.deps import PoolDep, RegistryDep
+
+ORDER = 2
+router = APIRouter(tags=["layers"])
+
+
+@router.get("/layers", summary="Every registered layer with its fields, lifecycle and feature count")
+async def list_layers(pool: PoolDep, registry: RegistryDep) -> dict[str, Any]:
+    """The registry plus live counts, in one round trip."""
+    counts_sql = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT {}::text, count(*) FROM {}.{}").format(
+            sql.Literal(layer.id), sql.Identifier(layer.schema_name), sql.Identifier(layer.table)
+        )
+        for layer in registry
+    )
+    async with pool.connection() as conn:
+        cur = await conn.execute(counts_sql)
+        counts = {name: n for name, n in await cur.fetchall()}
+    layers = []
+    for layer in registry:
+        entry = layer.model_dump(mode="json")
+        entry["count"] = counts.get(layer.id, 0)
+        layers.append(entry)
+    return {"layers": layers, "count": len(layers)}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# OS tools the test suite drives as real clients: GDAL's ogrinfo (OAPIF and MVT drivers),
+# Debian's Chromium (browser tests), LibreOffice (ledgers open in an office suite) and a
+# CJK font for screenshots. Installed from the OS packages when missing; with
+# DATABASE_URL set nothing is installed (tests needing them then skip, or fail in CI).
+set -euo pipefail
+say() { printf '\033[1;34m[deps]\033[0m %s\n' "$*"; }
+if [ -n "${DATABASE_URL:-}" ]; then say "DATABASE_URL set: not installing OS packages"; exit 0; fi
+missing=()
+command -v ogrinfo >/dev/null 2>&1 || missing+=(gdal-bin)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v soffice >/dev/null 2>&1 || missing+=(libreoffice-calc-nogui)
+fc-list 2>/dev/null | grep -qi "noto.*cjk" || missing+=(fonts-noto-cjk)
+[ ${#missing[@]} -eq 0 ] && exit 0
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo "$@"; else return 127; fi; }
+say "installing ${missing[*]}"
+if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/tmp/renewal-apt-test.log 2>&1; then
+  as_root apt-get update -q >/dev/null 2>&1 || true
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/tmp/renewal-apt-test.log 2>&1 \
+    || { echo "could not install ${missing[*]}: run sudo apt-get install ${missing[*]}" >&2; exit 1; }
+fi

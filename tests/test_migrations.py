@@ -1,0 +1,67 @@
+"""Migrations upgrade, downgrade and upgrade again cleanly on a fresh database."""
+
+import psycopg
+
+from api.cli.db import downgrade, upgrade
+from tests.conftest import create_database, drop_database
+
+
+def _tables(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        return {r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'renewal'"
+        ).fetchall()}
+
+
+def test_upgrade_downgrade_upgrade() -> None:
+    url = create_database("renewal_migr")
+    try:
+        upgrade(url)
+        first = _tables(url)
+        assert {"status_history", "land_parcels", "old_compounds"} <= first
+        downgrade(url, "base")
+        assert _tables(url) == set()
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'renewal'").fetchone()[0] == 0
+        upgrade(url)
+        assert _tables(url) == first
+    finally:
+        drop_database(url)
+
+
+def test_status_trigger_records_history_with_session_settings(conn: psycopg.Connection) -> None:
+    with conn.transaction():
+        conn.execute("SET LOCAL renewal.effective_date = '2022-03-15'")
+        conn.execute("SET LOCAL renewal.source_doc = '石政办〔2022〕1号'")
+        fid = conn.execute(
+            "INSERT INTO renewal.parking_sites (code, name, status, spaces, geom) VALUES "
+            "('TEST-P1', '测试停车场', 'planned', 100, ST_SetSRID(ST_MakePoint(114.5, 38.04), 4490)) RETURNING id"
+        ).fetchone()[0]
+        conn.execute("UPDATE renewal.parking_sites SET status = 'under_construction' WHERE id = %s", (fid,))
+        conn.execute("UPDATE renewal.parking_sites SET spaces = 120 WHERE id = %s", (fid,))  # no status change
+        rows = conn.execute(
+            "SELECT from_status, to_status, effective_date::text, source_doc FROM renewal.status_history "
+            "WHERE layer = 'parking_sites' AND feature_id = %s ORDER BY id",
+            (fid,),
+        ).fetchall()
+        assert rows == [
+            (None, "planned", "2022-03-15", "石政办〔2022〕1号"),
+            ("planned", "under_construction", "2022-03-15", "石政办〔2022〕1号"),
+        ]
+        conn.execute("DELETE FROM renewal.status_history WHERE layer = 'parking_sites' AND feature_id = %s", (fid,))
+        conn.execute("DELETE FROM renewal.parking_sites WHERE id = %s", (fid,))
+
+
+def test_schema_rejects_invalid_geometry_and_unknown_status(conn: psycopg.Connection) -> None:
+    import pytest
+
+    with pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute(
+            "INSERT INTO renewal.old_compounds (code, name, status, geom) VALUES ('X', 'x', 'pending', "
+            "ST_GeomFromText('MULTIPOLYGON(((114.5 38, 114.51 38.01, 114.51 38, 114.5 38.01, 114.5 38)))', 4490))"
+        )
+    with pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute(
+            "INSERT INTO renewal.old_compounds (code, name, status, geom) VALUES ('X', 'x', 'finished', "
+            "ST_GeomFromText('MULTIPOLYGON(((114.5 38, 114.51 38, 114.51 38.01, 114.5 38.01, 114.5 38)))', 4490))"
+        )
