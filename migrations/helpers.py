@@ -52,6 +52,14 @@ def create_layer_table(table, geometry_type, columns=(), measure=None, statuses=
         f"CREATE TRIGGER {table}_touch BEFORE UPDATE ON {SCHEMA}.{table} "
         f"FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.touch_updated_at()"
     )
+    op.execute(
+        f"CREATE TRIGGER {table}_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {SCHEMA}.{table} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.bump_layer_version()"
+    )
+    op.execute(
+        f"CREATE TRIGGER {table}_audit AFTER INSERT OR UPDATE OR DELETE ON {SCHEMA}.{table} "
+        f"FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.audit_row()"
+    )
     if statuses:
         op.execute(f"CREATE INDEX {table}_status_idx ON {SCHEMA}.{table} (status)")
         op.execute(
@@ -63,4 +71,5 @@ def create_layer_table(table, geometry_type, columns=(), measure=None, statuses=
 def drop_layer_table(table):
     """Drop a layer table and its history rows."""
     op.execute(f"DELETE FROM {SCHEMA}.status_history WHERE layer = '{table}'")
+    op.execute(f"DELETE FROM {SCHEMA}.layer_version WHERE layer = '{table}'")
     op.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")

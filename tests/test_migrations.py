@@ -65,3 +65,31 @@ def test_schema_rejects_invalid_geometry_and_unknown_status(conn: psycopg.Connec
             "INSERT INTO renewal.old_compounds (code, name, status, geom) VALUES ('X', 'x', 'finished', "
             "ST_GeomFromText('MULTIPOLYGON(((114.5 38, 114.51 38, 114.51 38.01, 114.5 38.01, 114.5 38)))', 4490))"
         )
+
+
+def test_every_write_bumps_the_layer_version_and_is_audited(conn: psycopg.Connection) -> None:
+    def version() -> int:
+        row = conn.execute("SELECT version FROM renewal.layer_version WHERE layer = 'parking_sites'").fetchone()
+        return int(row[0]) if row else 0
+
+    before = version()
+    with conn.transaction():
+        conn.execute("SET LOCAL renewal.actor = 'tester'")
+        conn.execute("SET LOCAL renewal.request_id = 'req-1'")
+        fid = conn.execute(
+            "INSERT INTO renewal.parking_sites (code, name, status, spaces, geom) VALUES "
+            "('TEST-AUD', '审计测试', 'planned', 10, ST_SetSRID(ST_MakePoint(114.5, 38.04), 4490)) RETURNING id"
+        ).fetchone()[0]
+    assert version() == before + 1
+    conn.execute("UPDATE renewal.parking_sites SET spaces = 11 WHERE id = %s", (fid,))
+    conn.execute("DELETE FROM renewal.parking_sites WHERE id = %s", (fid,))
+    assert version() == before + 3
+    rows = conn.execute(
+        "SELECT actor, action, request_id, before->>'spaces', after->>'spaces', after->'geom'->>'type' "
+        "FROM renewal.audit_log WHERE layer = 'parking_sites' AND feature_id = %s ORDER BY id",
+        (fid,),
+    ).fetchall()
+    assert [r[1] for r in rows] == ["INSERT", "UPDATE", "DELETE"]
+    assert rows[0][0] == "tester" and rows[0][2] == "req-1" and rows[0][5] == "Point"
+    assert rows[1][3:5] == ("10", "11")
+    conn.execute("DELETE FROM renewal.status_history WHERE layer = 'parking_sites' AND feature_id = %s", (fid,))

@@ -85,6 +85,86 @@ def upgrade():
         """
     )
 
+    # Cache validators: a per-layer counter bumped by a statement-level trigger on every
+    # write, so tile/feature ETags change the moment the data changes.
+    op.execute(
+        """
+        CREATE TABLE renewal.layer_version (
+          layer text PRIMARY KEY,
+          version bigint NOT NULL DEFAULT 0,
+          changed_at timestamptz NOT NULL DEFAULT now()
+        )
+        """
+    )
+    op.execute(
+        """
+        CREATE FUNCTION renewal.bump_layer_version() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          INSERT INTO renewal.layer_version AS v (layer, version, changed_at)
+          VALUES (TG_TABLE_NAME, 1, now())
+          ON CONFLICT (layer) DO UPDATE SET version = v.version + 1, changed_at = now();
+          RETURN NULL;
+        END $$;
+        """
+    )
+    # Audit trail (全过程留痕): every row written to a layer table, by any path, appends a
+    # record. Who/why come from transaction-local settings (renewal.actor, renewal.request_id,
+    # renewal.source_doc, renewal.channel). Only the demo loader turns it off
+    # (renewal.audit_mode = 'off') because synthetic data is not a change anyone made.
+    op.execute(
+        """
+        CREATE TABLE renewal.audit_log (
+          id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          occurred_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+          actor text NOT NULL,
+          channel text,
+          action text NOT NULL CHECK (action IN ('INSERT', 'UPDATE', 'DELETE')),
+          layer text NOT NULL,
+          feature_id bigint,
+          code text,
+          before jsonb,
+          after jsonb,
+          request_id text,
+          source_doc text,
+          note text
+        )
+        """
+    )
+    op.execute("CREATE INDEX audit_log_feature_idx ON renewal.audit_log (layer, feature_id, occurred_at)")
+    op.execute("CREATE INDEX audit_log_actor_idx ON renewal.audit_log (actor, occurred_at)")
+    op.execute(
+        """
+        CREATE FUNCTION renewal.audit_row() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+          b jsonb;
+          a jsonb;
+          r record;
+        BEGIN
+          IF coalesce(current_setting('renewal.audit_mode', true), '') = 'off' THEN
+            RETURN NULL;
+          END IF;
+          IF TG_OP IN ('UPDATE', 'DELETE') THEN
+            b := (to_jsonb(OLD) - 'geom') || jsonb_build_object('geom', ST_AsGeoJSON(OLD.geom)::jsonb);
+          END IF;
+          IF TG_OP IN ('INSERT', 'UPDATE') THEN
+            a := (to_jsonb(NEW) - 'geom') || jsonb_build_object('geom', ST_AsGeoJSON(NEW.geom)::jsonb);
+          END IF;
+          IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+          INSERT INTO renewal.audit_log (actor, channel, action, layer, feature_id, code, before, after,
+                                         request_id, source_doc, note)
+          VALUES (
+            coalesce(nullif(current_setting('renewal.actor', true), ''), current_user),
+            nullif(current_setting('renewal.channel', true), ''),
+            TG_OP, TG_TABLE_NAME, r.id, r.code, b, a,
+            nullif(current_setting('renewal.request_id', true), ''),
+            nullif(current_setting('renewal.source_doc', true), ''),
+            nullif(current_setting('renewal.note', true), '')
+          );
+          RETURN NULL;
+        END $$;
+        """
+    )
+
     create_layer_table("districts", "MultiPolygon", measure="area")
     create_layer_table(
         "ring_zones", "MultiPolygon", measure="area",
@@ -157,6 +237,10 @@ def downgrade():
     for table in reversed(LAYERS):
         op.execute(f"DROP TABLE IF EXISTS renewal.{table}")
     op.execute("DROP TABLE IF EXISTS renewal.status_history")
+    op.execute("DROP TABLE IF EXISTS renewal.audit_log")
+    op.execute("DROP TABLE IF EXISTS renewal.layer_version")
+    op.execute("DROP FUNCTION IF EXISTS renewal.audit_row()")
+    op.execute("DROP FUNCTION IF EXISTS renewal.bump_layer_version()")
     op.execute("DROP FUNCTION IF EXISTS renewal.track_status()")
     op.execute("DROP FUNCTION IF EXISTS renewal.touch_updated_at()")
     op.execute("DROP SCHEMA IF EXISTS renewal")
