@@ -12,6 +12,7 @@ import importlib
 import pkgutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import ModuleType
 
 from fastapi import FastAPI
 
@@ -22,7 +23,7 @@ from api.settings import Settings
 from layers.registry import get_registry
 
 
-def _router_modules() -> list[object]:
+def _router_modules() -> list[ModuleType]:
     mods = [importlib.import_module(f"api.routers.{m.name}") for m in pkgutil.iter_modules(routers.__path__)]
     mods = [m for m in mods if hasattr(m, "router")]
     return sorted(mods, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
@@ -58,5 +59,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.registry = get_registry()
     install_error_handlers(app)
     for module in _router_modules():
-        app.include_router(module.router)  # type: ignore[attr-defined]
+        app.include_router(module.router)
     return app

@@ -38,7 +38,7 @@ def status_for(exc: e.RenewalError) -> int:
     """The HTTP status for a domain error: the nearest mapped base class wins."""
     for cls in type(exc).__mro__:
         if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]  # type: ignore[index]
+            return STATUS_BY_ERROR[cls]
     return 500
 
 

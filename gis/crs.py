@@ -78,7 +78,9 @@ class CrsRef:
 CRS84: Final = CrsRef("crs84")
 STORAGE: Final = CrsRef("epsg", STORAGE_SRID)
 
-_URI_EPSG = re.compile(r"^(?:https?://www\.opengis\.net/def/crs/EPSG/0/|urn:ogc:def:crs:EPSG:[^:]*:|EPSG:)?(\d{4,6})$", re.I)
+_URI_EPSG = re.compile(
+    r"^(?:https?://www\.opengis\.net/def/crs/EPSG/0/|urn:ogc:def:crs:EPSG:[^:]*:|EPSG:)?(\d{4,6})$", re.I
+)
 _CRS84_NAMES = {"crs84", "ogc:crs84", "urn:ogc:def:crs:ogc:1.3:crs84", CRS84_URI.lower(), "wgs84lonlat"}
 _GCJ_NAMES = {"gcj02", "gcj-02", "gcj", "mars", "gaode", "amap"}
 _BD_NAMES = {"bd09", "bd-09", "baidu"}

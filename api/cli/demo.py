@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from api.settings import Settings
 
@@ -35,7 +35,7 @@ def load_cmd(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(), console=console,
     ) as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def report(step: str, done: int, total: int) -> None:
             if step not in tasks:
