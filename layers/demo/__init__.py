@@ -1,0 +1,18 @@
+"""The deterministic synthetic demo city of Shijiazhuang (石家庄演示数据).
+
+SYNTHETIC, APPROXIMATE, NOT OFFICIAL. Every feature except the district outlines is
+invented: villages, compounds, parcels, roads, parking sites and vacated plots are
+placed by a seeded random generator near the rough geography of the city (ring roads,
+Hutuo River, named sites of the plan) so that the toolkit's maps and progress checks
+have something realistic-looking to work on. Names carry （演示）/（示意）.
+
+The district outlines are a simplified derivative of DataV.GeoAtlas (阿里云 DataV.GeoAtlas),
+converted from GCJ-02 to CGCS2000 and simplified; they are approximate and are not
+official administrative boundaries. See ``layers/demo/README.md``.
+
+Use :func:`load_demo` (or ``renewal demo load``).
+"""
+
+from layers.demo.loader import load_demo
+
+__all__ = ["load_demo"]
