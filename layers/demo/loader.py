@@ -5,7 +5,8 @@ rows deleted from ``renewal.status_history``, features copied in with ``COPY`` (
 hex, SRID 4490), ``district_code`` filled by a point-on-surface join with
 ``renewal.districts``, and the status histories copied into a temporary table and
 inserted set-based, joined to the layer for ``feature_id``. ``renewal.history_mode``
-is ``manual`` throughout so the trigger writes nothing itself. Land parcels are
+is ``manual`` throughout so the trigger writes nothing itself, and
+``renewal.audit_mode`` is ``off``: synthetic rows are not changes anyone made. Land parcels are
 generated in SQL (``parcels.sql``).
 """
 
@@ -60,10 +61,10 @@ _NODE_FUNCTION = """
 CREATE OR REPLACE FUNCTION pg_temp.demo_node(g float8[], i int, j int) RETURNS geometry
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT ST_MakePoint(
-    g[1] + (i + CASE WHEN i = 0 OR i = g[5] THEN 0.0 ELSE g[7] * (2.0 * ('x' || substr(md5('n' || i::text
-      || ',' || j::text), 1, 7))::bit(28)::int / 268435456.0 - 1.0) END) * g[3],
-    g[2] + (j + CASE WHEN j = 0 OR j = g[6] THEN 0.0 ELSE g[7] * (2.0 * ('x' || substr(md5('n' || i::text
-      || ',' || j::text), 8, 7))::bit(28)::int / 268435456.0 - 1.0) END) * g[4])
+    g[1] + (i + CASE WHEN i = 0 OR i = g[5] THEN 0.0::float8 ELSE g[7] * (('x' || substr(md5('n' || i::text
+      || ',' || j::text), 1, 7))::bit(28)::int::float8 / 134217728.0::float8 - 1.0::float8) END) * g[3],
+    g[2] + (j + CASE WHEN j = 0 OR j = g[6] THEN 0.0::float8 ELSE g[7] * (('x' || substr(md5('n' || i::text
+      || ',' || j::text), 8, 7))::bit(28)::int::float8 / 134217728.0::float8 - 1.0::float8) END) * g[4])
 $$
 """
 
@@ -74,9 +75,9 @@ SELECT 'land_parcels', p.id, p.code, s.from_status, s.to_status, s.d, s.doc, s.n
 FROM renewal.land_parcels AS p
 CROSS JOIN LATERAL (
   SELECT CASE p.status WHEN 'reserved' THEN 1 WHEN 'supplied' THEN 2 WHEN 'built' THEN 3 END AS rank,
-         ('x' || substr(md5('h' || p.code), 1, 7))::bit(28)::int / 268435456.0 AS v1,
-         ('x' || substr(md5('h' || p.code), 8, 7))::bit(28)::int / 268435456.0 AS v2,
-         ('x' || substr(md5('h' || p.code), 15, 7))::bit(28)::int / 268435456.0 AS v3
+         ('x' || substr(md5('h' || p.code), 1, 7))::bit(28)::int / 268435456.0::float8 AS v1,
+         ('x' || substr(md5('h' || p.code), 8, 7))::bit(28)::int / 268435456.0::float8 AS v2,
+         ('x' || substr(md5('h' || p.code), 15, 7))::bit(28)::int / 268435456.0::float8 AS v3
 ) AS r
 CROSS JOIN LATERAL (
   SELECT CASE WHEN p.status = 'reserved' THEN date '2021-02-01' + floor(r.v1 * 1750)::int
@@ -109,7 +110,9 @@ def _geom_ewkb(geom: shapely.Geometry, geometry_type: str) -> str:
 
 
 def _begin_layer(cur: psycopg.Cursor[Any], table: str) -> None:
+    # we write the histories ourselves; synthetic rows are not changes anyone made (no audit)
     cur.execute("SELECT set_config('renewal.history_mode', 'manual', true)")
+    cur.execute("SELECT set_config('renewal.audit_mode', 'off', true)")
     cur.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY").format(sql.Identifier("renewal", table)))
     cur.execute("DELETE FROM renewal.status_history WHERE layer = %s", (table,))
 
@@ -181,38 +184,31 @@ def parcel_grid(scale: int) -> dict[str, Any]:
     road_k = max(2, round(ROAD_EVERY_M / cell))
     _, ring3 = synth.rings()
     codes = [c for c, _, _ in LAND_USE_SHARES]
-    labels = {c.code: c.label for c in get_registry().get("land_parcels").field("land_use_code").choices or []}
-    lu_code, lu_label, lu_zone, lu_lo, lu_hi = [], [], [], [], []
-    for inner in (True, False):
-        shares = [s_in if inner else s_out for _, s_in, s_out in LAND_USE_SHARES]
+    choices = get_registry().get("land_parcels").field("land_use_code").choices or []
+    bounds = {}
+    for k, col in ((1, "lu_inner"), (2, "lu_outer")):
+        shares = [float(row[k]) for row in LAND_USE_SHARES]
         total = sum(shares)
-        lo = 0.0
-        for code, share in zip(codes, shares, strict=True):
-            hi = lo + share / total
-            lu_code.append(code)
-            lu_label.append(labels[code])
-            lu_zone.append(inner)
-            lu_lo.append(lo)
-            lu_hi.append(hi if code != codes[-1] else 1.0000001)
-            lo = hi
-    # roads: a label row that no random draw selects
-    lu_code.append("1207")
-    lu_label.append(labels["1207"])
-    lu_zone.append(True)
-    lu_lo.append(2.0)
-    lu_hi.append(2.0)
+        lows, acc = [], 0.0
+        for share in shares:
+            lows.append(acc / total)
+            acc += share
+        bounds[col] = lows
     r2x0, r2y0, r2x1, r2y1 = synth.RING2_BOX
     return {
         "x0": x0, "y0": y0, "dx": dx, "dy": dy, "nx": nx, "ny": ny, "road_k": road_k,
         "grid": [x0, y0, dx, dy, float(nx), float(ny), PARCEL_JITTER],
         "ring3": str(shapely.to_wkb(shapely.set_srid(ring3, 4490), hex=True, include_srid=True)),
         "r2x0": r2x0, "r2y0": r2y0, "r2x1": r2x1, "r2y1": r2y1,
-        "lu_code": lu_code, "lu_label": lu_label, "lu_zone": lu_zone, "lu_lo": lu_lo, "lu_hi": lu_hi,
+        "lu_codes": codes, **bounds,
+        "all_codes": [c.code for c in choices], "all_labels": [c.label for c in choices],
     }
 
 
 def _load_parcels(cur: psycopg.Cursor[Any], scale: int) -> None:
     params = parcel_grid(scale)
+    cur.execute("SET LOCAL jit = off")  # JIT compiling the big expression costs more than it saves
+    cur.execute("SET LOCAL work_mem = '256MB'")
     cur.execute(_NODE_FUNCTION)
     query = (resources.files("layers.demo") / "parcels.sql").read_text(encoding="utf-8")
     cur.execute(query.encode(), params)

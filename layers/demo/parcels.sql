@@ -6,14 +6,14 @@
 -- its own quarter around the grid node, so each quad is a simple polygon and contains
 -- the unjittered cell centre, which serves as its point on surface for the district join.
 -- Parameters (bound by psycopg): x0 y0 dx dy nx ny grid road_k ring3 r2x0 r2y0 r2x1 r2y1
--- lu_code lu_label lu_zone lu_lo lu_hi.
+-- lu_codes lu_inner lu_outer (lower bounds for width_bucket) all_codes all_labels.
 INSERT INTO renewal.land_parcels
   (code, name, district_code, status, land_use_code, land_use_label, far, building_density,
    owner_type, supply_year, geom)
 WITH cell AS (
   SELECT i, j,
-         %(x0)s::float8 + (i + 0.5) * %(dx)s::float8 AS cx,
-         %(y0)s::float8 + (j + 0.5) * %(dy)s::float8 AS cy
+         %(x0)s::float8 + (i::float8 + 0.5::float8) * %(dx)s::float8 AS cx,
+         %(y0)s::float8 + (j::float8 + 0.5::float8) * %(dy)s::float8 AS cy
   FROM generate_series(0, %(nx)s::int - 1) AS i
   CROSS JOIN generate_series(0, %(ny)s::int - 1) AS j
 ),
@@ -27,32 +27,29 @@ kept AS (
   FROM cell AS c
   WHERE ST_Intersects(%(ring3)s::geometry, ST_SetSRID(ST_MakePoint(c.cx, c.cy), 4490))
 ),
-u AS (
+u AS MATERIALIZED (  -- computed once: inlined CTEs would recompute the hashes per use
   SELECT k.*,
-         ('x' || substr(ha, 1, 7))::bit(28)::int / 268435456.0 AS u1,
-         ('x' || substr(ha, 8, 7))::bit(28)::int / 268435456.0 AS u2,
-         ('x' || substr(ha, 15, 7))::bit(28)::int / 268435456.0 AS u3,
-         ('x' || substr(ha, 22, 7))::bit(28)::int / 268435456.0 AS u4,
-         ('x' || substr(hb, 1, 7))::bit(28)::int / 268435456.0 AS u5,
-         ('x' || substr(hb, 8, 7))::bit(28)::int / 268435456.0 AS u6,
-         ('x' || substr(hb, 15, 7))::bit(28)::int / 268435456.0 AS u7,
-         ('x' || substr(hb, 22, 7))::bit(28)::int / 268435456.0 AS u8
+         ('x' || substr(ha, 1, 7))::bit(28)::int::float8 / 268435456.0::float8 AS u1,
+         ('x' || substr(ha, 8, 7))::bit(28)::int::float8 / 268435456.0::float8 AS u2,
+         ('x' || substr(ha, 15, 7))::bit(28)::int::float8 / 268435456.0::float8 AS u3,
+         ('x' || substr(ha, 22, 7))::bit(28)::int::float8 / 268435456.0::float8 AS u4,
+         ('x' || substr(hb, 1, 7))::bit(28)::int::float8 / 268435456.0::float8 AS u5,
+         ('x' || substr(hb, 8, 7))::bit(28)::int::float8 / 268435456.0::float8 AS u6,
+         ('x' || substr(hb, 15, 7))::bit(28)::int::float8 / 268435456.0::float8 AS u7,
+         ('x' || substr(hb, 22, 7))::bit(28)::int::float8 / 268435456.0::float8 AS u8
   FROM kept AS k
-),
-lu AS (
-  SELECT * FROM unnest(%(lu_code)s::text[], %(lu_label)s::text[], %(lu_zone)s::boolean[],
-                       %(lu_lo)s::float8[], %(lu_hi)s::float8[]) AS t(code, label, inner_zone, lo, hi)
 ),
 classified AS (
   SELECT u.*,
-         CASE WHEN u.is_road THEN '1207' ELSE lu.code END AS lu_code,
+         CASE WHEN u.is_road THEN '1207'
+              WHEN u.inner_zone THEN (%(lu_codes)s::text[])[width_bucket(u.u1, %(lu_inner)s::float8[])]
+              ELSE (%(lu_codes)s::text[])[width_bucket(u.u1, %(lu_outer)s::float8[])] END AS lu_code,
          CASE WHEN u.is_road THEN 'existing'
               WHEN u.u2 < 0.040 * CASE WHEN u.inner_zone THEN 0.6 ELSE 1.0 END THEN 'built'
               WHEN u.u2 < 0.070 * CASE WHEN u.inner_zone THEN 0.6 ELSE 1.0 END THEN 'supplied'
               WHEN u.u2 < 0.100 * CASE WHEN u.inner_zone THEN 0.6 ELSE 1.0 END THEN 'reserved'
               ELSE 'existing' END AS status
   FROM u
-  LEFT JOIN lu ON NOT u.is_road AND lu.inner_zone = u.inner_zone AND u.u1 >= lu.lo AND u.u1 < lu.hi
 ),
 attrs AS (
   SELECT c.*,
@@ -66,11 +63,11 @@ attrs AS (
 )
 SELECT
   'ZD-' || lpad(a.j::text, 4, '0') || '-' || lpad(a.i::text, 4, '0') AS code,
-  lbl.label || '地块（演示）' AS name,
+  (%(all_labels)s::text[])[array_position(%(all_codes)s::text[], a.lu_code)] || '地块（演示）' AS name,
   d.code AS district_code,
   a.status,
   a.lu_code,
-  lbl.label,
+  (%(all_labels)s::text[])[array_position(%(all_codes)s::text[], a.lu_code)],
   CASE
     WHEN a.lu_code IN ('1207', '1401', '1402', '1403') THEN NULL
     WHEN a.lu_code = '0701' AND a.supply_year >= 2021 THEN
@@ -91,11 +88,15 @@ SELECT
   END::float8 AS building_density,
   CASE WHEN NOT a.inner_zone AND NOT a.is_road AND a.u8 < 0.06 THEN 'collective' ELSE 'state' END,
   a.supply_year,
-  ST_Multi(ST_SetSRID(ST_MakePolygon(ST_MakeLine(ARRAY[
-    pg_temp.demo_node(%(grid)s::float8[], a.i, a.j), pg_temp.demo_node(%(grid)s::float8[], a.i + 1, a.j), pg_temp.demo_node(%(grid)s::float8[], a.i + 1, a.j + 1),
-    pg_temp.demo_node(%(grid)s::float8[], a.i, a.j + 1), pg_temp.demo_node(%(grid)s::float8[], a.i, a.j)])), 4490))
+  ST_Multi(ST_SetSRID(ST_MakePolygon(ST_MakeLine(ARRAY[n.n00, n.n10, n.n11, n.n01, n.n00])), 4490))
 FROM attrs AS a
-JOIN (SELECT DISTINCT code, label FROM lu) AS lbl ON lbl.code = a.lu_code
+CROSS JOIN LATERAL (
+  SELECT pg_temp.demo_node(%(grid)s::float8[], a.i, a.j) AS n00,
+         pg_temp.demo_node(%(grid)s::float8[], a.i + 1, a.j) AS n10,
+         pg_temp.demo_node(%(grid)s::float8[], a.i + 1, a.j + 1) AS n11,
+         pg_temp.demo_node(%(grid)s::float8[], a.i, a.j + 1) AS n01
+  OFFSET 0  -- keep the subquery: each node is computed once
+) AS n
 LEFT JOIN LATERAL (
   SELECT dd.code FROM renewal.districts AS dd
   WHERE ST_Intersects(dd.geom, ST_SetSRID(ST_MakePoint(a.cx, a.cy), 4490))
