@@ -7,7 +7,7 @@ DB_NAME ?= renewal
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup db demo serve lint typecheck bench notebooks clean
+.PHONY: run test setup assets db demo serve lint typecheck bench notebooks clean
 
 $(VENV)/.installed: pyproject.toml
 	@scripts/venv.sh
@@ -15,8 +15,12 @@ $(VENV)/.installed: pyproject.toml
 	@$(VENV)/bin/pip install -q -e '.[dev]'
 	@touch $@
 
-## setup: the virtualenv with every Python dependency
-setup: $(VENV)/.installed
+## setup: the virtualenv with every Python dependency, and the map libraries (node_modules)
+setup: $(VENV)/.installed assets
+
+## assets: front-end libraries for offline maps (npm ci from package-lock.json), served at /vendor/
+assets:
+	@scripts/assets.sh
 
 ## db: PostgreSQL + PostGIS (installed/started when needed), database created and migrated
 db: setup
