@@ -474,6 +474,10 @@ def build_urban_villages(occ: Occupancy) -> LayerData:
                 if d > dt.date(2026, 6, 30):
                     d = dt.date(2026, 6, 30)
                 steps.append((statuses[st - 1], statuses[st], d, doc(d.year, 20 + st), f"{DEMO[1:-1]}阶段推进"))
+            if final in (3, 4) and rng.random() < 0.3:  # some move on only in 2026
+                src, dst, d_last, _, note = steps[-1]
+                d_last = max(d_last, random_date(rng, dt.date(2026, 1, 10), dt.date(2026, 6, 30)))
+                steps[-1] = (src, dst, d_last, doc(2026, 20 + final), note)
             target_year = int(min(2026, max(2023, (steps[-1][2].year if final == 5 else 2023 + rng.integers(0, 4)))))
             layer.add((code, f"{names[k - 1]}城中村改造项目{DEMO}", statuses[final], households, 2021, target_year),
                       geom_deg)
