@@ -257,7 +257,7 @@ def ring_position_m(x: float, y: float) -> str:
 # River points: GCJ-02 points of the 正定县 southern boundary from the reference README,
 # converted to CGCS2000, extended upstream (west) and downstream (east-south-east).
 RIVER_GCJ02 = [(114.393, 38.252), (114.435, 38.177), (114.502, 38.129), (114.664, 38.103)]
-RIVER_WEST = [(114.262, 38.272), (114.318, 38.262), (114.356, 38.262)]
+RIVER_WEST = [(114.300, 38.268), (114.330, 38.262), (114.358, 38.261)]
 RIVER_EAST = [(114.735, 38.089), (114.800, 38.071), (114.840, 38.058)]
 
 
@@ -624,7 +624,7 @@ def build_vacated_land(occ: Occupancy) -> LayerData:
         occ.add(to_m(geom))
         plots.append((f"{name}{DEMO}", owner, geom, use, hy))
     # handover years of the small plots (None: not yet handed over)
-    small_years = [2021] * 7 + [2022] * 5 + [2023] * 3 + [2024] * 2 + [2025] * 1 + [None] * 2
+    small_years = [2021] * 6 + [2022] * 5 + [2023] * 3 + [2024] * 2 + [2025] * 1 + [None] * 3
     small_years = [small_years[i] for i in rng.permutation(len(small_years))]
     r2, r3 = rings_m()
     region = r3.buffer(1500.0)
@@ -647,14 +647,15 @@ def build_vacated_land(occ: Occupancy) -> LayerData:
         plots.append((f"{owner}腾退地块{DEMO}", f"{owner}{DEMO}", geom, use, small_years[i]))
         i += 1
     statuses = ["listed", "reported", "acquired", "handed_over", "under_development", "built"]
+    not_handed = [0, 1, 2]
     for k, (name, owner, geom, use, hy) in enumerate(plots):
         code = f"TTD-{k + 1:03d}"
         d0 = random_date(rng, dt.date(2021, 1, 10), dt.date(2021, 3, 31))
         steps: list[tuple[str | None, str, dt.date, str, str]] = [
             (None, "listed", d0, doc(2021, 18), f"列入省直单位腾退土地清单{DEMO}")]
         d = d0
-        if hy is None:
-            final = 1 + k % 2  # reported or acquired, not yet handed over
+        if hy is None:  # not yet handed over: listed, reported or acquired
+            final = not_handed.pop(0)
         else:
             final = 3
             if hy <= 2023 and rng.random() < 0.75:
