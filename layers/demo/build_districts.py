@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import shapely
@@ -65,7 +66,7 @@ def _gcj_to_cgcs(coords: np.ndarray) -> np.ndarray:
     return np.column_stack([x, y])
 
 
-def build(source: Path, output: Path = OUTPUT, tolerance: float = TOLERANCE_DEG) -> dict:
+def build(source: Path, output: Path = OUTPUT, tolerance: float = TOLERANCE_DEG) -> dict[str, Any]:
     """Convert, simplify and write the district coverage; return the FeatureCollection."""
     features = json.loads(source.read_text(encoding="utf-8"))
     if isinstance(features, dict):  # tolerate a FeatureCollection as well

@@ -612,7 +612,7 @@ def build_vacated_land(occ: Occupancy) -> LayerData:
     small_mu = np.round(weights / weights.sum() * rest, 1)
     small_mu[-1] = round(rest - float(small_mu[:-1].sum()), 1)
     plots: list[tuple[str, str, shapely.Geometry, str, int | None]] = []
-    for name, owner, lon, lat, mu, use, hy in VACATED_NAMED:
+    for name, owner, lon, lat, mu, use, named_year in VACATED_NAMED:
         c = to_m(Point(lon, lat))
         area_m2 = mu / MU_PER_SQUARE_METRE
         w = math.sqrt(area_m2 * 1.4)
@@ -622,7 +622,7 @@ def build_vacated_land(occ: Occupancy) -> LayerData:
         poly = poly.difference(box(x1 - (x1 - x0) * 0.25, y1 - (y1 - y0) * 0.3, x1 + 1, y1 + 1))
         geom = scale_to_mu(to_deg(poly), mu)
         occ.add(to_m(geom))
-        plots.append((f"{name}{DEMO}", owner, geom, use, hy))
+        plots.append((f"{name}{DEMO}", owner, geom, use, named_year))
     # handover years of the small plots (None: not yet handed over)
     small_years = [2021] * 6 + [2022] * 5 + [2023] * 3 + [2024] * 2 + [2025] * 1 + [None] * 3
     small_years = [small_years[i] for i in rng.permutation(len(small_years))]
@@ -654,6 +654,7 @@ def build_vacated_land(occ: Occupancy) -> LayerData:
         steps: list[tuple[str | None, str, dt.date, str, str]] = [
             (None, "listed", d0, doc(2021, 18), f"列入省直单位腾退土地清单{DEMO}")]
         d = d0
+        final: int
         if hy is None:  # not yet handed over: listed, reported or acquired
             final = not_handed.pop(0)
         else:
@@ -664,7 +665,8 @@ def build_vacated_land(occ: Occupancy) -> LayerData:
                     final = 5
         for st in range(1, final + 1):
             if st == 3:  # handed over in its year
-                d = max(d + dt.timedelta(days=20), random_date(rng, dt.date(hy or 2025, 3, 1), dt.date(hy or 2025, 11, 30)))
+                year = hy or 2025
+                d = max(d + dt.timedelta(days=20), random_date(rng, dt.date(year, 3, 1), dt.date(year, 11, 30)))
             elif st == 4:
                 d = d + dt.timedelta(days=int(rng.integers(90, 300)))
             elif st == 5:
@@ -752,10 +754,12 @@ def build_planned_roads() -> LayerData:
     return layer
 
 
-PARKING_WORDS = ["人民广场", "火车站东", "北国商城", "省博物馆", "市一院", "儿童医院", "中山路", "新百广场", "万达",
-                 "体育场", "植物园", "动物园", "高铁站西", "长安公园", "世纪公园", "水上公园", "槐安路", "建华大街",
-                 "和平路", "裕华路", "友谊大街", "红旗大街", "东岗路", "北二环", "南二环", "西二环", "东二环", "维明街",
-                 "谈固", "塔坛", "汇通", "益友", "勒泰", "万象", "怀特", "新天地", "会展中心", "大剧院", "图书馆", "翟营"]
+PARKING_WORDS = [
+    "人民广场", "火车站东", "北国商城", "省博物馆", "市一院", "儿童医院", "中山路", "新百广场", "万达", "体育场",
+    "植物园", "动物园", "高铁站西", "长安公园", "世纪公园", "水上公园", "槐安路", "建华大街", "和平路", "裕华路",
+    "友谊大街", "红旗大街", "东岗路", "北二环", "南二环", "西二环", "东二环", "维明街", "谈固", "塔坛",
+    "汇通", "益友", "勒泰", "万象", "怀特", "新天地", "会展中心", "大剧院", "图书馆", "翟营",
+]
 
 
 def build_parking_sites(occ: Occupancy) -> LayerData:

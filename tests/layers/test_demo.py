@@ -368,7 +368,7 @@ def test_history_consistent(db: psycopg.Connection, layer_id: str) -> None:
         (layer.table,),
     ).fetchall()
     assert rows
-    for fid, code, status, froms, tos, dates, same_code, by_demo in rows:
+    for _fid, code, status, froms, tos, dates, same_code, by_demo in rows:
         if not tos:
             # only parcels may lack history, and then they are in the first status
             assert layer.table == "land_parcels" and status == codes[0], code
@@ -444,7 +444,6 @@ def _other_database(db_url: str) -> str:
 
 def test_deterministic_across_databases(db: psycopg.Connection, db_url: str) -> None:
     from api.cli.db import upgrade
-
     from layers.demo import load_demo
 
     other = _other_database(db_url)
