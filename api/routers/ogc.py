@@ -1,0 +1,423 @@
+"""OGC API Features Parts 1–3: landing page, conformance, collections, items, features, queryables.
+
+GeoJSON is built by PostgreSQL (:mod:`layers.query`) and sent as text; this module only adds the
+envelope (links, ``numberReturned``, ``numberMatched``) by string concatenation. HTML pages are
+rendered from :mod:`api.ogc.html`.
+
+The landing page lives at ``/ogc`` for every client and at ``/`` for clients that want JSON; HTML
+at ``/`` is served here only until another router (the map viewer) defines ``GET /`` — see
+:mod:`api.ogc.negotiation`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from psycopg import AsyncConnection, sql
+from starlette.responses import Response
+
+from api.deps import LayerDep, PoolDep, RegistryDep, SettingsDep
+from api.ogc import formats as ogc_formats
+from api.ogc import html as ogc_html
+from api.ogc.links import GEOJSON, HTML_TYPE, JSON_TYPE, OPENAPI_JSON, SCHEMA_JSON, base_url, link, with_query
+from api.ogc.metadata import CITY_BBOX, CONFORMANCE, CRS_URIS, property_schema, queryables, storage_crs
+from api.ogc.negotiation import HTML, JSON, HtmlFallbackRoute, JsonPreferredRoute, negotiate
+from api.settings import Settings
+from gis.crs import CRS84
+from gis.errors import InvalidInputError
+from layers.models import Layer
+from layers.query import (
+    FeatureQuery,
+    column_kinds,
+    fetch_feature,
+    fetch_page,
+    parse_crs_param,
+    parse_feature_id,
+    parse_items_params,
+    table_sql,
+)
+
+ORDER = 10
+router = APIRouter(tags=["OGC API Features"])
+
+TITLE = "石家庄城市更新 OGC API — Shijiazhuang urban renewal"
+DESCRIPTION = (
+    "石家庄城市更新图层（宗地、城中村、老旧小区、腾退土地、规划道路、停车设施、滹沱河生态经济带等）的 OGC API Features "
+    "服务，支持 CQL2 过滤与 CGCS2000 坐标系。OGC API Features (Parts 1–3) for Shijiazhuang's urban-renewal layers, "
+    "with CQL2 filtering and CGCS2000 output."
+)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _json(body: Any, headers: dict[str, str] | None = None, media_type: str = JSON_TYPE) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), media_type=media_type,
+                    headers=headers)
+
+
+def _self_and_alternate(url: str, fmt: str, json_type: str = JSON_TYPE) -> list[dict[str, Any]]:
+    json_link = link(with_query(url, {"f": "json"}), "self" if fmt == JSON else "alternate", json_type,
+                     "此文档的 JSON 格式 This document as JSON")
+    html_link = link(with_query(url, {"f": "html"}), "self" if fmt == HTML else "alternate", HTML_TYPE,
+                     "此文档的 HTML 格式 This document as HTML")
+    return [json_link, html_link] if fmt == JSON else [html_link, json_link]
+
+
+def _only_params(request: Request, allowed: set[str]) -> None:
+    unknown = [k for k in request.query_params if k not in allowed]
+    if unknown:
+        raise InvalidInputError(
+            f"Unknown parameter '{unknown[0]}'. This endpoint accepts: {', '.join(sorted(allowed))}."
+        )
+
+
+async def _versions(conn: AsyncConnection[Any]) -> dict[str, int]:
+    cur = await conn.execute("SELECT layer, version FROM renewal.layer_version")
+    return {str(k): int(v) for k, v in await cur.fetchall()}
+
+
+async def _extents(request: Request, conn: AsyncConnection[Any], layers: list[Layer]) -> dict[str, dict[str, Any]]:
+    """Spatial (CRS84) and temporal extents, cached per layer version so big tables are scanned once."""
+    cache: dict[tuple[str, int], dict[str, Any]] = request.app.state.__dict__.setdefault("ogc_extent_cache", {})
+    versions = await _versions(conn)
+    out: dict[str, dict[str, Any]] = {}
+    for layer in layers:
+        key = (layer.id, versions.get(layer.table, 0))
+        if key not in cache:
+            temporal = [f.name for f in layer.fields if f.temporal]
+            t0: sql.Composable
+            t1: sql.Composable
+            if temporal:
+                t0 = sql.SQL("make_timestamptz(min({})::int, 1, 1, 0, 0, 0, 'UTC')").format(sql.Identifier(temporal[0]))
+                t1 = sql.SQL("make_timestamptz(max({})::int, 12, 31, 23, 59, 59, 'UTC')").format(
+                    sql.Identifier(temporal[-1]))
+            else:
+                t0, t1 = sql.SQL("min(updated_at)"), sql.SQL("max(updated_at)")
+            stmt = sql.SQL(
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), a, b FROM "
+                "(SELECT ST_Extent(geom) AS e, {} AS a, {} AS b FROM {}) s"
+            ).format(t0, t1, table_sql(layer))
+            cur = await conn.execute(stmt)
+            row = await cur.fetchone()
+            bbox = [round(float(v), 7) for v in row[:4]] if row and row[0] is not None else list(CITY_BBOX)
+            interval = [
+                row[4].astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if row and row[4] else None,
+                row[5].astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if row and row[5] else None,
+            ]
+            cache[key] = {
+                "spatial": {"bbox": [bbox], "crs": CRS84.uri},
+                "temporal": {"interval": [interval], "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"},
+            }
+        out[layer.id] = cache[key]
+    return out
+
+
+def _collection_doc(root: str, layer: Layer, extent: dict[str, Any], fmt: str = JSON) -> dict[str, Any]:
+    url = f"{root}/collections/{layer.id}"
+    links = _self_and_alternate(url, fmt)
+    links += [
+        link(with_query(url + "/items", {"f": "json"}), "items", GEOJSON, "要素 Items as GeoJSON"),
+        link(with_query(url + "/items", {"f": "html"}), "items", HTML_TYPE, "要素 Items as HTML"),
+        link(url + "/queryables", "http://www.opengis.net/def/rel/ogc/1.0/queryables", SCHEMA_JSON,
+             "可查询属性 Queryables"),
+        link(url + "/tiles", "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", JSON_TYPE,
+             "矢量瓦片 Vector tiles"),
+        link(url + "/tiles/WebMercatorQuad/tilejson.json", "describedby", JSON_TYPE, "TileJSON"),
+    ]
+    for name, f in ogc_formats.items_formats().items():
+        links.append(link(with_query(url + "/items", {"f": name}), "alternate", f.media_type,
+                          f"下载 Download as {f.title}"))
+    doc: dict[str, Any] = {
+        "id": layer.id,
+        "title": layer.title,
+        "description": f"{layer.title_en}. {layer.description}",
+        "links": links,
+        "extent": extent,
+        "itemType": "feature",
+        "crs": CRS_URIS,
+        "storageCrs": storage_crs(),
+        "geometry_type": layer.geometry_type,
+        "x-group": layer.group,
+        "x-kind": layer.kind,
+        "x-min-zoom": layer.min_zoom,
+        "x-max-zoom": layer.max_zoom,
+    }
+    return doc
+
+
+def _content_crs(uri: str) -> dict[str, str]:
+    return {"Content-Crs": f"<{uri}>"}
+
+
+# --------------------------------------------------------------------------- landing, conformance
+
+
+def _landing(request: Request, settings: Settings, fmt: str) -> Response:
+    root = base_url(request, settings)
+    links = _self_and_alternate(f"{root}/ogc", fmt)
+    links += [
+        link(f"{root}/api", "service-desc", OPENAPI_JSON, "OpenAPI 3 定义 API definition"),
+        link(f"{root}/api.html", "service-doc", HTML_TYPE, "API 文档 API documentation"),
+        link(f"{root}/conformance", "conformance", JSON_TYPE, "一致性声明 Conformance"),
+        link(f"{root}/conformance", "http://www.opengis.net/def/rel/ogc/1.0/conformance", JSON_TYPE,
+             "一致性声明 Conformance"),
+        link(f"{root}/collections", "data", JSON_TYPE, "图层 Collections"),
+        link(f"{root}/collections", "http://www.opengis.net/def/rel/ogc/1.0/data", JSON_TYPE, "图层 Collections"),
+        link(f"{root}/tiles/WebMercatorQuad/tilejson.json", "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+             JSON_TYPE, "多图层矢量瓦片 Multi-layer vector tiles (TileJSON)"),
+    ]
+    if fmt == HTML:
+        return ogc_html.render("landing.html", title=TITLE, description=DESCRIPTION, links=links, root=root)
+    return _json({"title": TITLE, "description": DESCRIPTION, "links": links})
+
+
+root_json_router = APIRouter(route_class=JsonPreferredRoute)
+root_html_router = APIRouter(route_class=HtmlFallbackRoute)
+
+
+@root_json_router.get("/", summary="Landing page (JSON clients; browsers may get the map viewer)",
+                      tags=["OGC API Features"])
+async def landing_root_json(request: Request, settings: SettingsDep,
+                            f: Annotated[str | None, Query(description="json or html")] = None) -> Response:
+    """The OGC landing page at ``/`` for clients that ask for JSON."""
+    return _landing(request, settings, JSON)
+
+
+@root_html_router.get("/", include_in_schema=False)
+async def landing_root_html(request: Request, settings: SettingsDep) -> Response:
+    """The OGC landing page as HTML at ``/``, until a map viewer takes that path."""
+    return _landing(request, settings, HTML)
+
+
+@router.get("/ogc", summary="Landing page")
+async def landing(request: Request, settings: SettingsDep,
+                  f: Annotated[str | None, Query(description="json or html")] = None) -> Response:
+    """Links to the API definition, conformance and collections."""
+    _only_params(request, {"f"})
+    return _landing(request, settings, negotiate(request))
+
+
+@router.get("/conformance", summary="Conformance classes")
+async def conformance(request: Request, settings: SettingsDep,
+                      f: Annotated[str | None, Query(description="json or html")] = None) -> Response:
+    """The standards and options this service implements."""
+    _only_params(request, {"f"})
+    fmt = negotiate(request)
+    root = base_url(request, settings)
+    links = _self_and_alternate(f"{root}/conformance", fmt)
+    if fmt == HTML:
+        return ogc_html.render("conformance.html", title="一致性声明 Conformance", conforms=CONFORMANCE,
+                               links=links, root=root)
+    return _json({"conformsTo": CONFORMANCE, "links": links})
+
+
+# --------------------------------------------------------------------------- collections
+
+
+@router.get("/collections", summary="Every layer as an OGC collection")
+async def collections(request: Request, pool: PoolDep, settings: SettingsDep, registry: RegistryDep,
+                      f: Annotated[str | None, Query(description="json or html")] = None) -> Response:
+    """All collections with extents, CRSs and links."""
+    _only_params(request, {"f"})
+    fmt = negotiate(request)
+    root = base_url(request, settings)
+    layers = list(registry)
+    async with pool.connection() as conn:
+        extents = await _extents(request, conn, layers)
+    docs = [_collection_doc(root, layer, extents[layer.id]) for layer in layers]
+    links = _self_and_alternate(f"{root}/collections", fmt)
+    if fmt == HTML:
+        return ogc_html.render("collections.html", title="图层 Collections", links=links, root=root,
+                               collections=docs)
+    return _json({"links": links, "collections": docs, "crs": CRS_URIS})
+
+
+@router.get("/collections/{collection_id}", summary="One collection")
+async def collection(request: Request, layer: LayerDep, pool: PoolDep, settings: SettingsDep,
+                     f: Annotated[str | None, Query(description="json or html")] = None) -> Response:
+    """A layer's metadata: extent, CRSs (incl. CGCS2000), links to items, queryables and tiles."""
+    _only_params(request, {"f"})
+    fmt = negotiate(request)
+    root = base_url(request, settings)
+    async with pool.connection() as conn:
+        extent = (await _extents(request, conn, [layer]))[layer.id]
+        sample = ""
+        if fmt == HTML:
+            q = FeatureQuery(layer=layer, limit=200)
+            sample = (await fetch_page(conn, q, count=False)).features
+    doc = _collection_doc(root, layer, extent, fmt)
+    if fmt == HTML:
+        return ogc_html.render(
+            "collection.html", title=f"{layer.title} {layer.title_en}", c=doc, links=doc["links"], root=root,
+            properties=property_schema(layer), **_map_context(layer, sample),
+        )
+    return _json(doc)
+
+
+@router.get("/collections/{collection_id}/queryables", summary="Queryable properties (JSON Schema)")
+async def collection_queryables(request: Request, layer: LayerDep, settings: SettingsDep,
+                                f: Annotated[str | None, Query(description="json or html")] = None) -> Response:
+    """The properties a CQL2 filter, an equality filter or ``sortby`` may use."""
+    _only_params(request, {"f"})
+    fmt = negotiate(request)
+    root = base_url(request, settings)
+    url = f"{root}/collections/{layer.id}/queryables"
+    doc = queryables(layer, url)
+    if fmt == HTML:
+        return ogc_html.render("queryables.html", title=f"{layer.title} 可查询属性 Queryables", q=doc,
+                               links=_self_and_alternate(url, fmt, SCHEMA_JSON), root=root)
+    return _json(doc, media_type=SCHEMA_JSON)
+
+
+def _map_context(layer: Layer, geojson_features: str) -> dict[str, Any]:
+    colors = {s.code: s.color for s in layer.lifecycle.statuses} if layer.lifecycle else {}
+    fc = '{"type":"FeatureCollection","features":' + (geojson_features or "[]") + "}"
+    return {"geojson": fc, "colors": colors, "default_color": layer.style.color}
+
+
+# --------------------------------------------------------------------------- items
+
+_ITEMS_DOC = {
+    "bbox": "minx,miny,maxx,maxy in bbox-crs (axis order of that CRS: EPSG:4326/4490 are lat,lon; EPSG:4547 is N,E)",
+    "bbox-crs": "CRS of bbox (default CRS84)",
+    "datetime": "RFC 3339 instant or interval (a/b, '..' open); matched against the layer's temporal fields",
+    "limit": "Features per page (1 to RENEWAL_MAX_LIMIT; default RENEWAL_DEFAULT_LIMIT)",
+    "cursor": "Opaque keyset cursor from a next/prev link",
+    "properties": "Comma-separated properties to return",
+    "sortby": "Comma-separated properties, '-' prefix for descending, e.g. -area_mu,name",
+    "crs": "Output CRS: CRS84 (default), EPSG:4326, EPSG:4490, EPSG:4547, EPSG:3857 (URIs or EPSG:n)",
+    "filter": "CQL2 filter (text or JSON per filter-lang)",
+    "filter-lang": "cql2-text (default) or cql2-json",
+    "filter-crs": "CRS of geometry literals in filter (default CRS84)",
+    "f": "json (GeoJSON), html, or an export format",
+}
+
+
+def _q(name: str) -> Any:
+    return Query(alias=name, description=_ITEMS_DOC[name])
+
+
+@router.get("/collections/{collection_id}/items", summary="Features of a collection (GeoJSON, HTML)",
+            response_class=Response,
+            responses={200: {"content": {GEOJSON: {}, HTML_TYPE: {}}}, 400: {"description": "Invalid input"},
+                       404: {"description": "Unknown collection"}})
+async def items(
+    request: Request, layer: LayerDep, pool: PoolDep, settings: SettingsDep,
+    bbox: Annotated[str | None, _q("bbox")] = None,
+    bbox_crs: Annotated[str | None, _q("bbox-crs")] = None,
+    datetime: Annotated[str | None, _q("datetime")] = None,
+    limit: Annotated[str | None, _q("limit")] = None,
+    cursor: Annotated[str | None, _q("cursor")] = None,
+    properties: Annotated[str | None, _q("properties")] = None,
+    sortby: Annotated[str | None, _q("sortby")] = None,
+    crs: Annotated[str | None, _q("crs")] = None,
+    filter: Annotated[str | None, _q("filter")] = None,  # noqa: A002 - the OGC parameter name
+    filter_lang: Annotated[str | None, _q("filter-lang")] = None,
+    filter_crs: Annotated[str | None, _q("filter-crs")] = None,
+    f: Annotated[str | None, _q("f")] = None,
+) -> Response:
+    """Features, paged by keyset; also ``<property>=<value>`` equality filters on queryables."""
+    extra = ogc_formats.items_formats()
+    f_value = (request.query_params.get("f") or "").strip().lower()
+    if f_value in extra:
+        export_limit = ogc_formats.EXPORT_ALL
+        q = parse_items_params(layer, request.query_params.multi_items(), default_limit=export_limit,
+                               max_limit=export_limit)
+        return await extra[f_value].handler(request, layer, q, pool, settings)
+    fmt = negotiate(request, (JSON, HTML, *extra))
+    q = parse_items_params(layer, request.query_params.multi_items(), default_limit=settings.default_limit,
+                           max_limit=settings.max_limit)
+    root = base_url(request, settings)
+    url = f"{root}/collections/{layer.id}/items"
+    async with pool.connection() as conn:
+        page = await fetch_page(conn, q)
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("f", "cursor")]
+    links = [
+        link(with_query(url, [*params, ("f", "json")]),
+             "self" if fmt == JSON else "alternate", GEOJSON, "此页 GeoJSON This page as GeoJSON"),
+        link(with_query(url, [*params, ("f", "html")]), "self" if fmt == HTML else "alternate", HTML_TYPE,
+             "此页 HTML This page as HTML"),
+    ]
+    if q.cursor is not None:
+        cur_param = request.query_params.get("cursor", "")
+        for lk in links:
+            lk["href"] = with_query(url, [*params, ("f", "json" if lk["type"] == GEOJSON else "html"),
+                                          ("cursor", cur_param)])
+    ftype = GEOJSON if fmt == JSON else HTML_TYPE
+    fname = "json" if fmt == JSON else "html"
+    if page.next_cursor:
+        links.append(link(with_query(url, [*params, ("f", fname), ("cursor", page.next_cursor)]), "next", ftype,
+                          "下一页 Next page"))
+    if page.prev_cursor:
+        links.append(link(with_query(url, [*params, ("f", fname), ("cursor", page.prev_cursor)]), "prev", ftype,
+                          "上一页 Previous page"))
+    links.append(link(f"{root}/collections/{layer.id}", "collection", JSON_TYPE, layer.title))
+    headers = _content_crs(q.crs.uri)
+    if fmt == HTML:
+        feats = json.loads(page.features)
+        columns = list(q.properties) if q.properties is not None else [
+            n for n in column_kinds(layer) if n not in ("id", "created_at")]
+        if "status" in columns:
+            columns.insert(columns.index("status") + 1, "status_label")
+        labels = {**layer.labels, "status_label": "状态名称", "area_mu": "面积（亩）", "length_m": "长度（米）"}
+        map_features = page.features if q.crs == CRS84 else "[]"
+        return ogc_html.render(
+            "items.html", title=f"{layer.title} {layer.title_en}", links=links, root=root, features=feats,
+            columns=columns, labels=labels, collection_id=layer.id, number_returned=page.number_returned,
+            number_matched=page.number_matched, headers=headers, **_map_context(layer, map_features),
+        )
+    stamp = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    tail: dict[str, Any] = {"numberReturned": page.number_returned}
+    if page.number_matched is not None:
+        tail["numberMatched"] = page.number_matched
+    tail["timeStamp"] = stamp
+    tail["links"] = links
+    body = ('{"type":"FeatureCollection","features":' + page.features + ","
+            + json.dumps(tail, ensure_ascii=False, separators=(",", ":"))[1:])
+    return Response(body, media_type=GEOJSON, headers=headers)
+
+
+@router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature (GeoJSON, HTML)",
+            response_class=Response,
+            responses={200: {"content": {GEOJSON: {}, HTML_TYPE: {}}}, 404: {"description": "Unknown feature"}})
+async def feature(
+    request: Request, layer: LayerDep, feature_id: str, pool: PoolDep, settings: SettingsDep,
+    crs: Annotated[str | None, _q("crs")] = None,
+    f: Annotated[str | None, Query(description="json or html")] = None,
+) -> Response:
+    """One feature by id, with links to its collection."""
+    _only_params(request, {"f", "crs"})
+    fmt = negotiate(request)
+    out_crs = parse_crs_param(crs, "crs") if crs is not None else CRS84
+    fid = parse_feature_id(layer, feature_id)
+    root = base_url(request, settings)
+    url = f"{root}/collections/{layer.id}/items/{fid}"
+    async with pool.connection() as conn:
+        text = await fetch_feature(conn, layer, fid, out_crs)
+    extra_q = [("crs", crs)] if crs is not None else []
+    links = [
+        link(with_query(url, [*extra_q, ("f", "json")]), "self" if fmt == JSON else "alternate", GEOJSON,
+             "此要素 GeoJSON This feature as GeoJSON"),
+        link(with_query(url, [*extra_q, ("f", "html")]), "self" if fmt == HTML else "alternate", HTML_TYPE,
+             "此要素 HTML This feature as HTML"),
+        link(f"{root}/collections/{layer.id}", "collection", JSON_TYPE, layer.title),
+    ]
+    headers = _content_crs(out_crs.uri)
+    if fmt == HTML:
+        feat = json.loads(text)
+        labels = {**layer.labels, "status_label": "状态名称", "area_mu": "面积（亩）", "length_m": "长度（米）"}
+        map_text = "[" + text + "]" if out_crs == CRS84 else "[]"
+        return ogc_html.render("feature.html", title=f"{layer.title}：{feat['properties'].get('name', fid)}",
+                               links=links, root=root, feature=feat, labels=labels, headers=headers,
+                               **_map_context(layer, map_text))
+    body = text[:-1] + ',"links":' + json.dumps(links, ensure_ascii=False, separators=(",", ":")) + "}"
+    return Response(body, media_type=GEOJSON, headers=headers)
+
+
+# the root routers are exposed to app.py through ``router`` (one module, one router)
+router.include_router(root_json_router)
+router.include_router(root_html_router)
