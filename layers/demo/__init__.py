@@ -13,6 +13,21 @@ official administrative boundaries. See ``layers/demo/README.md``.
 Use :func:`load_demo` (or ``renewal demo load``).
 """
 
-from layers.demo.loader import load_demo
+from layers.demo.loader import Progress
+from layers.demo.loader import load_demo as load_foundation_demo
 
-__all__ = ["load_demo"]
+
+def load_demo(conninfo: str, *, scale: int = 1, progress: Progress | None = None) -> dict[str, int]:
+    """Load the foundation demo city, then the plan layers and indicator reports (issue 5).
+
+    Returns the foundation layer counts (``layers.demo.plan_layers.load_plan_layers`` returns
+    its own).
+    """
+    from layers.demo.plan_layers import load_plan_layers
+
+    counts = load_foundation_demo(conninfo, scale=scale, progress=progress)
+    load_plan_layers(conninfo)
+    return counts
+
+
+__all__ = ["load_demo", "load_foundation_demo"]
