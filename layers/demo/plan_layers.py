@@ -79,8 +79,10 @@ def build_resettlement_housing(occ: Occupancy) -> LayerData:
     _, r3 = synth.rings_m()
     region = r3.buffer(2500.0)
     # (cohort, units to reach): earlier projects completing in 2021 (≈ 11,200 of the 11,618 target)
-    cohorts: list[tuple[str | int, int]] = [("early2021", 10_950), ("early2022", 2_400), (2021, 6_120), (2022, 3_480), (2023, 3_150),
-               (2024, 2_600), (2025, 2_150)]
+    cohorts: list[tuple[str | int, int]] = [
+        ("early2021", 10_950), ("early2022", 2_400), (2021, 6_120), (2022, 3_480), (2023, 3_150), (2024, 2_600),
+        (2025, 2_150),
+    ]
     projects: list[tuple[str | int, int]] = []
     for cohort, total in cohorts:
         left = total
