@@ -1,0 +1,306 @@
+"""Mapbox vector tiles (MVT) per collection and for several layers at once, with TileJSON.
+
+Tiles are built by PostGIS (``ST_AsMVTGeom``/``ST_AsMVT``) and returned as bytes. Each layer is
+drawn only within its registry zoom range (``min_zoom``..``max_zoom``) and carries ``id``, ``code``,
+``name``, ``status`` and the fields marked ``tile: true``. Geometry is simplified per zoom (half a
+256-px screen pixel) before clipping; points are never simplified.
+
+Caching: the ETag is derived from ``renewal.layer_version`` of the layers in the tile (bumped by a
+trigger on every write), so a tile's ETag changes the moment its data change. Responses carry
+``Cache-Control: no-cache`` (clients revalidate and get a cheap ``304``) unless the URL pins the
+current version with ``?v=<version token>`` (then ``max-age=RENEWAL_TILE_CACHE_MAX_AGE_S``). An
+in-process LRU keyed by the same versions saves re-rendering popular tiles; it can never serve a
+stale tile because a new version is a new key.
+
+Paths use the XYZ convention ``{z}/{x}/{y}`` that web maps use (OGC API Tiles names them
+``{tileMatrix}/{tileCol}/{tileRow}``; the templated links say so).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import OrderedDict
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Query, Request
+from psycopg import AsyncConnection, sql
+from starlette.responses import Response
+
+from api.deps import LayerDep, PoolDep, RegistryDep, SettingsDep
+from api.ogc.links import JSON_TYPE, MVT, base_url, link
+from api.settings import Settings
+from gis.errors import InvalidInputError, NotFoundError
+from layers.models import Layer
+from layers.query import table_sql
+from layers.registry import Registry
+
+ORDER = 20
+router = APIRouter(tags=["Vector tiles"])
+
+TMS: Final = "WebMercatorQuad"
+TMS_URI: Final = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
+EXTENT: Final = 4096
+BUFFER: Final = 64
+MAX_Z: Final = 24
+EARTH_CIRCUMFERENCE_M: Final = 40075016.685578488
+TILE_SCHEMA: Final = "t1"
+"""Bump when the tile attributes or simplification change, so old ETags stop matching."""
+CACHE_MAX_ITEMS: Final = 4096
+CACHE_MAX_BYTES: Final = 64 * 1024 * 1024
+_MVT_TYPES: Final = {"text": "String", "integer": "Number", "number": "Number", "boolean": "Boolean",
+                     "date": "String"}
+
+
+class TileNotFoundError(NotFoundError):
+    """A tile outside the tile matrix set, or an unknown tile matrix set."""
+
+    title = "Tile not found"
+
+
+def tile_columns(layer: Layer) -> list[str]:
+    """Attributes carried in tiles: id, code, name, status and the ``tile: true`` fields."""
+    cols = ["code", "name"]
+    if layer.has_status:
+        cols.append("status")
+    cols += [f.name for f in layer.fields if f.tile and f.name not in cols]
+    return cols
+
+
+def _parse_tile(tms: str, z: str, x: str, y: str) -> tuple[int, int, int]:
+    if tms != TMS:
+        raise TileNotFoundError(f"Tile matrix set '{tms}' is not offered; use {TMS}.")
+    try:
+        zi, xi, yi = int(z), int(x), int(y.removesuffix(".pbf").removesuffix(".mvt"))
+    except ValueError:
+        raise TileNotFoundError(f"Tile {z}/{x}/{y} is not a tile address (integers z/x/y).") from None
+    if not 0 <= zi <= MAX_Z or not 0 <= xi < 2**zi or not 0 <= yi < 2**zi:
+        raise TileNotFoundError(f"Tile {z}/{x}/{y} is outside {TMS} (zoom 0–{MAX_Z}, x and y below 2^zoom).")
+    return zi, xi, yi
+
+
+def _layer_tile_sql(layer: Layer, z: int, x: int, y: int, params: dict[str, Any]) -> sql.Composable:
+    """``ST_AsMVT`` of one layer's features in tile z/x/y (bytea, possibly empty)."""
+    tol = EARTH_CIRCUMFERENCE_M / (512 * 2**z)
+    geom3857: sql.Composable = sql.SQL("ST_Transform(t.geom, 3857)")
+    if layer.geometry_type not in ("Point", "MultiPoint"):
+        geom3857 = sql.SQL("ST_Simplify({}, %(tol)s, true)").format(geom3857)
+    params["tol"] = tol
+    cols = sql.SQL(", ").join(sql.Identifier("t", c) for c in tile_columns(layer))
+    return sql.SQL(
+        "(SELECT coalesce(ST_AsMVT(m, {name}, {extent}, 'geom', 'id'), ''::bytea) FROM ("
+        "SELECT t.id, {cols}, "
+        "ST_AsMVTGeom({g}, ST_TileEnvelope(%(z)s, %(x)s, %(y)s), {extent}, {buffer}, true) AS geom "
+        "FROM {table} AS t "
+        "WHERE t.geom && ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(margin)s), 4490)"
+        ") AS m WHERE m.geom IS NOT NULL)"
+    ).format(name=sql.Literal(layer.id), extent=sql.Literal(EXTENT), cols=cols, g=geom3857,
+             buffer=sql.Literal(BUFFER), table=table_sql(layer))
+
+
+def tile_sql(layers: list[Layer], z: int, x: int, y: int) -> tuple[sql.Composable, dict[str, Any]]:
+    """One statement returning the MVT of every layer visible at zoom ``z`` (concatenated, bytea)."""
+    params: dict[str, Any] = {"z": z, "x": x, "y": y, "margin": BUFFER / EXTENT}
+    visible = [layer for layer in layers if layer.min_zoom <= z <= layer.max_zoom]
+    if not visible:
+        return sql.SQL("SELECT ''::bytea"), params
+    parts = sql.SQL(" || ").join(_layer_tile_sql(layer, z, x, y, params) for layer in visible)
+    return sql.SQL("SELECT {}").format(parts), params
+
+
+async def _version_token(conn: AsyncConnection[Any], layers: list[Layer]) -> str:
+    cur = await conn.execute("SELECT layer, version FROM renewal.layer_version WHERE layer = ANY(%s)",
+                             ([layer.table for layer in layers],))
+    versions = {str(k): int(v) for k, v in await cur.fetchall()}
+    raw = TILE_SCHEMA + ";" + ";".join(f"{layer.id}:{versions.get(layer.table, 0)}" for layer in layers)
+    return hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+def _cache(request: Request) -> OrderedDict[tuple[Any, ...], bytes]:
+    cache: OrderedDict[tuple[Any, ...], bytes] | None = getattr(request.app.state, "tile_cache", None)
+    if cache is None:
+        cache = OrderedDict()
+        request.app.state.tile_cache = cache
+        request.app.state.tile_cache_bytes = 0
+    return cache
+
+
+def _cache_put(request: Request, key: tuple[Any, ...], data: bytes) -> None:
+    cache = _cache(request)
+    cache[key] = data
+    request.app.state.tile_cache_bytes += len(data)
+    while len(cache) > CACHE_MAX_ITEMS or request.app.state.tile_cache_bytes > CACHE_MAX_BYTES:
+        _, old = cache.popitem(last=False)
+        request.app.state.tile_cache_bytes -= len(old)
+
+
+def _etag_matches(request: Request, etag: str) -> bool:
+    header = request.headers.get("if-none-match")
+    if not header:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
+    return "*" in tags or etag.removeprefix("W/") in tags
+
+
+async def _serve_tile(request: Request, pool: Any, settings: Settings, layers: list[Layer],
+                      z: int, x: int, y: int, v: str | None) -> Response:
+    async with pool.connection() as conn:
+        token = await _version_token(conn, layers)
+        etag = f'W/"{token}"'
+        max_age = settings.tile_cache_max_age_s if v == token else 0
+        headers = {
+            "ETag": etag,
+            "Cache-Control": f"public, max-age={max_age}" if max_age else "no-cache",
+            "Vary": "Accept-Encoding",
+        }
+        if _etag_matches(request, etag):
+            return Response(status_code=304, headers=headers)
+        key = (tuple(layer.id for layer in layers), token, z, x, y)
+        data = _cache(request).get(key)
+        if data is None:
+            stmt, params = tile_sql(layers, z, x, y)
+            cur = await conn.execute(stmt, params)
+            row = await cur.fetchone()
+            data = bytes(row[0]) if row and row[0] is not None else b""
+            _cache_put(request, key, data)
+        else:
+            _cache(request).move_to_end(key)
+    if not data:
+        return Response(status_code=204, headers=headers)
+    return Response(data, media_type=MVT, headers=headers)
+
+
+def _parse_layers(registry: Registry, text: str | None) -> list[Layer]:
+    if text is None or not text.strip():
+        return list(registry)
+    out: list[Layer] = []
+    for name in (p.strip() for p in text.split(",")):
+        if not name:
+            continue
+        if name not in registry:
+            raise InvalidInputError(
+                f"layers: '{name}' is not a layer. Known layers: {', '.join(registry.ids)}.",
+                detail={"layer": name},
+            )
+        layer = registry.get(name)
+        if layer not in out:
+            out.append(layer)
+    return out
+
+
+def _tilejson(root: str, layers: list[Layer], tiles_url: str, name: str, description: str) -> dict[str, Any]:
+    vector_layers = []
+    for layer in layers:
+        fields: dict[str, str] = {"id": "Number", "code": "String", "name": "String"}
+        if layer.has_status:
+            fields["status"] = "String"
+        for f in layer.fields:
+            if f.tile:
+                fields[f.name] = _MVT_TYPES[f.type]
+        vector_layers.append({"id": layer.id, "description": f"{layer.title} {layer.title_en}", "fields": fields,
+                              "minzoom": layer.min_zoom, "maxzoom": layer.max_zoom})
+    return {
+        "tilejson": "3.0.0",
+        "name": name,
+        "description": description,
+        "scheme": "xyz",
+        "tiles": [tiles_url],
+        "minzoom": min((layer.min_zoom for layer in layers), default=0),
+        "maxzoom": max((layer.max_zoom for layer in layers), default=MAX_Z),
+        "bounds": [113.4, 37.4, 115.6, 38.8],
+        "center": [114.5, 38.04, 11],
+        "vector_layers": vector_layers,
+        "attribution": "石家庄城市更新（演示数据 synthetic demo data）",
+    }
+
+
+# --------------------------------------------------------------------------- per collection
+
+
+@router.get("/collections/{collection_id}/tiles", summary="Vector tilesets of a collection")
+async def collection_tilesets(request: Request, layer: LayerDep, settings: SettingsDep) -> Response:
+    """The WebMercatorQuad MVT tileset of the collection (OGC API Tiles tileset list)."""
+    root = base_url(request, settings)
+    base = f"{root}/collections/{layer.id}/tiles"
+    body = {
+        "links": [link(base, "self", JSON_TYPE), link(f"{root}/collections/{layer.id}", "collection", JSON_TYPE)],
+        "tilesets": [{
+            "title": f"{layer.title} {layer.title_en}",
+            "dataType": "vector",
+            "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
+            "tileMatrixSetURI": TMS_URI,
+            "links": [
+                link(f"{base}/{TMS}/{{tileMatrix}}/{{tileCol}}/{{tileRow}}", "item", MVT, "MVT tiles (z/x/y)",
+                     templated=True),
+                link(f"{base}/{TMS}/tilejson.json", "describedby", JSON_TYPE, "TileJSON"),
+                link(TMS_URI, "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme", JSON_TYPE),
+            ],
+        }],
+    }
+    return _json_response(body)
+
+
+def _json_response(body: Any) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), media_type=JSON_TYPE)
+
+
+@router.get("/collections/{collection_id}/tiles/WebMercatorQuad/tilejson.json", summary="TileJSON of a collection")
+async def collection_tilejson(request: Request, layer: LayerDep, settings: SettingsDep) -> Response:
+    """TileJSON 3.0 for the collection's MVT tiles, with its zoom range and attributes."""
+    root = base_url(request, settings)
+    url = f"{root}/collections/{layer.id}/tiles/{TMS}/{{z}}/{{x}}/{{y}}"
+    return _json_response(_tilejson(root, [layer], url, layer.id, f"{layer.title} {layer.title_en}"))
+
+
+@router.get("/collections/{collection_id}/tiles/{tms}/{z}/{x}/{y}", summary="MVT tile of a collection",
+            response_class=Response, responses={200: {"content": {MVT: {}}}, 204: {"description": "Empty tile"},
+                                                304: {"description": "Not modified"}})
+async def collection_tile(
+    request: Request, layer: LayerDep, tms: str, z: str, x: str, y: str, pool: PoolDep, settings: SettingsDep,
+    v: Annotated[str | None, Query(description="Version token from a previous ETag (enables max-age)")] = None,
+) -> Response:
+    """One MVT tile with one layer named after the collection id."""
+    zi, xi, yi = _parse_tile(tms, z, x, y)
+    return await _serve_tile(request, pool, settings, [layer], zi, xi, yi, v)
+
+
+# --------------------------------------------------------------------------- multi-layer (viewer)
+
+
+@router.get("/tiles/WebMercatorQuad/tilejson.json", summary="TileJSON of the multi-layer tiles")
+async def multi_tilejson(
+    request: Request, registry: RegistryDep, settings: SettingsDep,
+    layers: Annotated[str | None, Query(description="Comma-separated layer ids (default: all)")] = None,
+) -> Response:
+    """TileJSON for ``/tiles/WebMercatorQuad/{z}/{x}/{y}`` with one vector layer per registry layer."""
+    chosen = _parse_layers(registry, layers)
+    root = base_url(request, settings)
+    url = f"{root}/tiles/{TMS}/{{z}}/{{x}}/{{y}}"
+    if layers:
+        url += "?layers=" + ",".join(layer.id for layer in chosen)
+    return _json_response(_tilejson(root, chosen, url, "renewal", "石家庄城市更新图层 Shijiazhuang renewal layers"))
+
+
+@router.get("/tiles/{tms}/{z}/{x}/{y}", summary="Multi-layer MVT tile for the map viewer", response_class=Response,
+            responses={200: {"content": {MVT: {}}}, 204: {"description": "Empty tile"},
+                       304: {"description": "Not modified"}})
+async def multi_tile(
+    request: Request, tms: str, z: str, x: str, y: str, pool: PoolDep, settings: SettingsDep, registry: RegistryDep,
+    layers: Annotated[str | None, Query(description="Comma-separated layer ids (default: all)")] = None,
+    v: Annotated[str | None, Query(description="Version token from a previous ETag (enables max-age)")] = None,
+) -> Response:
+    """One MVT tile holding every chosen layer visible at this zoom (one MVT layer per registry layer)."""
+    zi, xi, yi = _parse_tile(tms, z, x, y)
+    chosen = _parse_layers(registry, layers)
+    return await _serve_tile(request, pool, settings, chosen, zi, xi, yi, v)
+
+
+def tile_bounds_lonlat(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    """The lon/lat bounds of an XYZ tile (for tests and benchmarks)."""
+    n = 2**z
+
+    def lat(yy: int) -> float:
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * yy / n))))
+
+    return x / n * 360 - 180, lat(y + 1), (x + 1) / n * 360 - 180, lat(y)
