@@ -211,7 +211,24 @@ def _load_parcels(cur: psycopg.Cursor[Any], scale: int) -> None:
     cur.execute("SET LOCAL work_mem = '256MB'")
     cur.execute(_NODE_FUNCTION)
     query = (resources.files("layers.demo") / "parcels.sql").read_text(encoding="utf-8")
+    # Bulk load: drop the plain indexes (not those backing constraints) and rebuild them
+    # afterwards from their catalogued definitions, which is much faster than inserting
+    # a million rows into a GiST index.
+    cur.execute(
+        """
+        SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+        FROM pg_index AS i
+        WHERE i.indrelid = 'renewal.land_parcels'::regclass
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint AS c WHERE c.conindid = i.indexrelid)
+        ORDER BY 1
+        """
+    )
+    indexes = cur.fetchall()
+    for name, _ in indexes:
+        cur.execute(sql.SQL("DROP INDEX {}").format(sql.SQL(name)))  # regclass text: already quoted
     cur.execute(query.encode(), params)
+    for _, definition in indexes:
+        cur.execute(definition)
     cur.execute(
         _PARCEL_HISTORY.encode(),
         {
