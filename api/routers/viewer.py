@@ -1,0 +1,380 @@
+"""The browser map viewer at ``/`` and the small JSON endpoints only it needs.
+
+The viewer itself is static (``api/viewer/``: HTML, CSS and vanilla ES modules, no build step);
+MapLibre GL JS comes from ``node_modules`` through the ``/vendor`` whitelist, so it works on an
+intranet with no internet access. Everything else it draws comes from the project's own APIs:
+vector tiles, OGC API Features items, the progress API, and the endpoints below, which answer
+questions nobody else does:
+
+- ``/viewer/config``: the registry as the viewer needs it (groups, colours, labels zh/en), the
+  districts with their bounding boxes, and the URLs of the other routers that are mounted (found
+  from the app's routes, so the viewer follows their actual paths);
+- ``/viewer/search``: features by name or code across every layer;
+- ``/viewer/history/{layer}/{feature_id}``: one feature's status timeline and its area or length;
+- ``/viewer/status-as-of``: every feature's status on a date, computed from
+  ``renewal.status_history``, which the viewer applies as MapLibre feature-state for the date slider.
+
+``GET /`` is served with :class:`~api.ogc.negotiation.HtmlPreferredRoute` and a lower ``ORDER`` than
+the OGC router, so browsers get the map while JSON clients (``Accept: application/json`` or
+``?f=json``) fall through to the OGC landing page, which also stays at ``/ogc``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, Response
+from psycopg import sql
+
+from api.deps import PoolDep, RegistryDep, SettingsDep
+from api.ogc.negotiation import HtmlPreferredRoute
+from gis.errors import InvalidInputError, NotFoundError
+from layers.models import Layer
+from layers.registry import Registry
+
+ORDER = 5
+"""Before the OGC router, so the viewer's ``GET /`` is tried first (and declines JSON requests)."""
+
+STATIC_DIR = Path(__file__).resolve().parents[1] / "viewer"
+"""The viewer's own HTML, CSS and JavaScript."""
+
+START_DATE = dt.date(2021, 1, 1)
+"""First day of the date slider: the plan year and the start of the 14th Five-Year Plan."""
+
+CENTER = (114.50, 38.04)
+"""City centre of Shijiazhuang (lon, lat), where the map opens."""
+
+DEFAULT_ON = {
+    "districts", "ring_roads", "hutuo_river", "urban_villages", "old_compounds", "vacated_land", "planned_roads",
+    "parking_sites",
+}
+"""Layers switched on when the viewer opens; the others are one click away (parcels are heavy)."""
+
+SEARCH_MAX = 50
+
+router = APIRouter(tags=["viewer"])
+_root = APIRouter(route_class=HtmlPreferredRoute)
+
+_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
+
+
+@_root.get("/", include_in_schema=False)
+async def viewer_page() -> FileResponse:
+    """The map viewer for browsers (HTML); JSON clients get the OGC landing page instead."""
+    return FileResponse(STATIC_DIR / "index.html", media_type=_CONTENT_TYPES[".html"],
+                        headers={"Cache-Control": "no-cache"})
+
+
+router.include_router(_root)
+
+
+@router.get("/viewer", include_in_schema=False)
+async def viewer_page_alias() -> FileResponse:
+    """The viewer under its own name too (for links that must not depend on content negotiation)."""
+    return await viewer_page()
+
+
+@router.get("/viewer/static/{path:path}", include_in_schema=False)
+async def viewer_static(path: str) -> FileResponse:
+    """A file of the viewer (``api/viewer/``), never anything outside that folder."""
+    target = (STATIC_DIR / path).resolve()
+    if not target.is_relative_to(STATIC_DIR) or not target.is_file() or target.suffix not in _CONTENT_TYPES:
+        raise NotFoundError(f"The viewer has no file '{path}'.")
+    return FileResponse(target, media_type=_CONTENT_TYPES[target.suffix], headers={"Cache-Control": "no-cache"})
+
+
+def _walk_paths(routes: Iterable[Any], prefix: str = "") -> Iterator[str]:
+    """Every route path, also inside included routers (FastAPI may keep those as wrapped routers)."""
+    for route in routes:
+        path = getattr(route, "path", None)
+        if isinstance(path, str):
+            yield prefix + path
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            inner_prefix = getattr(getattr(route, "include_context", None), "prefix", "") or ""
+            yield from _walk_paths(inner.routes, prefix + inner_prefix)
+
+
+def _route_paths(request: Request) -> set[str]:
+    return set(_walk_paths(request.app.router.routes))
+
+
+def _endpoints(paths: set[str]) -> dict[str, str | None]:
+    """URLs of the other routers the viewer uses, or None where that router is not mounted."""
+
+    def first(*candidates: str) -> str | None:
+        return next((c for c in candidates if c in paths), None)
+
+    def fill(path: str | None) -> str | None:
+        if path is None:
+            return None
+        for name in ("{tms}", "{tileMatrixSetId}"):
+            path = path.replace(name, "WebMercatorQuad")
+        return path.replace("{collectionId}", "{collection_id}").replace("{featureId}", "{feature_id}").replace(
+            "{fid}", "{feature_id}")
+
+    found = {
+        "tiles": first("/tiles/WebMercatorQuad/{z}/{x}/{y}", "/tiles/{tileMatrixSetId}/{z}/{x}/{y}",
+                       "/tiles/{tms}/{z}/{x}/{y}"),
+        "collection_tiles": first("/collections/{collection_id}/tiles/WebMercatorQuad/{z}/{x}/{y}",
+                                  "/collections/{collection_id}/tiles/{tms}/{z}/{x}/{y}",
+                                  "/collections/{collection_id}/tiles/{tileMatrixSetId}/{z}/{x}/{y}",
+                                  "/collections/{collectionId}/tiles/WebMercatorQuad/{z}/{x}/{y}"),
+        "items": first("/collections/{collection_id}/items", "/collections/{collectionId}/items"),
+        "item": first("/collections/{collection_id}/items/{feature_id}", "/collections/{collection_id}/items/{fid}",
+                      "/collections/{collectionId}/items/{featureId}"),
+        "progress": first("/progress"),
+        "ranking": first("/progress/ranking"),
+        "progress_target": first("/progress/{target}"),
+        "progress_map": first("/maps/progress"),
+        "ogc": first("/ogc"),
+        "vendor": first("/vendor/{path:path}", "/vendor/{package}/{path:path}", "/vendor/{pkg}/{path:path}"),
+    }
+    return {key: fill(path) for key, path in found.items()}
+
+
+def _layer_config(layer: Layer, count: int) -> dict[str, Any]:
+    lifecycle = None
+    if layer.lifecycle is not None:
+        lifecycle = {
+            "label": layer.lifecycle.label,
+            "label_en": layer.lifecycle.label_en,
+            "statuses": [{"code": s.code, "label": s.label, "label_en": s.label_en, "color": s.color}
+                         for s in layer.lifecycle.statuses],
+        }
+    fields: list[dict[str, Any]] = [{"name": "code", "label": layer.code_label, "label_en": "Code"},
+              {"name": "name", "label": layer.name_label, "label_en": "Name"},
+              {"name": "district_code", "label": "区县代码", "label_en": "District code"}]
+    fields += [{"name": f.name, "label": f.label, "label_en": f.label_en, "unit": f.unit,
+                "choices": {c.code: [c.label, c.label_en or c.label] for c in f.choices or []} or None}
+               for f in layer.fields]
+    return {
+        "id": layer.id,
+        "title": layer.title,
+        "title_en": layer.title_en,
+        "group": layer.group,
+        "group_en": layer.group_en,
+        "kind": layer.kind,
+        "geometry_type": layer.geometry_type,
+        "measure": layer.measure,
+        "measure_field": layer.measure_field,
+        "min_zoom": layer.min_zoom,
+        "max_zoom": layer.max_zoom,
+        "style": layer.style.model_dump(),
+        "lifecycle": lifecycle,
+        "fields": fields,
+        "count": count,
+        "visible": layer.id in DEFAULT_ON,
+    }
+
+
+@router.get("/viewer/config", summary="Everything the map viewer needs to draw its panels")
+async def viewer_config(
+    request: Request, pool: PoolDep, registry: RegistryDep, settings: SettingsDep
+) -> dict[str, Any]:
+    """Layers grouped as in the registry, districts with bounding boxes, and the URLs of the other APIs.
+
+    Counts and district extents are read from the database in one round trip; the rest comes from
+    the registry, so a new layer appears in the viewer without touching it.
+    """
+    counts_sql = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT {}::text, count(*) FROM {}").format(sql.Literal(layer.id),
+                                                             sql.Identifier(layer.schema_name, layer.table))
+        for layer in registry
+    )
+    districts = registry.get("districts")
+    districts_sql = sql.SQL(
+        "SELECT coalesce(json_agg(json_build_object('code', code, 'name', name, 'bbox', "
+        "json_build_array(round(ST_XMin(geom)::numeric, 5), round(ST_YMin(geom)::numeric, 5), "
+        "round(ST_XMax(geom)::numeric, 5), round(ST_YMax(geom)::numeric, 5))) ORDER BY code), '[]'::json)::text, "
+        "json_build_array(ST_XMin(ST_Extent(geom)), ST_YMin(ST_Extent(geom)), "
+        "ST_XMax(ST_Extent(geom)), ST_YMax(ST_Extent(geom)))::text FROM {}"
+    ).format(sql.Identifier(districts.schema_name, districts.table))
+    async with pool.connection() as conn:
+        cur = await conn.execute(counts_sql)
+        counts = {name: int(n) for name, n in await cur.fetchall()}
+        cur = await conn.execute(districts_sql)
+        row = await cur.fetchone()
+    district_list = json.loads(row[0]) if row else []
+    city_bbox = json.loads(row[1]) if row and row[1] else None
+    groups: dict[str, dict[str, Any]] = {}
+    layers = []
+    for layer in registry:
+        layers.append(_layer_config(layer, counts.get(layer.id, 0)))
+        group = groups.setdefault(layer.group, {"id": layer.group, "label": layer.group, "label_en": layer.group_en,
+                                                "layers": []})
+        group["layers"].append(layer.id)
+    return {
+        "title": "石家庄城市更新一张图",
+        "title_en": "Shijiazhuang urban renewal map",
+        "center": list(CENTER),
+        "zoom": 10.5,
+        "city_bbox": city_bbox,
+        "start_date": START_DATE.isoformat(),
+        "today": dt.date.today().isoformat(),
+        "groups": list(groups.values()),
+        "layers": layers,
+        "districts": district_list,
+        "endpoints": _endpoints(_route_paths(request)),
+        "basemaps": {"tianditu_key": settings.tianditu_key},
+        "downloads": [{"f": "gpkg", "label": "GeoPackage"}, {"f": "xlsx", "label": "Excel"}],
+    }
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@router.get("/viewer/search", summary="Features by name or code, across every layer")
+async def viewer_search(
+    pool: PoolDep,
+    registry: RegistryDep,
+    q: Annotated[str, Query(min_length=1, max_length=100, description="Part of a name or code, e.g. 华药 or TTD-001")],
+    layer: Annotated[str | None, Query(description="Only this layer")] = None,
+    limit: Annotated[int, Query(ge=1, le=SEARCH_MAX)] = 20,
+) -> Response:
+    """Case-insensitive substring match on ``name`` and ``code``; exact and prefix matches first.
+
+    Each hit carries its bounding box (CRS84) so the viewer can zoom to it without another request.
+    """
+    text = q.strip()
+    if not text:
+        raise InvalidInputError("Type part of a name or code to search for.")
+    layers = [registry.get(layer)] if layer else list(registry)
+    parts = []
+    for lyr in layers:
+        status = sql.SQL("status") if lyr.has_status else sql.SQL("NULL::text")
+        parts.append(sql.SQL(
+            "(SELECT {lid}::text AS layer, id, code, name, district_code, {status} AS status, "
+            "CASE WHEN lower(name) = lower(%(q)s) OR lower(code) = lower(%(q)s) THEN 0 "
+            "WHEN name ILIKE %(prefix)s OR code ILIKE %(prefix)s THEN 1 ELSE 2 END AS rank, "
+            "ST_XMin(geom) AS x0, ST_YMin(geom) AS y0, ST_XMax(geom) AS x1, ST_YMax(geom) AS y1 "
+            "FROM {table} WHERE name ILIKE %(pattern)s OR code ILIKE %(pattern)s "
+            "ORDER BY rank, length(name), id LIMIT %(limit)s)"
+        ).format(lid=sql.Literal(lyr.id), status=status, table=sql.Identifier(lyr.schema_name, lyr.table)))
+    query = sql.SQL(
+        "SELECT json_build_object('query', %(q)s::text, 'hits', coalesce(json_agg(json_build_object("
+        "'layer', h.layer, 'id', h.id, 'code', h.code, 'name', h.name, 'district_code', h.district_code, "
+        "'status', h.status, 'bbox', json_build_array(h.x0, h.y0, h.x1, h.y1)) "
+        "ORDER BY h.rank, length(h.name), h.layer, h.id), '[]'::json))::text "
+        "FROM (SELECT * FROM ({union}) AS u ORDER BY rank, length(name), layer, id LIMIT %(limit)s) AS h"
+    ).format(union=sql.SQL(" UNION ALL ").join(parts))
+    escaped = _escape_like(text)
+    params = {"q": text, "prefix": escaped + "%", "pattern": "%" + escaped + "%", "limit": limit}
+    async with pool.connection() as conn:
+        cur = await conn.execute(query, params)
+        row = await cur.fetchone()
+    return Response(row[0] if row else '{"hits": []}', media_type="application/json")
+
+
+def _lifecycle_layer(registry: Registry, layer_id: str) -> Layer:
+    layer = registry.get(layer_id)
+    if not layer.has_status:
+        raise InvalidInputError(f"Layer '{layer_id}' ({layer.title}) has no status, so it has no status history.")
+    return layer
+
+
+@router.get("/viewer/history/{layer}/{feature_id}", summary="A feature's status timeline and its area or length")
+async def viewer_history(layer: str, feature_id: int, pool: PoolDep, registry: RegistryDep) -> Response:
+    """The status changes of one feature from ``renewal.status_history``, oldest first.
+
+    Also returns the feature's code, name, current status and area (mu) or length (m), so the
+    popup has everything even when the OGC items router is not mounted.
+    """
+    lyr = registry.get(layer)
+    measure = sql.Identifier(lyr.measure_field) if lyr.measure_field else sql.SQL("NULL::double precision")
+    status = sql.SQL("t.status") if lyr.has_status else sql.SQL("NULL::text")
+    query = sql.SQL(
+        "SELECT json_build_object('layer', %(layer)s::text, 'id', t.id, 'code', t.code, 'name', t.name, "
+        "'district_code', t.district_code, 'status', {status}, 'measure', %(measure)s::text, "
+        "'measure_value', round(t.{measure}::numeric, 2), "
+        "'history', coalesce((SELECT json_agg(json_build_object('from_status', h.from_status, "
+        "'to_status', h.to_status, 'effective_date', h.effective_date, 'source_doc', h.source_doc, "
+        "'note', h.note) ORDER BY h.effective_date, h.id) FROM renewal.status_history h "
+        "WHERE h.layer = %(table)s AND h.feature_id = t.id), '[]'::json))::text "
+        "FROM {table} AS t WHERE t.id = %(id)s"
+    ).format(status=status, measure=measure, table=sql.Identifier(lyr.schema_name, lyr.table))
+    params = {"layer": lyr.id, "table": lyr.table, "id": feature_id, "measure": lyr.measure_field}
+    async with pool.connection() as conn:
+        cur = await conn.execute(query, params)
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFoundError(f"Layer '{lyr.id}' ({lyr.title}) has no feature with id {feature_id}.")
+    return Response(row[0], media_type="application/json")
+
+
+_AS_OF_SQL = """
+WITH f AS (
+  SELECT t.id, CASE WHEN %(as_of)s::date IS NULL THEN t.status
+                    WHEN s.to_status IS NOT NULL THEN s.to_status
+                    WHEN EXISTS (SELECT 1 FROM renewal.status_history x
+                                 WHERE x.layer = %(table)s AND x.feature_id = t.id) THEN NULL
+                    ELSE t.status END AS status
+  FROM {table} AS t
+  LEFT JOIN LATERAL (
+    SELECT h.to_status FROM renewal.status_history h
+    WHERE %(as_of)s::date IS NOT NULL AND h.layer = %(table)s AND h.feature_id = t.id
+      AND h.effective_date <= %(as_of)s::date
+    ORDER BY h.effective_date DESC, h.id DESC LIMIT 1
+  ) AS s ON true
+  WHERE (%(district)s::text IS NULL OR t.district_code = %(district)s)
+    AND (%(x0)s::float8 IS NULL OR t.geom && ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 4490))
+)
+SELECT json_build_object(
+  'layer', %(layer)s::text, 'as_of', %(as_of)s::date, 'district', %(district)s::text,
+  'states', (SELECT coalesce(json_object_agg(id, status), '{{}}'::json) FROM f),
+  'counts', (SELECT coalesce(json_object_agg(coalesce(status, 'none'), n), '{{}}'::json)
+             FROM (SELECT status, count(*) AS n FROM f GROUP BY status) AS c),
+  'total', (SELECT count(*) FROM f))::text
+"""
+
+
+def _parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | tuple[None, None, None, None]:
+    if not bbox:
+        return (None, None, None, None)
+    try:
+        x0, y0, x1, y1 = (float(v) for v in bbox.split(","))
+    except ValueError:
+        raise InvalidInputError("bbox must be four numbers: minLon,minLat,maxLon,maxLat (CRS84).") from None
+    if not (-180 <= x0 < x1 <= 180 and -90 <= y0 < y1 <= 90):
+        raise InvalidInputError("bbox must be minLon,minLat,maxLon,maxLat with min < max, in degrees (CRS84).")
+    return (x0, y0, x1, y1)
+
+
+@router.get("/viewer/status-as-of", summary="Every feature's status on a date (for the date slider)")
+async def viewer_status_as_of(
+    pool: PoolDep,
+    registry: RegistryDep,
+    layer: Annotated[str, Query(description="A layer with a lifecycle, e.g. old_compounds")],
+    as_of: Annotated[dt.date | None, Query(description="Date (YYYY-MM-DD); omitted: the current status")] = None,
+    district: Annotated[str | None, Query(pattern=r"^\d{6}$", description="District adcode, e.g. 130102")] = None,
+    bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (CRS84): only features here")] = None,
+) -> Response:
+    """``{states: {id: status}, counts: {status: n}}`` as of the date, from ``renewal.status_history``.
+
+    A feature's status on a date is the ``to_status`` of its last change effective on or before it.
+    A feature whose history starts later was not yet on the ledger: its status is null (counted as
+    ``none``). A feature with no history at all (loaded without it) keeps its current status.
+    """
+    lyr = _lifecycle_layer(registry, layer)
+    x0, y0, x1, y1 = _parse_bbox(bbox)
+    query = sql.SQL(_AS_OF_SQL).format(table=sql.Identifier(lyr.schema_name, lyr.table))
+    params = {"layer": lyr.id, "table": lyr.table, "as_of": as_of, "district": district,
+              "x0": x0, "y0": y0, "x1": x1, "y1": y1}
+    async with pool.connection() as conn:
+        cur = await conn.execute(query, params)
+        row = await cur.fetchone()
+    assert row is not None
+    return Response(row[0], media_type="application/json")
