@@ -495,7 +495,7 @@ COMPOUND_KINDS = ["小区", "宿舍", "家属院", "生活区", "住宅小区"]
 
 
 def build_old_compounds(occ: Occupancy) -> LayerData:
-    """``old_compounds``: 2,000 compounds; 1,559 scheduled for 2021–2025, 652 done in 2021."""
+    """``old_compounds``: 2,000 compounds; 1,559 scheduled for 2021–2025, 652 done in 2021, 17 late."""
     rng = np.random.default_rng(SEED + 7)
     layer = LayerData(
         "old_compounds",
@@ -523,7 +523,7 @@ def build_old_compounds(occ: Occupancy) -> LayerData:
             continue
         occ.add(poly)
         geoms.append(poly)
-    # schedule: 652 in 2021; 2022–2025 the rest of 1,559; 251 renovated earlier; 189 unscheduled
+    # schedule: 652 in 2021; 2022–2025 the rest of 1,559; 251 renovated earlier; 190 unscheduled
     order = rng.permutation(n_total)
     plan: list[tuple[str, int | None]] = []
     plan += [("y2021", 2021)] * 652
