@@ -148,6 +148,7 @@ def build_utility_tunnels() -> LayerData:
             (None, "planned", d_plan, doc(d_plan.year, 90), f"纳入综合管廊建设规划{DEMO}")]
         d_start = random_date(rng, D(2019, 6, 1), D(2020, 11, 30)) if not planned else \
             random_date(rng, D(2022, 3, 1), D(2023, 6, 30))
+        d_start = max(d_start, d_plan + dt.timedelta(days=90))
         steps.append(("planned", "under_construction", d_start, doc(d_start.year, 91), f"开工建设{DEMO}"))
         d_done = d_start + dt.timedelta(days=int(rng.integers(600, 1300)))
         if k == 12:  # one planned project is late: not completed by the end of 2025
@@ -220,7 +221,7 @@ def build_pipe_renewals() -> LayerData:
             line = _polyline(rng, x, y, seg, region)
             d_done = random_date(rng, lo, hi)
             d_start = d_done - dt.timedelta(days=int(rng.integers(40, 120)))
-            d_plan = D(2021, 1, 20) if d_start.year == 2021 else D(2021, 11, 15)
+            d_plan = min(D(2021, 1, 20), d_start - dt.timedelta(days=15)) if lo.year == 2021 else D(2021, 11, 15)
             steps: list[tuple[str | None, str, dt.date, str, str]] = [
                 (None, "planned", d_plan, doc(d_plan.year, 55), f"列入年度管网改造计划{DEMO}"),
                 ("planned", "under_construction", d_start, doc(d_start.year, 56), f"开工{DEMO}"),

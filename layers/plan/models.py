@@ -121,6 +121,8 @@ class Target(_Strict):
     status: str
     field: str | None = None
     filters: list[Filter] = Field(default_factory=list)
+    list_filters: list[Filter] = Field(default_factory=list)
+    """Further conditions that pick the target's list (清单), used to apportion it to districts."""
     start: dt.date
     deadline: dt.date
     value: float = Field(gt=0)
@@ -225,6 +227,6 @@ class Catalog(_Strict):
             if t.status not in layer.lifecycle.codes:
                 raise ValueError(f"target {t.id}: {t.status} is not a status of {t.layer}")
             names = {f.name for f in layer.fields}
-            for name in [t.field, *(f.field for f in t.filters)]:
+            for name in [t.field, *(f.field for f in [*t.filters, *t.list_filters])]:
                 if name is not None and name not in names:
                     raise ValueError(f"target {t.id}: layer {t.layer} has no field {name}")
