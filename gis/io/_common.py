@@ -1,0 +1,161 @@
+"""What every reader returns, and helpers shared by the format modules.
+
+A reader turns one file into a :class:`Source`: attribute columns exactly as the file
+names them (a pandas DataFrame of the raw values), one shapely geometry per row (or
+None), and the CRS the file declares (or None). Readers do not map, transform or
+validate: the importer does that for every format alike, so a GBK shapefile and an
+Excel ledger get the same checks and the same report.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from gis.crs import CrsRef, parse_crs
+from gis.errors import CRSError, InvalidInputError
+
+ObjArray = npt.NDArray[np.object_]
+
+
+@dataclass
+class Source:
+    """The content of one input file, before mapping and validation.
+
+    Attributes
+    ----------
+    frame
+        Attribute columns as the file names them, raw values, one row per feature.
+    geometry
+        One shapely geometry (or None) per row, in the file's coordinates.
+    crs
+        The CRS the file declares, None when it declares none.
+    crs_implicit
+        True when the CRS comes from the format rather than the file (GeoJSON and KML are
+        WGS84 by definition), so an explicit ``--crs`` (e.g. GCJ02 for web downloads) wins silently.
+    format
+        ``shp``, ``gpkg``, ``geojson``, ``kml``, ``csv`` or ``xlsx``.
+    layer
+        The layer read (GeoPackage/KML), if any.
+    encoding
+        The text encoding used for attributes (shapefile/CSV), if relevant.
+    notes
+        Things the reader did on the officer's behalf (encoding detected, Z dropped ...).
+    layers_available
+        Every layer of a multi-layer file (GeoPackage, KML).
+    """
+
+    frame: pd.DataFrame
+    geometry: ObjArray
+    crs: CrsRef | None
+    format: str
+    crs_implicit: bool = False
+    layer: str | None = None
+    encoding: str | None = None
+    layers_available: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    row_errors: list[tuple[int, str]] = field(default_factory=list)
+    """(row index, message) for rows the reader could not turn into a geometry (bad WKT ...)."""
+
+    def __len__(self) -> int:
+        return len(self.geometry)
+
+
+def crs_from_wkt(wkt_or_code: str | None, what: str) -> CrsRef | None:
+    """The :class:`CrsRef` of a CRS read by GDAL (``EPSG:4547`` or WKT), None if there is none.
+
+    Raises
+    ------
+    CRSError
+        If the file declares a CRS with no EPSG equivalent (a custom ``.prj``); the officer
+        must then say which CRS the coordinates are in.
+    """
+    if not wkt_or_code:
+        return None
+    text = str(wkt_or_code)
+    if text.upper().startswith("EPSG:"):
+        return parse_crs(text)
+    from pyproj import CRS
+
+    try:
+        crs = CRS.from_user_input(text)
+    except Exception as exc:  # pyproj raises several types
+        raise CRSError(f"The coordinate system declared by {what} cannot be read; pass --crs.") from exc
+    code = crs.to_epsg(min_confidence=70)
+    if code is None:
+        raise CRSError(
+            f"The coordinate system declared by {what} ('{crs.name}') has no EPSG equivalent; "
+            "pass --crs with the EPSG code of the coordinates (e.g. EPSG:4547 for CGCS2000 Gauss-Krüger 114°E)."
+        )
+    return CrsRef("epsg", code)
+
+
+def check_not_empty(path: Path) -> None:
+    """Refuse a missing or zero-byte file with a clear message."""
+    if not path.exists():
+        raise InvalidInputError(f"The file '{path.name}' does not exist.")
+    if path.is_file() and path.stat().st_size == 0:
+        raise InvalidInputError(f"The file '{path.name}' is empty (0 bytes).")
+
+
+def open_zip(path: Path) -> zipfile.ZipFile:
+    """Open a zip archive, turning damage into a message an officer understands."""
+    try:
+        zf = zipfile.ZipFile(path)
+        bad = zf.testzip()
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise InvalidInputError(
+            f"'{path.name}' is not a readable zip archive (truncated or damaged: {exc}). Zip the files again."
+        ) from exc
+    if bad is not None:
+        raise InvalidInputError(f"'{path.name}' is damaged: the member '{bad}' fails its checksum. Zip it again.")
+    return zf
+
+
+def decode_or_none(data: bytes, encoding: str) -> str | None:
+    """``data`` decoded strictly, or None if it is not valid in ``encoding``."""
+    try:
+        return data.decode(encoding)
+    except (UnicodeDecodeError, LookupError):
+        return None
+
+
+def detect_chinese_encoding(data: bytes) -> str:
+    """UTF-8 if ``data`` decodes as UTF-8, else GB18030 (a superset of GBK/GB2312) if it decodes as that.
+
+    Raises
+    ------
+    InvalidInputError
+        If neither decodes: the officer must say which encoding the file uses.
+    """
+    if decode_or_none(data, "utf-8") is not None:
+        return "UTF-8"
+    if decode_or_none(data, "gb18030") is not None:
+        return "GB18030"
+    raise InvalidInputError(
+        "The text in this file is neither UTF-8 nor GBK/GB18030; pass --encoding with its encoding."
+    )
+
+
+def normalise_encoding(name: str) -> str:
+    """Canonical spelling of an encoding name (``gbk`` → ``GBK``), or an error for an unknown one."""
+    import codecs
+
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        raise InvalidInputError(f"'{name}' is not a known text encoding (try UTF-8, GBK or GB18030).") from None
+    return name.upper().replace("_", "-")
+
+
+def geometry_array(values: Any) -> ObjArray:
+    """A 1-d object array of shapely geometries (None for missing)."""
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = list(values)
+    return arr

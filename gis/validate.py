@@ -1,0 +1,319 @@
+"""Geometry checks for imports: what is wrong, where, and the likely cause.
+
+Everything here is vectorised over numpy arrays of shapely geometries (a parcel file has a
+million rows). Each problem is a :class:`GeometryIssue` naming the row, the kind, a message
+a GIS officer understands and, where it helps, a location. Coordinates outside the city are
+explained: swapped latitude/longitude, a Gauss-Krüger file read with the wrong zone (false
+easting with or without the zone number), or projected metres declared as degrees.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import shapely
+
+from gis.crs import CITY_EXTENT, STORAGE, CrsRef, proj_crs, transform_coords, transform_geometry
+
+ObjArray = npt.NDArray[np.object_]
+OnInvalid = Literal["repair", "reject"]
+
+ACCEPTED_TYPES: Final[dict[str, tuple[str, ...]]] = {
+    "MultiPolygon": ("Polygon", "MultiPolygon"),
+    "Polygon": ("Polygon",),
+    "MultiLineString": ("LineString", "MultiLineString"),
+    "LineString": ("LineString",),
+    "Point": ("Point", "MultiPoint"),
+    "MultiPoint": ("Point", "MultiPoint"),
+}
+"""Source geometry types a layer type accepts (singles are promoted to multi in SQL)."""
+
+FAMILY: Final[dict[str, str]] = {
+    "Point": "points", "MultiPoint": "points", "LineString": "lines", "MultiLineString": "lines",
+    "LinearRing": "lines", "Polygon": "polygons", "MultiPolygon": "polygons", "GeometryCollection": "mixed",
+}
+
+GK_CANDIDATES: Final[tuple[int, ...]] = (4547, 4526, 4509, 4498, 2383, 2362, 2435, 2414, 2345, 2334, 21460, 21420)
+"""Gauss-Krüger systems Shijiazhuang data arrives in: CGCS2000, Xi'an 80 and Beijing 54, 3° and 6°, CM and zoned."""
+
+
+@dataclass(frozen=True)
+class GeometryIssue:
+    """One problem with one feature's geometry (``row`` is 0-based)."""
+
+    row: int
+    kind: str
+    message: str
+    location: tuple[float, float] | None = None
+
+
+@dataclass
+class GeometryCheck:
+    """The outcome of :func:`check_geometries`.
+
+    Attributes
+    ----------
+    geometry
+        Geometries in CGCS2000 (EPSG:4490), 2-D; None where the row has an error.
+    errors
+        Problems that stop the import.
+    warnings
+        Problems the import fixes (repaired rings, dropped heights).
+    repair_rows
+        Rows whose geometry is invalid and will be repaired with ``ST_MakeValid`` in SQL.
+    explanation
+        For coordinates outside the city: the likely cause, once for the file.
+    """
+
+    geometry: ObjArray
+    errors: list[GeometryIssue] = field(default_factory=list)
+    warnings: list[GeometryIssue] = field(default_factory=list)
+    repair_rows: npt.NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    explanation: str | None = None
+    promoted: int = 0
+
+
+_REASON = re.compile(r"^(?P<reason>[^\[]+)\[(?P<x>[-+\deE.]+) (?P<y>[-+\deE.]+)\]")
+
+
+def parse_reason(text: str) -> tuple[str, tuple[float, float] | None]:
+    """Split shapely's ``is_valid_reason`` (``'Self-intersection[114.5 38.0]'``) into reason and location."""
+    m = _REASON.match(text)
+    if not m:
+        return text, None
+    return m.group("reason").strip(), (float(m.group("x")), float(m.group("y")))
+
+
+def in_city(x: npt.ArrayLike, y: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+    """Whether lon/lat points lie inside Shijiazhuang's extent (with a margin)."""
+    ax, ay = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    minx, miny, maxx, maxy = CITY_EXTENT
+    with np.errstate(invalid="ignore"):
+        return (ax >= minx) & (ax <= maxx) & (ay >= miny) & (ay <= maxy)
+
+
+def _is_geographic(ref: CrsRef) -> bool:
+    if ref.kind != "epsg":
+        return True
+    assert ref.epsg is not None
+    return bool(proj_crs(ref.epsg).is_geographic)
+
+
+def fitting_crs(x: float, y: float) -> list[int]:
+    """Gauss-Krüger EPSG codes under which the projected point (x, y) falls inside the city."""
+    out = []
+    for code in GK_CANDIDATES:
+        with np.errstate(all="ignore"):
+            lon, lat = transform_coords(CrsRef("epsg", code), STORAGE, [x], [y])
+        if bool(in_city(lon, lat)[0]):
+            out.append(code)
+    return out
+
+
+def _names(codes: list[int]) -> str:
+    return "; ".join(f"EPSG:{c} ({proj_crs(c).name})" for c in codes)
+
+
+def explain_outside(x: float, y: float, declared: CrsRef) -> str:
+    """The likely reason why a point given as (x, y) in ``declared`` falls outside Shijiazhuang."""
+    minx, miny, maxx, maxy = CITY_EXTENT
+    where = f"The coordinates ({x:.6g}, {y:.6g}) read as {declared.label} fall outside Shijiazhuang"
+    extent = f"(about {minx}–{maxx}°E, {miny}–{maxy}°N)"
+    if _is_geographic(declared):
+        if bool(in_city([y], [x])[0]):
+            return (f"{where}: they look like latitude/longitude in swapped order ({x:.6g} is a latitude). "
+                    "Swap the X/Y (longitude/latitude) columns or axes and import again.")
+        if abs(x) > 180 or abs(y) > 90:
+            fits = fitting_crs(x, y)
+            zone = _zone_hint(x)
+            if fits:
+                return (f"{where}: these are projected metres, not degrees, so the file's CRS is declared wrongly. "
+                        f"{zone}They fit {_names(fits)}; import with --crs EPSG:{fits[0]}.")
+            return (f"{where}: values beyond ±180/±90 are not degrees; the file is projected (metres) but declared "
+                    "as degrees. Pass --crs with its real CRS.")
+        return f"{where} {extent}: is this the right file, and is its CRS right?"
+    if minx - 5 <= x <= maxx + 5 and miny - 5 <= y <= maxy + 5:
+        return (f"{where}: these are degrees, but the CRS says projected metres. "
+                "Import with --crs EPSG:4490 (or gcj02 for coordinates from Gaode/web maps).")
+    fits = [c for c in fitting_crs(x, y) if c != declared.epsg]
+    zone = _zone_hint(x)
+    if fits:
+        return (f"{where}: the Gauss-Krüger zone or its false easting does not match. {zone}"
+                f"They fit {_names(fits)}; import with --crs EPSG:{fits[0]}.")
+    return f"{where} {extent}. Check the CRS (--crs) and that this is the right file."
+
+
+def _zone_hint(x: float) -> str:
+    if abs(x) >= 1e7:
+        zone = int(abs(x) // 1e6)
+        return (f"The easting {x:.0f} starts with the zone number {zone} (a 'zoned' Gauss-Krüger CRS, not a "
+                "'CM' one). ")
+    if 1e5 <= abs(x) < 1e6:
+        return f"The easting {x:.0f} has no zone number (a 'CM' Gauss-Krüger CRS). "
+    return ""
+
+
+def check_geometries(
+    geoms: ObjArray,
+    *,
+    src_crs: CrsRef,
+    target_type: str,
+    on_invalid: OnInvalid = "repair",
+    drop_z: bool = False,
+    layer_label: str = "the layer",
+    suggest_layers: Callable[[str], list[str]] | None = None,
+) -> GeometryCheck:
+    """Check and transform a file's geometries for a layer of ``target_type``.
+
+    Parameters
+    ----------
+    geoms
+        Shapely geometries (or None) in ``src_crs``.
+    src_crs
+        The CRS of the coordinates.
+    target_type
+        The layer's geometry type (``MultiPolygon`` ...).
+    on_invalid
+        ``repair``: invalid geometries become warnings and are listed in ``repair_rows``;
+        ``reject``: they are errors.
+    drop_z
+        Drop heights/measures (with a warning) instead of rejecting 3-D/measured geometries.
+    layer_label
+        How to name the layer in messages.
+    suggest_layers
+        Given a family (``points``, ``lines``, ``polygons``), the layers that hold it.
+    """
+    n = len(geoms)
+    errors: list[GeometryIssue] = []
+    warnings: list[GeometryIssue] = []
+    bad = np.zeros(n, dtype=bool)
+    g = np.asarray(geoms, dtype=object)
+
+    missing = shapely.is_missing(g)
+    for i in np.flatnonzero(missing):
+        errors.append(GeometryIssue(int(i), "missing", "the feature has no geometry"))
+    bad |= missing
+    empty = ~bad & shapely.is_empty(g)
+    for i in np.flatnonzero(empty):
+        errors.append(GeometryIssue(int(i), "empty", "the geometry is empty (no coordinates)"))
+    bad |= empty
+
+    coords, idx = shapely.get_coordinates(g, include_z=True, return_index=True)
+    nonfinite = ~np.isfinite(coords[:, :2]).all(axis=1) if len(coords) else np.zeros(0, dtype=bool)
+    nan_rows = np.unique(idx[nonfinite])
+    for i in nan_rows:
+        errors.append(GeometryIssue(int(i), "nan", "the geometry has NaN or infinite coordinates"))
+    bad[nan_rows] = True
+
+    has_z = ~bad & shapely.has_z(g)
+    has_m = ~bad & _has_m(g)
+    zm = has_z | has_m
+    if zm.any():
+        what = "heights (Z)" if has_z.any() else "measures (M)"
+        if drop_z:
+            g = g.copy()
+            g[zm] = shapely.force_2d(g[zm])
+            warnings.append(GeometryIssue(int(np.flatnonzero(zm)[0]), "z_dropped",
+                                          f"{int(zm.sum())} geometries had {what}; dropped (layers are 2-D)"))
+        else:
+            for i in np.flatnonzero(zm):
+                errors.append(GeometryIssue(int(i), "3d", f"the geometry has {what}; layers are 2-D. "
+                                            "Pass --drop-z to drop them"))
+            bad |= zm
+
+    types = shapely.get_type_id(g)
+    type_names = np.array(["Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
+                           "MultiPolygon", "GeometryCollection"], dtype=object)
+    names = np.where(types >= 0, type_names[np.clip(types, 0, 7)], None)
+    accepted = ACCEPTED_TYPES[target_type]
+    wrong = ~bad & ~np.isin(names, accepted)
+    if target_type == "Point":
+        multi = ~bad & ~wrong & (names == "MultiPoint")
+        many = multi & (shapely.get_num_geometries(g) != 1)
+        wrong |= many
+    if wrong.any():
+        found = pd.Series(names[wrong]).value_counts()
+        want = FAMILY[target_type]
+        if int(wrong.sum()) == int((~bad).sum()) and len(found) == 1:
+            fam = FAMILY.get(str(found.index[0]), "mixed")
+            others = suggest_layers(fam) if suggest_layers else []
+            hint = f" It looks like a file for: {', '.join(others)}." if others else ""
+            msg = (f"the file holds {found.index[0]} features, but {layer_label} holds {want} ({target_type})."
+                   f"{hint}")
+        else:
+            msg = f"this feature is a {{}}, but {layer_label} holds {want} ({target_type}); the file mixes types"
+        for i in np.flatnonzero(wrong):
+            errors.append(GeometryIssue(int(i), "wrong_type", msg.format(names[i]) if "{}" in msg else msg))
+        bad |= wrong
+
+    out = np.full(n, None, dtype=object)
+    ok = ~bad
+    explanation = None
+    if ok.any():
+        with np.errstate(all="ignore"):
+            out[ok] = transform_geometry(g[ok], src_crs, STORAGE)
+        bounds = shapely.bounds(out[ok])
+        inside = in_city(bounds[:, 0], bounds[:, 1]) & in_city(bounds[:, 2], bounds[:, 3])
+        outside_rows = np.flatnonzero(ok)[~inside]
+        if len(outside_rows):
+            first = outside_rows[0]
+            x0, y0 = shapely.get_coordinates(g[first])[0]
+            explanation = explain_outside(float(x0), float(y0), src_crs)
+            for i in outside_rows:
+                x, y = shapely.get_coordinates(g[i])[0]
+                errors.append(GeometryIssue(int(i), "outside_city",
+                                            f"coordinates ({x:.6g}, {y:.6g}) fall outside Shijiazhuang",
+                                            (float(x), float(y))))
+            out[outside_rows] = None
+            ok[outside_rows] = False
+
+    repair_rows = np.empty(0, dtype=np.int64)
+    if ok.any():
+        valid = np.ones(n, dtype=bool)
+        valid[ok] = shapely.is_valid(out[ok])
+        invalid = np.flatnonzero(~valid)
+        if len(invalid):
+            reasons = shapely.is_valid_reason(out[invalid])
+            for i, text in zip(invalid, reasons, strict=True):
+                reason, loc = parse_reason(str(text))
+                where = f" at ({loc[0]:.6f}, {loc[1]:.6f})" if loc else ""
+                if on_invalid == "repair":
+                    warnings.append(GeometryIssue(int(i), "repaired", f"invalid geometry ({reason}{where}) "
+                                                  "repaired with ST_MakeValid", loc))
+                else:
+                    errors.append(GeometryIssue(int(i), "invalid", f"invalid geometry: {reason}{where}. "
+                                                "Fix it, or import with --on-invalid repair", loc))
+            if on_invalid == "repair":
+                repair_rows = invalid.astype(np.int64)
+            else:
+                out[invalid] = None
+                ok[invalid] = False
+
+    if ok.any():
+        rows = np.flatnonzero(ok)
+        keys = pd.Series(shapely.to_wkb(shapely.normalize(out[rows])), index=rows)
+        dup = keys.duplicated(keep="first")
+        if dup.any():
+            first_of = {k: int(i) for i, k in keys[~dup].items()}
+            for i, k in keys[dup].items():
+                errors.append(GeometryIssue(int(i), "duplicate_geometry",
+                                            f"the same geometry as feature {first_of[k] + 1}"))
+
+    promoted = 0
+    if target_type.startswith("Multi") and ok.any():
+        promoted = int(np.isin(names[ok], ("Polygon", "LineString", "Point")).sum())
+    return GeometryCheck(geometry=out, errors=errors, warnings=warnings, repair_rows=repair_rows,
+                         explanation=explanation, promoted=promoted)
+
+
+def _has_m(g: ObjArray) -> npt.NDArray[np.bool_]:
+    fn = getattr(shapely, "has_m", None)
+    if fn is None:
+        return np.zeros(len(g), dtype=bool)
+    return np.asarray(fn(g), dtype=bool)
