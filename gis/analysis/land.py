@@ -1,7 +1,9 @@
 """Land: vacated plots by stage and planned use, conflicts with the Hutuo belt, and floor-area-ratio compliance.
 
-Intersection areas are computed in EPSG:4547 (CGCS2000 Gauss-Krüger CM 114°E) and given in
-mu (亩, 1 mu = 666.67 m²), the same way as the generated ``area_mu`` columns.
+Intersection areas are measured in EPSG:4547 (CGCS2000 Gauss-Krüger CM 114°E) and given in
+mu (亩, 1 mu = 666.67 m²), the same way as the generated ``area_mu`` columns: the overlay is cut
+in the storage CRS (EPSG:4490, where the stored edges are straight) and the pieces are
+transformed and measured, so a plot wholly inside a zone overlaps it by exactly its ``area_mu``.
 """
 
 from __future__ import annotations
