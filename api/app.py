@@ -60,4 +60,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in _router_modules():
         app.include_router(module.router)
+        if hasattr(module, "install"):  # app-wide hooks a router module needs (e.g. middleware)
+            module.install(app)
     return app

@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+import functools
+
 import psycopg
+import psycopg.sql
 from psycopg_pool import AsyncConnectionPool
 
 from api.settings import Settings
 
 
-async def _configure(conn: psycopg.AsyncConnection) -> None:
-    """Per-connection settings: UTF-8, a statement timeout, autocommit for reads."""
+async def _configure(conn: psycopg.AsyncConnection, role: str = "") -> None:
+    """Per-connection settings: UTF-8, a statement timeout, autocommit for reads.
+
+    With ``role`` (``RENEWAL_DB_ROLE``, default ``renewal_app``), the connection switches to
+    that role once migration 0005 has created and granted it, so the API cannot rewrite
+    the audit log even if its code tried to.
+    """
     await conn.set_autocommit(True)
+    if role:
+        cur = await conn.execute(_ROLE_USABLE, {"role": role})
+        row = await cur.fetchone()
+        if row and row[0]:
+            await conn.execute(psycopg.sql.SQL("SET ROLE {}").format(psycopg.sql.Identifier(role)))
+
+
+_ROLE_USABLE = """
+SELECT coalesce(bool_and(pg_has_role(current_user, r.oid, 'MEMBER')
+                AND has_schema_privilege(r.oid, to_regnamespace('renewal')::oid, 'USAGE')), false)
+FROM pg_roles r WHERE r.rolname = %(role)s
+"""
 
 
 def make_pool(settings: Settings) -> AsyncConnectionPool:
@@ -25,7 +45,7 @@ def make_pool(settings: Settings) -> AsyncConnectionPool:
         max_size=settings.pool_max_size,
         timeout=settings.pool_timeout_s,
         open=False,
-        configure=_configure,
+        configure=functools.partial(_configure, role=settings.db_role),
         check=AsyncConnectionPool.check_connection,
         kwargs={
             "client_encoding": "UTF8",

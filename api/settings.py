@@ -36,6 +36,25 @@ class Settings(BaseSettings):
     """Base URL used in links when behind a proxy; None means derive from the request."""
     log_level: str = "info"
 
+    # Access control, audit and rate limiting (api/auth.py)
+    db_role: str = "renewal_app"
+    """Role every pooled connection switches to (SET ROLE); empty to stay the login role."""
+    restricted_layers: str = ""
+    """Comma-separated layer ids closed to anonymous readers, on top of the registry's anonymous_read."""
+    public_layers: str = ""
+    """Comma-separated layer ids opened to anonymous readers even if the registry closes them."""
+    anon_rate_per_s: float = Field(default=50.0, ge=0)
+    """Sustained requests per second per anonymous client (IP); 0 disables rate limiting."""
+    anon_burst: int = Field(default=500, ge=1)
+    """Requests an anonymous client may make in a burst before the rate applies."""
+    auth_cache_ttl_s: float = Field(default=30.0, ge=0)
+    """How long a verified API key is trusted without re-checking the database (revocation delay)."""
+    jwt_issuer: str | None = None
+    jwt_key: str | None = None
+    """Key that verifies bearer JWTs (PEM public key, or shared secret for HS256); None disables JWTs."""
+    jwt_algorithms: str = "RS256"
+    jwt_audience: str | None = None
+
     @property
     def sqlalchemy_url(self) -> str:
         """The same URL for SQLAlchemy/alembic, forcing the psycopg 3 driver."""

@@ -1,0 +1,503 @@
+"""Who is calling, what may they read, and how fast: API keys, JWTs, read policy, rate limits.
+
+Roles
+-----
+``viewer``
+    Reads every layer, including layers closed to anonymous readers.
+``editor``
+    A viewer who may create, change and delete features of *renewal* layers inside their
+    districts (``renewal.users.districts``, adcodes). "Inside" is decided by geometry, before
+    and after the edit: the feature's interior must intersect one of the editor's districts
+    (see :func:`layers.editing.check_district_scope`). Reference layers are admin-only.
+``admin``
+    Edits everything and reads the audit trail and tombstones.
+anonymous
+    No credentials: reads layers whose registry entry has ``anonymous_read: true`` (unless
+    ``RENEWAL_RESTRICTED_LAYERS`` names them; ``RENEWAL_PUBLIC_LAYERS`` opens a closed layer),
+    rate limited per client address by a token bucket (``RENEWAL_ANON_RATE_PER_S``,
+    ``RENEWAL_ANON_BURST``); never writes.
+
+Credentials
+-----------
+API keys look like ``rk_<key id>_<secret>``. Only an argon2id hash of the secret is stored
+(``renewal.api_keys``); the key id finds the row, so one hash is verified per request (and
+a verified key is cached in memory for ``RENEWAL_AUTH_CACHE_TTL_S`` seconds, which is
+therefore the longest a revoked key keeps working in another process). Send the key as
+``X-API-Key: <key>`` or ``Authorization: Bearer <key>``. Bearer JWTs from an external identity
+provider are accepted when ``RENEWAL_JWT_ISSUER`` and ``RENEWAL_JWT_KEY`` are set: ``sub`` is
+the user, ``role`` the role (default viewer), ``districts`` a list of adcodes.
+
+Everything here runs in :class:`AccessMiddleware`, installed by :mod:`api.routers.admin`,
+which also gives each request an id (``X-Request-Id``, echoed back and written to the audit
+log) and puts the feature ETag on single-feature GET responses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+from urllib.parse import parse_qsl
+
+import jwt
+import psycopg
+import psycopg_pool
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import Depends, Request
+from psycopg import sql
+from starlette.responses import JSONResponse, Response
+
+from api.errors import RETRY_AFTER_S, problem
+from api.settings import Settings
+from gis.errors import AuthenticationError, PermissionDeniedError
+from layers.models import Layer
+from layers.registry import Registry
+
+log = logging.getLogger("renewal.auth")
+
+Role = Literal["anonymous", "viewer", "editor", "admin"]
+ROLES: Final[tuple[str, ...]] = ("viewer", "editor", "admin")
+KEY_PREFIX: Final = "rk"
+_KEY_RE: Final = re.compile(r"^rk_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})$")
+_REQUEST_ID_RE: Final = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+LAYER_QUERY_PARAMS: Final = ("collections", "collection", "layers", "layer")
+"""Query parameters that may name layers (multi-layer tiles, exports, point queries)."""
+
+# argon2id with the OWASP minimum memory cost: keys are 256-bit random secrets, so the hash
+# guards a leaked table rather than weak passwords; verification stays around 10-20 ms.
+_HASHER: Final = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller of one request."""
+
+    name: str
+    role: Role
+    districts: frozenset[str] = field(default_factory=frozenset)
+    via: Literal["anonymous", "key", "jwt"] = "anonymous"
+
+    @property
+    def is_anonymous(self) -> bool:
+        """True when no credentials were given."""
+        return self.role == "anonymous"
+
+    @property
+    def can_read_restricted(self) -> bool:
+        """Every authenticated role reads every layer."""
+        return not self.is_anonymous
+
+    def can_edit(self, layer: Layer) -> bool:
+        """Whether the role allows writing this layer at all (district scope is checked separately)."""
+        if self.role == "admin":
+            return True
+        return self.role == "editor" and layer.kind == "renewal"
+
+    @property
+    def district_scope(self) -> frozenset[str] | None:
+        """Districts an editor is limited to; None means unrestricted (admins)."""
+        return None if self.role == "admin" else self.districts
+
+
+ANONYMOUS: Final = Principal(name="anonymous", role="anonymous")
+
+
+# --------------------------------------------------------------------------- API keys
+
+
+def generate_key() -> tuple[str, str, str]:
+    """A new API key: ``(key_id, secret, full_key)``; only the key id and the hash are stored."""
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    return key_id, secret, f"{KEY_PREFIX}_{key_id}_{secret}"
+
+
+def hash_secret(secret: str) -> str:
+    """The argon2id hash stored for a key's secret."""
+    return _HASHER.hash(secret)
+
+
+def verify_secret(key_hash: str, secret: str) -> bool:
+    """Constant-time check of a secret against its stored hash."""
+    try:
+        return _HASHER.verify(key_hash, secret)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def split_key(key: str) -> tuple[str, str] | None:
+    """``(key_id, secret)`` of a well-formed key, else None."""
+    m = _KEY_RE.match(key.strip())
+    return (m.group(1), m.group(2)) if m else None
+
+
+_KEY_LOOKUP: Final = """
+SELECT k.key_hash, u.name, u.role, u.districts
+FROM renewal.api_keys AS k JOIN renewal.users AS u ON u.id = k.user_id
+WHERE k.key_id = %s AND k.revoked_at IS NULL AND u.disabled_at IS NULL
+"""
+
+
+class KeyCache:
+    """Verified keys (by SHA-256 of the full key) for a short time, so argon2 runs rarely."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[Principal, float]] = {}
+
+    @staticmethod
+    def _digest(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    def get(self, key: str) -> Principal | None:
+        """The cached principal, if still fresh."""
+        hit = self._entries.get(self._digest(key))
+        if hit is None or hit[1] < time.monotonic():
+            return None
+        return hit[0]
+
+    def put(self, key: str, principal: Principal, ttl: float) -> None:
+        """Remember a verified key."""
+        if ttl <= 0:
+            return
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[self._digest(key)] = (principal, time.monotonic() + ttl)
+
+    def clear(self) -> None:
+        """Forget everything (after a revocation through the API)."""
+        self._entries.clear()
+
+
+async def principal_from_key(pool: psycopg_pool.AsyncConnectionPool, key: str, settings: Settings,
+                             cache: KeyCache) -> Principal:
+    """Look up and verify an API key.
+
+    Raises
+    ------
+    AuthenticationError
+        Malformed, unknown, revoked or disabled key (HTTP 401).
+    """
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    parts = split_key(key)
+    if parts is None:
+        raise AuthenticationError("The API key is malformed. Keys look like rk_<id>_<secret>; ask an administrator.")
+    key_id, secret = parts
+    async with pool.connection() as conn:
+        cur = await conn.execute(_KEY_LOOKUP, (key_id,))
+        row = await cur.fetchone()
+    if row is None or not await asyncio.to_thread(verify_secret, row[0], secret):
+        raise AuthenticationError("The API key is unknown or has been revoked.")
+    principal = Principal(name=row[1], role=row[2], districts=frozenset(row[3] or ()), via="key")
+    cache.put(key, principal, settings.auth_cache_ttl_s)
+    return principal
+
+
+def principal_from_jwt(token: str, settings: Settings) -> Principal:
+    """Verify a bearer JWT from the configured identity provider.
+
+    Raises
+    ------
+    AuthenticationError
+        Bad signature, wrong issuer/audience, expired, or JWTs not configured (HTTP 401).
+    """
+    if not settings.jwt_key or not settings.jwt_issuer:
+        raise AuthenticationError("Bearer tokens are not accepted by this server; use an API key.")
+    algorithms = [a.strip() for a in settings.jwt_algorithms.split(",") if a.strip()]
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_key,
+            algorithms=algorithms,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            options={"require": ["exp", "iss", "sub"], "verify_aud": settings.jwt_audience is not None},
+        )
+    except jwt.PyJWTError as exc:
+        raise AuthenticationError(f"The bearer token was rejected: {exc}.") from None
+    role = claims.get("role", "viewer")
+    if role not in ROLES:
+        role = "viewer"
+    districts = claims.get("districts") or []
+    if not isinstance(districts, list) or not all(isinstance(d, str) for d in districts):
+        raise AuthenticationError("The bearer token's 'districts' claim must be a list of adcodes.")
+    return Principal(name=str(claims["sub"])[:64], role=role, districts=frozenset(districts), via="jwt")
+
+
+# --------------------------------------------------------------------------- read policy
+
+
+def _split_ids(text: str) -> set[str]:
+    return {p.strip() for p in text.split(",") if p.strip()}
+
+
+def restricted_layer_ids(registry: Registry, settings: Settings) -> frozenset[str]:
+    """Layers anonymous callers may not read: registry ``anonymous_read: false`` plus settings."""
+    closed = {layer.id for layer in registry if not layer.anonymous_read} | _split_ids(settings.restricted_layers)
+    return frozenset(closed - _split_ids(settings.public_layers))
+
+
+def layers_named(path: str, query_string: str, known: Iterable[str]) -> set[str]:
+    """Layer ids a request names, in its path segments or its layer-list query parameters.
+
+    Deliberately route-agnostic, so tiles, exports and point queries written elsewhere are
+    covered without each route having to remember the policy.
+    """
+    names = set(known)
+    found = {seg for seg in path.split("/") if seg in names}
+    for key, value in parse_qsl(query_string, keep_blank_values=False):
+        if key in LAYER_QUERY_PARAMS:
+            found |= _split_ids(value) & names
+    return found
+
+
+def readable_layers(request: Request) -> list[Layer]:
+    """Layers the caller may read (for routes that span layers, e.g. point queries)."""
+    registry: Registry = request.app.state.registry
+    principal = get_principal(request)
+    if principal.can_read_restricted:
+        return list(registry)
+    closed = restricted_layer_ids(registry, request.app.state.settings)
+    return [layer for layer in registry if layer.id not in closed]
+
+
+# --------------------------------------------------------------------------- rate limiting
+
+
+class TokenBuckets:
+    """One token bucket per client: ``rate`` tokens per second up to ``burst``."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, client: str) -> float:
+        """Take one token; 0.0 if allowed, else the seconds until a token is available."""
+        now = time.monotonic()
+        tokens, last = self._buckets.get(client, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens >= 1.0:
+            self._buckets[client] = (tokens - 1.0, now)
+            if len(self._buckets) > 50_000:
+                self._prune(now)
+            return 0.0
+        self._buckets[client] = (tokens, now)
+        return (1.0 - tokens) / self.rate
+
+    def _prune(self, now: float) -> None:
+        full_after = self.burst / self.rate
+        self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}
+
+
+# --------------------------------------------------------------------------- dependencies
+
+
+def get_principal(request: Request) -> Principal:
+    """The caller, as established by :class:`AccessMiddleware` (anonymous if it did not run)."""
+    principal = request.scope.get("state", {}).get("principal")
+    return principal if isinstance(principal, Principal) else ANONYMOUS
+
+
+def get_request_id(request: Request) -> str:
+    """The id of the current request (``X-Request-Id``)."""
+    rid = request.scope.get("state", {}).get("request_id")
+    return rid if isinstance(rid, str) else uuid.uuid4().hex
+
+
+def require_authenticated(request: Request) -> Principal:
+    """Any signed-in caller, else 401."""
+    principal = get_principal(request)
+    if principal.is_anonymous:
+        raise AuthenticationError("Sign in with an API key (X-API-Key header) or a bearer token.")
+    return principal
+
+
+def require_admin(request: Request) -> Principal:
+    """An admin, else 401 (anonymous) or 403."""
+    principal = require_authenticated(request)
+    if principal.role != "admin":
+        raise PermissionDeniedError(f"User '{principal.name}' ({principal.role}) is not an administrator.")
+    return principal
+
+
+def require_editor_of(principal: Principal, layer: Layer) -> None:
+    """Raise 401/403 unless the caller may write this layer (district scope checked by the edit)."""
+    if principal.is_anonymous:
+        raise AuthenticationError("Editing needs an API key (X-API-Key header) or a bearer token.")
+    if not principal.can_edit(layer):
+        if principal.role == "editor":
+            raise PermissionDeniedError(
+                f"Layer '{layer.id}' ({layer.title}) is reference data; only administrators edit it."
+            )
+        raise PermissionDeniedError(f"User '{principal.name}' has role {principal.role} and cannot edit.")
+
+
+PrincipalDep = Depends(get_principal)
+
+
+# --------------------------------------------------------------------------- middleware
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_ITEM_PATH: Final = re.compile(r"^/collections/([a-z][a-z0-9_]*)/items/(\d{1,18})$")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for k, v in scope.get("headers", ()):
+        if k == name:
+            return str(v.decode("latin-1"))
+    return None
+
+
+def _client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+class AccessMiddleware:
+    """Request ids, authentication, anonymous read policy, rate limiting, feature ETags.
+
+    A pure ASGI middleware (no response buffering, streaming responses pass through).
+    Errors are answered here as problem+json, since the app's exception handlers sit
+    inside it; a database outage while checking a key is a 503 with Retry-After.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.cache = KeyCache()
+        self._buckets: TokenBuckets | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI call."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        fastapi_app = scope["app"]
+        settings: Settings = fastapi_app.state.settings
+        registry: Registry = fastapi_app.state.registry
+        state = scope.setdefault("state", {})
+        rid = _header(scope, b"x-request-id")
+        request_id = rid if rid and _REQUEST_ID_RE.match(rid) else uuid.uuid4().hex
+        state["request_id"] = request_id
+        state["key_cache"] = self.cache
+        extra_headers: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
+
+        denial = await self._authenticate(scope, fastapi_app, settings, state)
+        if denial is None:
+            principal: Principal = state["principal"]
+            if principal.is_anonymous:
+                denial = self._rate_limit(scope, settings) or self._read_policy(scope, registry, settings)
+        if denial is not None:
+            denial.headers["x-request-id"] = request_id
+            await denial(scope, receive, send)
+            return
+
+        etag = None
+        if scope["method"] in ("GET", "HEAD"):
+            m = _ITEM_PATH.match(scope["path"])
+            if m and m.group(1) in registry:
+                try:
+                    etag = await self._feature_etag(fastapi_app, registry.get(m.group(1)), int(m.group(2)))
+                except (psycopg.OperationalError, psycopg_pool.PoolTimeout):
+                    etag = None  # the route itself will answer 503
+                if etag is not None and _header(scope, b"if-none-match") == etag:
+                    resp = Response(status_code=304, headers={"ETag": etag, "x-request-id": request_id})
+                    await resp(scope, receive, send)
+                    return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in (b"x-request-id",)]
+                if etag is not None and message["status"] == 200:
+                    headers = [(k, v) for k, v in headers if k.lower() != b"etag"]
+                    headers.append((b"etag", etag.encode()))
+                message["headers"] = headers + extra_headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    async def _authenticate(self, scope: Scope, app: Any, settings: Settings, state: dict[str, Any]) -> Response | None:
+        key = _header(scope, b"x-api-key")
+        bearer = None
+        authz = _header(scope, b"authorization")
+        if authz:
+            scheme, _, value = authz.partition(" ")
+            if scheme.lower() in ("bearer", "apikey") and value.strip():
+                bearer = value.strip()
+            else:
+                return self._unauthorized("The Authorization header must be 'Bearer <API key or token>'.")
+        try:
+            if key is None and bearer is not None and bearer.startswith(KEY_PREFIX + "_"):
+                key, bearer = bearer, None
+            if key is not None:
+                state["principal"] = await principal_from_key(app.state.pool, key, settings, self.cache)
+            elif bearer is not None:
+                state["principal"] = principal_from_jwt(bearer, settings)
+            else:
+                state["principal"] = ANONYMOUS
+        except AuthenticationError as exc:
+            return self._unauthorized(exc.message)
+        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+            log.warning("database unavailable while checking an API key: %s", exc)
+            return problem(503, "Service unavailable",
+                           "The database is not reachable right now. Please retry in a few seconds.",
+                           instance=scope["path"], headers={"Retry-After": str(RETRY_AFTER_S)})
+        return None
+
+    @staticmethod
+    def _unauthorized(message: str) -> JSONResponse:
+        return problem(401, "Unauthorized", message,
+                       headers={"WWW-Authenticate": 'Bearer realm="renewal", ApiKey realm="renewal"'})
+
+    def _rate_limit(self, scope: Scope, settings: Settings) -> Response | None:
+        if settings.anon_rate_per_s <= 0:
+            return None
+        if self._buckets is None or self._buckets.rate != settings.anon_rate_per_s:
+            self._buckets = TokenBuckets(settings.anon_rate_per_s, settings.anon_burst)
+        wait = self._buckets.take(_client_address(scope))
+        if wait <= 0:
+            return None
+        retry = max(1, math.ceil(wait))
+        return problem(
+            429, "Too many requests",
+            f"Anonymous clients may make {settings.anon_rate_per_s:g} requests per second "
+            f"(bursts of {settings.anon_burst}). Retry in {retry} s, or use an API key.",
+            instance=scope["path"], headers={"Retry-After": str(retry)},
+        )
+
+    def _read_policy(self, scope: Scope, registry: Registry, settings: Settings) -> Response | None:
+        closed = restricted_layer_ids(registry, settings)
+        if not closed:
+            return None
+        query = scope.get("query_string", b"").decode("latin-1")
+        named = layers_named(scope["path"], query, registry.ids) & closed
+        if not named:
+            return None
+        titles = ", ".join(f"{registry.get(i).title} ({i})" for i in sorted(named))
+        return self._unauthorized(f"Layer {titles} is not open to anonymous readers; sign in with an API key.")
+
+    @staticmethod
+    async def _feature_etag(app: Any, layer: Layer, feature_id: int) -> str | None:
+        from layers.editing import etag_sql
+
+        stmt = sql.SQL("SELECT {} FROM {} AS t WHERE t.id = %s").format(
+            etag_sql("t"), sql.Identifier(layer.schema_name, layer.table))
+        async with app.state.pool.connection() as conn:
+            cur = await conn.execute(stmt, (feature_id,))
+            row = await cur.fetchone()
+        return str(row[0]) if row else None

@@ -1,0 +1,277 @@
+"""Editing features: OGC API Features Part 4 (Create, Replace, Update, Delete).
+
+* ``POST /collections/{id}/items``: a GeoJSON Feature → 201, ``Location``, ``ETag``.
+* ``PUT /collections/{id}/items/{featureId}``: replace properties and geometry.
+* ``PATCH /collections/{id}/items/{featureId}``: JSON merge patch (RFC 7396,
+  ``application/merge-patch+json``) of ``properties`` and/or ``geometry``.
+* ``DELETE /collections/{id}/items/{featureId}``: soft delete (tombstone) → 204.
+
+PUT, PATCH and DELETE require ``If-Match`` with the feature's ETag (428 without it, 412 when
+stale). Coordinates are read in the ``Content-Crs`` CRS (default CRS84). Effective date,
+source document, note and transition reason come from the body's ``change`` member or the
+``X-Effective-Date`` / ``X-Source-Doc`` / ``X-Change-Note`` / ``X-Change-Reason`` headers
+(see :mod:`layers.editing`). Who may write is decided by :mod:`api.auth`; every write lands
+in ``renewal.audit_log`` (and ``renewal.status_history`` for status changes) with the
+request id.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final
+
+import orjson
+from fastapi import APIRouter, Header, Request
+from starlette.responses import Response
+
+from api.auth import get_principal, get_request_id, require_editor_of
+from api.deps import LayerDep, PoolDep
+from api.errors import problem
+from gis.errors import InvalidInputError
+from layers.editing import (
+    CHANGE_HEADERS,
+    ChangeInfo,
+    EditContext,
+    create_feature,
+    delete_feature,
+    parse_change,
+    parse_content_crs,
+    update_feature,
+)
+from layers.models import Layer
+from layers.query import parse_feature_id
+
+ORDER = 40
+router = APIRouter(tags=["editing"])
+
+MAX_BODY_BYTES: Final = 20 * 1024 * 1024
+GEOJSON: Final = "application/geo+json"
+
+_PROBLEM: Final[dict[str, Any]] = {
+    "content": {
+        "application/problem+json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                },
+                "required": ["title", "status", "detail"],
+            }
+        }
+    }
+}
+_FEATURE_SCHEMA: Final[dict[str, Any]] = {
+    "type": "object",
+    "required": ["type", "geometry", "properties"],
+    "properties": {
+        "type": {"type": "string", "enum": ["Feature"]},
+        "geometry": {
+            "type": "object",
+            "required": ["type", "coordinates"],
+            "properties": {"type": {"type": "string"}, "coordinates": {"type": "array"}},
+        },
+        "properties": {"type": "object"},
+        "change": {
+            "type": "object",
+            "description": "Change metadata: effective_date (YYYY-MM-DD), source_doc, note, reason.",
+            "properties": {k: {"type": "string"} for k in CHANGE_HEADERS},
+        },
+    },
+}
+_PATCH_SCHEMA: Final[dict[str, Any]] = {
+    "type": "object",
+    "properties": {
+        "geometry": _FEATURE_SCHEMA["properties"]["geometry"],
+        "properties": {"type": "object"},
+        "change": _FEATURE_SCHEMA["properties"]["change"],
+    },
+}
+
+
+def _body_doc(schema: dict[str, Any], *types: str) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {t: {"schema": schema} for t in types}}}
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {c: {"description": d, **_PROBLEM} for c, d in {
+        400: "Invalid feature, geometry, CRS or change metadata", 401: "Not signed in",
+        403: "Role or district scope does not allow this edit", 404: "No such collection or feature",
+        409: "Duplicate code or a lifecycle move that needs a reason and a source document",
+        412: "If-Match does not match the feature's current ETag", 413: "Body too large",
+        415: "Body is not JSON", 428: "If-Match header missing", 503: "Database unavailable",
+    }.items() if c in codes}
+
+
+_FEATURE_RESPONSE: Final[dict[str, Any]] = {"content": {GEOJSON: {"schema": {"type": "object"}}}}
+
+
+async def _json_body(request: Request) -> Any:
+    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if not (ctype.endswith("json") or ctype.endswith("+json")):
+        raise _Unsupported(ctype)
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise _TooLarge()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInputError(f"The request body is not valid JSON: {exc}.") from None
+
+
+class _Unsupported(Exception):
+    def __init__(self, ctype: str) -> None:
+        self.ctype = ctype
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _headers_for_change(request: Request) -> dict[str, str]:
+    return {h: request.headers[h] for h in CHANGE_HEADERS.values() if h in request.headers}
+
+
+def _context(request: Request, layer: Layer) -> EditContext:
+    principal = get_principal(request)
+    require_editor_of(principal, layer)
+    return EditContext(actor=principal.name, channel="api", request_id=get_request_id(request),
+                       districts=principal.district_scope)
+
+
+def _precondition_required(request: Request) -> Response:
+    return problem(
+        428, "Precondition required",
+        "Send the feature's ETag in an If-Match header (read it with GET on the feature first) so that "
+        "concurrent edits cannot overwrite each other.",
+        instance=request.url.path,
+    )
+
+
+async def _read_body_or_problem(request: Request) -> Any | Response:
+    try:
+        return await _json_body(request)
+    except _Unsupported as exc:
+        return problem(415, "Unsupported media type",
+                       f"Send the feature as JSON (application/geo+json or application/merge-patch+json), "
+                       f"not {exc.ctype}.", instance=request.url.path)
+    except _TooLarge:
+        return problem(413, "Payload too large", f"A single feature may be at most {MAX_BODY_BYTES} bytes; "
+                       "use the import endpoint for bulk data.", instance=request.url.path)
+
+
+def _change(request: Request, body: Any) -> ChangeInfo:
+    member = body.get("change") if isinstance(body, dict) else None
+    return parse_change(member, _headers_for_change(request))
+
+
+@router.post(
+    "/collections/{collection_id}/items",
+    summary="Create a feature (OGC API Features Part 4)",
+    status_code=201,
+    responses={201: {"description": "Created", **_FEATURE_RESPONSE}, **_errors(400, 401, 403, 404, 409, 413, 415, 503)},
+    openapi_extra=_body_doc(_FEATURE_SCHEMA, GEOJSON, "application/json"),
+)
+async def create_item(
+    request: Request,
+    layer: LayerDep,
+    pool: PoolDep,
+    content_crs: Annotated[str | None, Header(alias="Content-Crs", description="CRS of the coordinates")] = None,
+) -> Response:
+    """Create a feature from a GeoJSON Feature; ``change.effective_date`` is needed for lifecycle layers."""
+    ctx = _context(request, layer)
+    body = await _read_body_or_problem(request)
+    if isinstance(body, Response):
+        return body
+    crs = parse_content_crs(content_crs)
+    change = _change(request, body)
+    async with pool.connection() as conn:
+        result = await create_feature(conn, layer, body, ctx, change, crs)
+    assert result.feature is not None and result.etag is not None
+    location = str(request.url_for("create_item", collection_id=layer.id)).rstrip("/") + f"/{result.feature_id}"
+    return Response(result.feature, status_code=201, media_type=GEOJSON,
+                    headers={"ETag": result.etag, "Location": location})
+
+
+async def _update(request: Request, layer: Layer, pool: Any, feature_id: str, if_match: str | None,
+                  content_crs: str | None, merge: bool) -> Response:
+    ctx = _context(request, layer)
+    fid = parse_feature_id(layer, feature_id)
+    if if_match is None:
+        return _precondition_required(request)
+    body = await _read_body_or_problem(request)
+    if isinstance(body, Response):
+        return body
+    crs = parse_content_crs(content_crs)
+    change = _change(request, body)
+    async with pool.connection() as conn:
+        result = await update_feature(conn, layer, fid, body, ctx, merge=merge, if_match=if_match, change=change,
+                                      crs=crs)
+    assert result.feature is not None and result.etag is not None
+    return Response(result.feature, media_type=GEOJSON, headers={"ETag": result.etag})
+
+
+_IF_MATCH_DOC: Final = "ETag of the feature as last read (required)"
+
+
+@router.put(
+    "/collections/{collection_id}/items/{feature_id}",
+    summary="Replace a feature",
+    responses={200: {"description": "Replaced", **_FEATURE_RESPONSE},
+               **_errors(400, 401, 403, 404, 409, 412, 413, 415, 428, 503)},
+    openapi_extra=_body_doc(_FEATURE_SCHEMA, GEOJSON, "application/json"),
+)
+async def replace_item(
+    request: Request,
+    layer: LayerDep,
+    pool: PoolDep,
+    feature_id: str,
+    if_match: Annotated[str | None, Header(alias="If-Match", description=_IF_MATCH_DOC)] = None,
+    content_crs: Annotated[str | None, Header(alias="Content-Crs", description="CRS of the coordinates")] = None,
+) -> Response:
+    """Replace every property and the geometry; properties left out become empty."""
+    return await _update(request, layer, pool, feature_id, if_match, content_crs, merge=False)
+
+
+@router.patch(
+    "/collections/{collection_id}/items/{feature_id}",
+    summary="Update a feature with a JSON merge patch",
+    responses={200: {"description": "Updated", **_FEATURE_RESPONSE},
+               **_errors(400, 401, 403, 404, 409, 412, 413, 415, 428, 503)},
+    openapi_extra=_body_doc(_PATCH_SCHEMA, "application/merge-patch+json", "application/json"),
+)
+async def patch_item(
+    request: Request,
+    layer: LayerDep,
+    pool: PoolDep,
+    feature_id: str,
+    if_match: Annotated[str | None, Header(alias="If-Match", description=_IF_MATCH_DOC)] = None,
+    content_crs: Annotated[str | None, Header(alias="Content-Crs", description="CRS of the coordinates")] = None,
+) -> Response:
+    """Change only what the patch names (``null`` clears a property); e.g. a status with its effective date."""
+    return await _update(request, layer, pool, feature_id, if_match, content_crs, merge=True)
+
+
+@router.delete(
+    "/collections/{collection_id}/items/{feature_id}",
+    summary="Delete a feature (soft: a tombstone is kept)",
+    status_code=204,
+    responses={204: {"description": "Deleted"}, **_errors(400, 401, 403, 404, 412, 428, 503)},
+)
+async def delete_item(
+    request: Request,
+    layer: LayerDep,
+    pool: PoolDep,
+    feature_id: str,
+    if_match: Annotated[str | None, Header(alias="If-Match", description=_IF_MATCH_DOC)] = None,
+) -> Response:
+    """Remove the feature from the layer, keeping its last state in ``renewal.tombstones``."""
+    ctx = _context(request, layer)
+    fid = parse_feature_id(layer, feature_id)
+    if if_match is None:
+        return _precondition_required(request)
+    change = parse_change(None, _headers_for_change(request))
+    async with pool.connection() as conn:
+        result = await delete_feature(conn, layer, fid, ctx, if_match=if_match, change=change)
+    return Response(status_code=204, headers={"X-Tombstone-Id": str(result.tombstone_id)})
