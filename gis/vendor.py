@@ -24,6 +24,7 @@ VENDOR_DIRS: dict[str, str] = {
     "bootstrap": "bootstrap/dist",
     "fontawesome": "@fortawesome/fontawesome-free",
     "leaflet.awesome-markers": "leaflet.awesome-markers/dist",
+    "maplibre-gl": "maplibre-gl/dist",
 }
 """URL package name → directory inside ``node_modules`` (the whitelist)."""
 
