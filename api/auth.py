@@ -381,6 +381,7 @@ class AccessMiddleware:
         self.app = app
         self.cache = KeyCache()
         self._buckets: TokenBuckets | None = None
+        self._multi_layer_routes: list[re.Pattern[str]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI call."""
@@ -487,9 +488,35 @@ class AccessMiddleware:
         query = scope.get("query_string", b"").decode("latin-1")
         named = layers_named(scope["path"], query, registry.ids) & closed
         if not named:
+            self._narrow_multi_layer(scope, registry, closed, query)
             return None
         titles = ", ".join(f"{registry.get(i).title} ({i})" for i in sorted(named))
         return self._unauthorized(f"Layer {titles} is not open to anonymous readers; sign in with an API key.")
+
+    def _narrow_multi_layer(self, scope: Scope, registry: Registry, closed: frozenset[str], query: str) -> None:
+        """Routes that read "every layer" unless ``layers=`` is given get the readable layers spelled out.
+
+        Multi-layer tiles and point/area queries default to all layers; for an anonymous caller the
+        default becomes all layers open to anonymous readers, so closed layers never leak through them.
+        """
+        if any(k == "layers" for k, _ in parse_qsl(query)):
+            return
+        if self._multi_layer_routes is None:
+            self._multi_layer_routes = []
+            for route in getattr(scope["app"], "routes", []):
+                dependant = getattr(route, "dependant", None)
+                if dependant is None:
+                    continue
+                names = {p.alias for p in dependant.query_params}
+                paths = {p.alias for p in dependant.path_params}
+                if "layers" in names and "collection_id" not in paths:
+                    self._multi_layer_routes.append(route.path_regex)
+        if not any(rx.match(scope["path"]) for rx in self._multi_layer_routes):
+            return
+        readable = ",".join(i for i in registry.ids if i not in closed)
+        extra = f"layers={readable}".encode()
+        qs = scope.get("query_string", b"")
+        scope["query_string"] = qs + b"&" + extra if qs else extra
 
     @staticmethod
     async def _feature_etag(app: Any, layer: Layer, feature_id: int) -> str | None:

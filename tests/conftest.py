@@ -27,6 +27,9 @@ SHARED = ROOT.parent / "shared"
 REFERENCE_DISTRICTS = SHARED / "reference" / "shijiazhuang_districts_datav_gcj02.json"
 ARTIFACTS = ROOT / "artifacts"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Anonymous rate limiting off for the suite (also inherited by live servers); tests/api/test_auth*.py
+# turns it on where it is the subject.
+os.environ.setdefault("RENEWAL_ANON_RATE_PER_S", "0")
 
 
 @pytest.hookimpl(hookwrapper=True)
