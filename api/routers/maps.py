@@ -1,0 +1,75 @@
+"""Folium maps as HTML pages: ``/maps/progress`` and ``/maps/{layer}``.
+
+They load Leaflet and folium's other libraries from ``/vendor/`` (this app), so they render
+with no internet; ``basemap`` adds an online basemap as an option.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse
+
+from api.deps import PoolDep, RegistryDep, SettingsDep
+from gis.errors import InvalidInputError
+from gis.maps import BASEMAPS, layer_map, progress_map, render
+from layers.errors import UnknownStatusError
+from layers.progress import parse_as_of
+
+ORDER = 41
+router = APIRouter(tags=["maps"])
+
+Basemap = Annotated[str, Query(description=f"Basemap: {', '.join(BASEMAPS)} (default none: offline)")]
+
+
+def _basemap(value: str) -> str:
+    if value not in BASEMAPS:
+        raise InvalidInputError(f"basemap must be one of {', '.join(BASEMAPS)}; got {value!r}.")
+    return value
+
+
+@router.get("/maps/progress", response_class=HTMLResponse, summary="Progress map as of a date (one target or all)")
+async def map_progress(
+    pool: PoolDep,
+    settings: SettingsDep,
+    as_of: Annotated[str | None, Query(description="YYYY-MM-DD (default today)")] = None,
+    target: Annotated[str | None, Query(description="Target id (default: the whole plan)")] = None,
+    basemap: Basemap = "none",
+) -> HTMLResponse:
+    """District choropleth of percent complete plus the target layers coloured by status."""
+    date = parse_as_of(as_of)
+    async with pool.connection() as conn:
+        m = await progress_map(conn, date, target, basemap=_basemap(basemap), tianditu_key=settings.tianditu_key)
+    return HTMLResponse(render(m))
+
+
+@router.get("/maps/{collection_id}", response_class=HTMLResponse, summary="One layer coloured by status")
+async def map_layer(
+    collection_id: str,
+    pool: PoolDep,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    as_of: Annotated[str | None, Query(description="YYYY-MM-DD (default today)")] = None,
+    status: Annotated[list[str] | None, Query(description="Only these statuses (repeat or comma-separate)")] = None,
+    basemap: Basemap = "none",
+) -> HTMLResponse:
+    """The layer's features with their status as of the date."""
+    layer = registry.get(collection_id)
+    date = parse_as_of(as_of)
+    statuses = [s.strip() for v in (status or []) for s in v.split(",") if s.strip()]
+    if statuses:
+        if layer.lifecycle is None:
+            raise InvalidInputError(f"Layer '{layer.id}' has no status to filter on.")
+        labels = layer.lifecycle.by_label()
+        resolved = []
+        for s in statuses:
+            code = labels.get(s.lower())
+            if code is None:
+                raise UnknownStatusError(layer.id, s, layer.lifecycle.codes)
+            resolved.append(code)
+        statuses = resolved
+    async with pool.connection() as conn:
+        m = await layer_map(conn, layer, date, statuses or None, basemap=_basemap(basemap),
+                            tianditu_key=settings.tianditu_key)
+    return HTMLResponse(render(m))

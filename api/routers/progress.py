@@ -1,0 +1,188 @@
+"""Progress of the plan's targets (``/progress``) and reported indicators (``/indicators``).
+
+The rules (status as of a date, expected value, thresholds, district quotas, ranking)
+are documented once in :mod:`layers.progress`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from api.deps import PoolDep
+from gis.errors import InvalidInputError, NotFoundError
+from layers.indicators import aindicator_progress, indicator_history
+from layers.plan import get_catalog
+from layers.progress import (
+    AT_RISK_RATIO,
+    ON_TRACK_RATIO,
+    Quarter,
+    active_targets,
+    aprogress_as_of,
+    parse_as_of,
+    ranking_from_records,
+    select_targets,
+    timeseries_query,
+    timeseries_records,
+)
+
+ORDER = 40
+router = APIRouter(tags=["progress"])
+
+AsOf = Annotated[str | None, Query(description="Date YYYY-MM-DD (default today)", examples=["2021-09-30"])]
+RULES = {
+    "status_as_of": "latest status_history row with effective_date <= as_of",
+    "expected": "target × clamp((as_of − start) / (deadline − start), 0, 1)",
+    "thresholds": {
+        "met": "actual ≥ target",
+        "missed": "as_of ≥ deadline and actual < target",
+        "on_track": f"actual ≥ {ON_TRACK_RATIO:.0%} of expected",
+        "at_risk": f"actual ≥ {AT_RISK_RATIO:.0%} of expected",
+        "behind": "otherwise",
+    },
+}
+
+
+def _check_district(district: str | None) -> None:
+    if district is not None and not (len(district) == 6 and district.isdigit() and district.startswith("1301")):
+        raise InvalidInputError(
+            f"district must be a 6-digit Shijiazhuang adcode such as 130102; got {district!r}.",
+            detail={"district": district},
+        )
+
+
+@router.get("/progress", summary="Progress of every plan target as of a date (optionally one district or task)")
+async def progress(
+    pool: PoolDep,
+    as_of: AsOf = None,
+    district: Annotated[str | None, Query(description="adcode, e.g. 130102: that district's share")] = None,
+    task: Annotated[int | None, Query(description="Task number 1–45")] = None,
+    programme: Annotated[int | None, Query(description="Programme number 1–9")] = None,
+) -> dict[str, Any]:
+    """City-wide records (or one district's apportioned records) for the chosen targets."""
+    date = parse_as_of(as_of)
+    _check_district(district)
+    targets = select_targets(task=task, programme=programme)
+    async with pool.connection() as conn:
+        records = await aprogress_as_of(conn, date, targets, district=district)
+    items = [r.as_dict() for r in records]
+    summary: dict[str, int] = {}
+    for it in items:
+        summary[it["status"]] = summary.get(it["status"], 0) + 1
+    return {"as_of": date.isoformat(), "district": district, "count": len(items), "summary": summary,
+            "rules": RULES, "targets": items}
+
+
+@router.get("/progress/ranking", summary="Quarterly ranking of districts (每季度督导排位) with the change in rank")
+async def progress_ranking(
+    pool: PoolDep,
+    quarter: Annotated[str, Query(description="e.g. 2022Q3", examples=["2022Q3"])],
+    target: Annotated[str | None, Query(description="One target id")] = None,
+    programme: Annotated[int | None, Query(description="Programme number 1–9")] = None,
+) -> dict[str, Any]:
+    """Rank districts by mean percent over the targets active in the quarter."""
+    q = Quarter.parse(quarter)
+    chosen = active_targets(select_targets(programme=programme, target=target), q)
+    if not chosen:
+        raise NotFoundError(
+            f"No target of this selection runs in {q} ({q.start} to {q.end}); choose another quarter or target.",
+            detail={"quarter": str(q)},
+        )
+    async with pool.connection() as conn:
+        current = await aprogress_as_of(conn, q.end, chosen, by_district=True)
+        previous = await aprogress_as_of(conn, q.previous().end, chosen, by_district=True)
+        cur = await conn.execute("SELECT code, name FROM renewal.districts")
+        names = {code: name for code, name in await cur.fetchall()}
+    return {
+        "quarter": str(q), "as_of": q.end.isoformat(), "previous_quarter": str(q.previous()),
+        "targets": [t.id for t in chosen], "ranking": ranking_from_records(current, previous, names),
+    }
+
+
+@router.get("/progress/{target}", summary="One target: city-wide and per district as of a date")
+async def progress_target(target: str, pool: PoolDep, as_of: AsOf = None) -> dict[str, Any]:
+    """The target with its district breakdown."""
+    date = parse_as_of(as_of)
+    t = select_targets(target=target)
+    async with pool.connection() as conn:
+        records = await aprogress_as_of(conn, date, t, by_district=True)
+    city = records[0].as_dict()
+    city["districts"] = [r.as_dict() for r in records[1:]]
+    city["note"] = t[0].note
+    return city
+
+
+@router.get("/progress/{target}/timeseries", summary="Month-end values of one target (for charts)")
+async def progress_timeseries(
+    target: str, pool: PoolDep,
+    until: Annotated[str | None, Query(description="Last date (default: the deadline)")] = None,
+) -> dict[str, Any]:
+    """Month-end actual, expected, percent and status from the target's start to its deadline."""
+    t = select_targets(target=target)[0]
+    end = parse_as_of(until) if until else None
+    if end is not None and end < t.start:
+        raise InvalidInputError(f"until {end} is before the target's start {t.start}.")
+    query, params = timeseries_query(t, end)
+    async with pool.connection() as conn:
+        cur = await conn.execute(query, params)
+        rows = await cur.fetchall()
+    return {"target": t.id, "title": t.title, "unit": t.unit, "target_value": t.value,
+            "start": t.start.isoformat(), "deadline": t.deadline.isoformat(), "points": timeseries_records(t, rows)}
+
+
+# --------------------------------------------------------------------------- indicators
+
+
+class IndicatorReport(BaseModel):
+    """A value an officer reports for an indicator."""
+
+    report_date: dt.date = Field(description="The date the value is as of")
+    value: float
+    source_doc: str | None = Field(default=None, max_length=500)
+    note: str | None = Field(default=None, max_length=2000)
+    reported_by: str | None = Field(default=None, max_length=200)
+
+
+@router.get("/indicators", summary="Reported indicators (GDP, PM2.5, urbanisation, …) with progress as of a date")
+async def indicators(pool: PoolDep, as_of: AsOf = None) -> dict[str, Any]:
+    """Every indicator of the catalog with its latest value on or before ``as_of``."""
+    date = parse_as_of(as_of)
+    async with pool.connection() as conn:
+        items = await aindicator_progress(conn, date)
+    return {"as_of": date.isoformat(), "count": len(items), "indicators": items}
+
+
+@router.get("/indicators/{indicator}", summary="One indicator's report history")
+async def indicator(indicator: str, pool: PoolDep) -> dict[str, Any]:
+    """Every report, oldest first (corrections included)."""
+    ind = _indicator(indicator)
+    async with pool.connection() as conn:
+        history = await indicator_history(conn, ind.id)
+    return {"indicator": ind.model_dump(mode="json"), "reports": history}
+
+
+@router.post("/indicators/{indicator}/reports", status_code=201, summary="Report a value of an indicator")
+async def report_indicator(indicator: str, body: IndicatorReport, pool: PoolDep) -> dict[str, Any]:
+    """Append a report (reports are never changed; a correction is a new report)."""
+    ind = _indicator(indicator)
+    parse_as_of(body.report_date)
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "INSERT INTO renewal.indicator_reports (indicator_id, report_date, value, source_doc, note, reported_by) "
+            "VALUES (%s, %s, %s, %s, %s, coalesce(%s, current_user)) RETURNING id, recorded_at",
+            (ind.id, body.report_date, body.value, body.source_doc, body.note, body.reported_by),
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return {"id": row[0], "indicator": ind.id, "recorded_at": row[1].isoformat(), **body.model_dump(mode="json")}
+
+
+def _indicator(indicator_id: str) -> Any:
+    ind = get_catalog().indicator(indicator_id)
+    if ind is None:
+        known = ", ".join(i.id for i in get_catalog().indicators)
+        raise NotFoundError(f"There is no indicator '{indicator_id}'. Known indicators: {known}.")
+    return ind
