@@ -1,0 +1,205 @@
+"""XLSX ledgers (台账) of targets and layers, with Chinese headers, one sheet per district.
+
+A target ledger has a summary sheet (汇总: the target and each district's quota, actual,
+percent and status as of a date) and one sheet per district listing the features that
+count towards the target (those in its list or already counted), with their status as of
+the date and the date they reached the target's status. A layer ledger lists every
+feature with its attributes and status as of the date, one sheet per district. Rows come
+from SQL (status as of the date by the rule of :mod:`layers.progress`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from psycopg import sql
+
+from layers.models import Layer
+from layers.plan import get_catalog
+from layers.plan.models import Target
+from layers.progress import STATUS_LABELS, _filter_sql, _reached_statuses, district_names, progress_as_of
+from layers.registry import get_registry
+
+HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+DEMO_NOTE = "注：演示数据为合成数据，非官方统计。"
+
+
+def _sheet_title(name: str, used: set[str]) -> str:
+    """An Excel-safe, unique sheet title (at most 31 characters, no brackets, colons, wildcards or slashes)."""
+    clean = "".join("_" if c in "[]:*?/\\" else c for c in name)[:31] or "Sheet"
+    title, n = clean, 2
+    while title in used:
+        title = f"{clean[:28]}_{n}"
+        n += 1
+    used.add(title)
+    return title
+
+
+def _write_table(ws: Any, headers: list[str], rows: list[list[Any]], title: str | None = None) -> None:
+    r0 = 1
+    if title:
+        ws.cell(row=1, column=1, value=title).font = Font(bold=True, size=13)
+        r0 = 3
+    for j, h in enumerate(headers, start=1):
+        c = ws.cell(row=r0, column=j, value=h)
+        c.font = Font(bold=True)
+        c.fill = HEADER_FILL
+        c.alignment = Alignment(horizontal="center", wrap_text=True)
+    for i, row in enumerate(rows, start=r0 + 1):
+        for j, v in enumerate(row, start=1):
+            ws.cell(row=i, column=j, value=v)
+    for j, h in enumerate(headers, start=1):
+        width = max([len(str(h)) * 2] + [len(str(r[j - 1])) * 1.6 for r in rows[:200] if r[j - 1] is not None])
+        ws.column_dimensions[get_column_letter(j)].width = min(max(8.0, width), 60.0)
+    ws.freeze_panes = ws.cell(row=r0 + 1, column=1)
+
+
+def _status_sql(layer: Layer) -> sql.Composed:
+    """A LATERAL subquery with the status as of ``%(as_of)s`` and its date, for ``t``."""
+    return sql.SQL(
+        """
+        LEFT JOIN LATERAL (
+          SELECT h.to_status AS status, h.effective_date AS since FROM renewal.status_history AS h
+          WHERE h.layer = {layer} AND h.feature_id = t.id AND h.effective_date <= %(as_of)s
+          ORDER BY h.effective_date DESC, h.id DESC LIMIT 1
+        ) AS s ON true
+        """
+    ).format(layer=sql.Literal(layer.table))
+
+
+def target_rows(conn: psycopg.Connection[Any], target: Target, as_of: dt.date) -> list[tuple[Any, ...]]:
+    """Features of a target's list or already counting, as of a date.
+
+    Columns: ``district_code, code, name, status, since, reached_on, value, counts``.
+    """
+    registry = get_registry()
+    layer = registry.get(target.layer)
+    params: dict[str, Any] = {"as_of": as_of, "reached": _reached_statuses(target, registry),
+                              "start": target.start, "deadline": target.deadline}
+    field = {"count": None, "area_mu": "area_mu", "length_km": "length_m", "spaces": "spaces", "units": "units"}[
+        target.metric]
+    value = sql.SQL("1::float8") if field is None else sql.SQL("t.{}::float8 / {}").format(
+        sql.Identifier(field), sql.Literal(target.divisor))
+    query = sql.SQL(
+        """
+        SELECT t.district_code, t.code, t.name, s.status, s.since, r.reached_on, {value} AS value,
+               (s.status = ANY(%(reached)s) AND r.reached_on >= %(start)s
+                AND r.reached_on <= least(%(deadline)s, %(as_of)s)) AS counts
+        FROM {table} AS t
+        {status}
+        LEFT JOIN LATERAL (
+          SELECT min(h.effective_date) AS reached_on FROM renewal.status_history AS h
+          WHERE h.layer = {layer} AND h.feature_id = t.id AND h.effective_date <= %(as_of)s
+            AND h.to_status = ANY(%(reached)s)
+        ) AS r ON true
+        WHERE {filters} AND (({list_filters}) OR (s.status = ANY(%(reached)s) AND r.reached_on >= %(start)s
+              AND r.reached_on <= least(%(deadline)s, %(as_of)s)))
+        ORDER BY t.district_code, t.code
+        """
+    ).format(
+        value=value, table=sql.Identifier(layer.schema_name, layer.table), status=_status_sql(layer),
+        layer=sql.Literal(layer.table), filters=_filter_sql(target, "f", params, with_list=False),
+        list_filters=_filter_sql(target, "l", params, with_list=True),
+    )
+    return list(conn.execute(query, params).fetchall())
+
+
+def target_ledger(conn: psycopg.Connection[Any], target: Target, as_of: dt.date, path: Path) -> Path:
+    """Write the XLSX ledger of one target as of a date; return the path."""
+    registry = get_registry()
+    layer = registry.get(target.layer)
+    assert layer.lifecycle is not None
+    labels = {s.code: s.label for s in layer.lifecycle.statuses}
+    names = district_names(conn)
+    catalog = get_catalog()
+    records = progress_as_of(conn, as_of, [target], by_district=True)
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    used: set[str] = set()
+    ws.title = _sheet_title("汇总", used)
+    headers = ["区县代码", "区县", f"目标值（{target.unit}）", f"完成值（{target.unit}）", "完成率（%）",
+               f"应完成（{target.unit}）", "进度评价", "计入数量"]
+    rows = [[r.district_code or "全市", names.get(r.district_code or "", "全市"), round(r.goal, 2),
+             round(r.actual, 2), round(r.percent, 1), round(r.expected, 2), STATUS_LABELS[r.status], r.features]
+            for r in records]
+    _write_table(ws, headers, rows, title=f"{target.title} 台账（截至 {as_of.isoformat()}）")
+    info_row = len(rows) + 6
+    task = catalog.task(target.task)
+    for k, (key, val) in enumerate([
+        ("所属任务", f"任务{target.task}：{task.title}（{catalog.programme_of(target.task).name}）"),
+        ("方案原文", target.source), ("起止日期", f"{target.start} 至 {target.deadline}"),
+        ("统计口径", f"{layer.title}：状态达到“{labels[target.status]}”及以后，且在起止日期内首次达到"),
+        ("责任单位", "、".join(catalog.task(target.task).responsible or catalog.plan.default_responsible)),
+        ("说明", (target.note or "") + DEMO_NOTE),
+    ]):
+        ws.cell(row=info_row + k, column=1, value=key).font = Font(bold=True)
+        ws.cell(row=info_row + k, column=2, value=val)
+    feature_rows = target_rows(conn, target, as_of)
+    by_district: dict[str, list[list[Any]]] = {}
+    for d, code, name, status, since, reached, value, counts in feature_rows:
+        by_district.setdefault(d or "", []).append([
+            code, name, labels.get(status, "—") if status else "—", since, reached,
+            round(value, 3), "是" if counts else "否",
+        ])
+    fheaders = [layer.code_label, layer.name_label, layer.lifecycle.label, "状态日期",
+                f"达到“{labels[target.status]}”日期", f"数量（{target.unit}）", "计入目标"]
+    for d in sorted(by_district):
+        sheet = wb.create_sheet(_sheet_title(names.get(d, d or "未落区县"), used))
+        _write_table(sheet, fheaders, by_district[d], title=f"{names.get(d, d)} · {target.title}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
+
+
+def layer_ledger(conn: psycopg.Connection[Any], layer: Layer, as_of: dt.date, path: Path) -> Path:
+    """Write the XLSX ledger of a layer (every feature, status as of a date), one sheet per district."""
+    names = district_names(conn)
+    cols = [f.name for f in layer.fields if not f.generated]
+    measure = layer.measure_field
+    select: list[sql.Composable] = [sql.SQL("t.district_code"), sql.SQL("t.code"), sql.SQL("t.name")]
+    select += [sql.SQL("t.{}").format(sql.Identifier(c)) for c in cols]
+    if measure:
+        select.append(sql.SQL("round(t.{}::numeric, 2)::float8").format(sql.Identifier(measure)))
+    if layer.lifecycle is not None:
+        select += [sql.SQL("s.status"), sql.SQL("s.since")]
+    query = sql.SQL("SELECT {cols} FROM {table} AS t {status} ORDER BY t.district_code, t.code").format(
+        cols=sql.SQL(", ").join(select), table=sql.Identifier(layer.schema_name, layer.table),
+        status=_status_sql(layer) if layer.lifecycle is not None else sql.SQL(""),
+    )
+    rows = conn.execute(query, {"as_of": as_of}).fetchall()
+    headers = [layer.code_label, layer.name_label] + [layer.field(c).label for c in cols]
+    if measure:
+        headers.append(layer.field(measure).label if measure in {f.name for f in layer.fields} else measure)
+    if layer.lifecycle is not None:
+        headers += [layer.lifecycle.label, "状态日期"]
+    choice_labels = {c: {ch.code: ch.label for ch in (layer.field(c).choices or [])} for c in cols}
+    status_labels = {s.code: s.label for s in layer.lifecycle.statuses} if layer.lifecycle else {}
+    by_district: dict[str, list[list[Any]]] = {}
+    for row in rows:
+        d, rest = row[0] or "", list(row[1:])
+        for k, c in enumerate(cols, start=2):
+            if choice_labels[c]:
+                rest[k] = choice_labels[c].get(rest[k], rest[k])
+        if layer.lifecycle is not None:
+            rest[-2] = status_labels.get(rest[-2], "—") if rest[-2] else "—"
+        by_district.setdefault(d, []).append(rest)
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    used: set[str] = set()
+    ws.title = _sheet_title("汇总", used)
+    summary = [[d or "—", names.get(d, "未落区县"), len(v)] for d, v in sorted(by_district.items())]
+    _write_table(ws, ["区县代码", "区县", "数量"], summary, title=f"{layer.title} 台账（截至 {as_of.isoformat()}）")
+    ws.cell(row=len(summary) + 5, column=1, value=DEMO_NOTE)
+    for d in sorted(by_district):
+        _write_table(wb.create_sheet(_sheet_title(names.get(d, d or "未落区县"), used)), headers, by_district[d])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
