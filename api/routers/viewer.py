@@ -35,6 +35,7 @@ from api.deps import PoolDep, RegistryDep, SettingsDep
 from api.ogc.negotiation import HtmlPreferredRoute
 from gis.errors import InvalidInputError, NotFoundError
 from layers.models import Layer
+from layers.plan import Target, get_target
 from layers.registry import Registry
 
 ORDER = 5
@@ -334,7 +335,7 @@ WITH f AS (
 )
 SELECT json_build_object(
   'layer', %(layer)s::text, 'as_of', %(as_of)s::date, 'district', %(district)s::text,
-  'states', (SELECT coalesce(json_object_agg(id, status), '{{}}'::json) FROM f),
+  'states', CASE WHEN %(states)s THEN (SELECT coalesce(json_object_agg(id, status), '{{}}'::json) FROM f) END,
   'counts', (SELECT coalesce(json_object_agg(coalesce(status, 'none'), n), '{{}}'::json)
              FROM (SELECT status, count(*) AS n FROM f GROUP BY status) AS c),
   'total', (SELECT count(*) FROM f))::text
@@ -361,6 +362,7 @@ async def viewer_status_as_of(
     as_of: Annotated[dt.date | None, Query(description="Date (YYYY-MM-DD); omitted: the current status")] = None,
     district: Annotated[str | None, Query(pattern=r"^\d{6}$", description="District adcode, e.g. 130102")] = None,
     bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (CRS84): only features here")] = None,
+    states: Annotated[bool, Query(description="false: only the counts per status")] = True,
 ) -> Response:
     """``{states: {id: status}, counts: {status: n}}`` as of the date, from ``renewal.status_history``.
 
@@ -372,7 +374,80 @@ async def viewer_status_as_of(
     x0, y0, x1, y1 = _parse_bbox(bbox)
     query = sql.SQL(_AS_OF_SQL).format(table=sql.Identifier(lyr.schema_name, lyr.table))
     params = {"layer": lyr.id, "table": lyr.table, "as_of": as_of, "district": district,
-              "x0": x0, "y0": y0, "x1": x1, "y1": y1}
+              "x0": x0, "y0": y0, "x1": x1, "y1": y1, "states": states}
+    async with pool.connection() as conn:
+        cur = await conn.execute(query, params)
+        row = await cur.fetchone()
+    assert row is not None
+    return Response(row[0], media_type="application/json")
+
+
+def _target_filters(target: Target, params: dict[str, Any]) -> sql.Composable:
+    """The target's attribute filters as SQL on ``t.<field>``, every value a bound parameter."""
+    parts: list[sql.Composable] = [sql.SQL("TRUE")]
+    for n, f in enumerate(target.filters):
+        col = sql.SQL("t.{}").format(sql.Identifier(f.field))
+        name = f"f{n}"
+        if f.op == "eq":
+            params[name] = f.value
+            parts.append(sql.SQL("{} = {}").format(col, sql.Placeholder(name)))
+        elif f.op == "in":
+            params[name] = list(f.value) if isinstance(f.value, list) else [f.value]
+            parts.append(sql.SQL("{} = ANY({})").format(col, sql.Placeholder(name)))
+        else:
+            assert isinstance(f.value, list)
+            params[name + "a"], params[name + "b"] = f.value
+            parts.append(sql.SQL("{} BETWEEN {} AND {}").format(col, sql.Placeholder(name + "a"),
+                                                                sql.Placeholder(name + "b")))
+    return sql.SQL(" AND ").join(parts)
+
+
+_TARGET_SQL = """
+SELECT json_build_object('target', %(target)s::text, 'layer', %(layer)s::text, 'as_of', %(as_of)s::date,
+  'ids', coalesce(json_agg(t.id ORDER BY t.id), '[]'::json),
+  'bbox', CASE WHEN count(*) > 0 THEN json_build_array(
+    ST_XMin(ST_Extent(t.geom)), ST_YMin(ST_Extent(t.geom)), ST_XMax(ST_Extent(t.geom)), ST_YMax(ST_Extent(t.geom)))
+  END)::text
+FROM (
+  SELECT h.feature_id,
+         (array_agg(h.to_status ORDER BY h.effective_date DESC, h.id DESC))[1] AS status_as_of,
+         min(h.effective_date) FILTER (WHERE h.to_status = ANY(%(reached)s)) AS reached_on
+  FROM renewal.status_history AS h
+  WHERE h.layer = %(table)s AND h.effective_date <= %(as_of)s
+  GROUP BY h.feature_id
+) AS s
+JOIN {table} AS t ON t.id = s.feature_id
+WHERE s.status_as_of = ANY(%(reached)s)
+  AND s.reached_on >= %(start)s AND s.reached_on <= least(%(deadline)s::date, %(as_of)s::date)
+  AND (%(district)s::text IS NULL OR t.district_code = %(district)s)
+  AND {filters}
+"""
+
+
+@router.get("/viewer/target-features", summary="The features that count towards a plan target on a date")
+async def viewer_target_features(
+    pool: PoolDep,
+    registry: RegistryDep,
+    target: Annotated[str, Query(description="Plan target id, e.g. compounds_renovated_2021")],
+    as_of: Annotated[dt.date | None, Query(description="Date (YYYY-MM-DD); default today")] = None,
+    district: Annotated[str | None, Query(pattern=r"^\d{6}$", description="District adcode")] = None,
+) -> Response:
+    """Ids and extent of the features a target counts as of the date, so the map can highlight them.
+
+    The rule is the progress rule of the plan catalog (:class:`layers.plan.models.Target`): as of the
+    date the feature is at or beyond the target status, first reached it inside the target's window,
+    and passes the target's filters.
+    """
+    goal = get_target(target)
+    layer = registry.get(goal.layer)
+    assert layer.lifecycle is not None  # the catalog is validated against the registry
+    params: dict[str, Any] = {
+        "target": goal.id, "layer": layer.id, "table": layer.table, "as_of": as_of or dt.date.today(),
+        "reached": layer.lifecycle.at_or_beyond(goal.status), "start": goal.start, "deadline": goal.deadline,
+        "district": district,
+    }
+    query = sql.SQL(_TARGET_SQL).format(table=sql.Identifier(layer.schema_name, layer.table),
+                                        filters=_target_filters(goal, params))
     async with pool.connection() as conn:
         cur = await conn.execute(query, params)
         row = await cur.fetchone()
