@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-import pytest
 from fastapi.testclient import TestClient
 
 YUHUA = "130108"  # 裕华区: the editor's district
@@ -125,20 +124,6 @@ def audit_count(conn: psycopg.Connection, table: str | None = None, fid: int | N
         "AND (%(f)s::bigint IS NULL OR feature_id = %(f)s)", {"t": table, "f": fid}).fetchone()
     assert row is not None
     return int(row[0])
-
-
-@pytest.fixture(scope="module", name="keys")
-def keys_fixture(db_url: str, demo_loaded: dict[str, int]) -> dict[str, str]:
-    """API keys per role, created with the real ``renewal users`` code."""
-    from api.cli.users import add_user
-
-    tag = uuid.uuid4().hex[:6]
-    return {
-        "admin": add_user(db_url, f"admin_{tag}", "admin", []),
-        "viewer": add_user(db_url, f"viewer_{tag}", "viewer", []),
-        "editor_in": add_user(db_url, f"yuhua_{tag}", "editor", ["裕华区"]),
-        "editor_out": add_user(db_url, f"qiaoxi_{tag}", "editor", [QIAOXI]),
-    }
 
 
 def auth(keys: dict[str, str], role: str) -> dict[str, str]:

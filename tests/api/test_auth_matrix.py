@@ -26,7 +26,6 @@ from tests.api.edit_support import (
     geojson_of,
     inner_square_wkt,
     insert_feature,
-    keys_fixture,  # noqa: F401 - fixture 'keys'
     make_client,
     row_md5,
     unique,
@@ -63,9 +62,9 @@ CELLS = [
 
 
 @pytest.fixture(scope="module")
-def mclient(db_url: str, demo_loaded: dict[str, int]) -> Iterator[TestClient]:
+def mclient(edit_db: str) -> Iterator[TestClient]:
     """An app with land parcels closed to anonymous readers."""
-    with make_client(db_url, restricted_layers="land_parcels") as c:
+    with make_client(edit_db, restricted_layers="land_parcels") as c:
         yield c
 
 
@@ -85,30 +84,30 @@ def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize(("op", "role", "policy", "status"), CELLS)
-def test_authorisation_matrix(mclient: TestClient, keys: dict[str, str], conn: psycopg.Connection,
+def test_authorisation_matrix(mclient: TestClient, keys: dict[str, str], econn: psycopg.Connection,
                               op: str, role: str, policy: str, status: int) -> None:
     layer = POLICIES[policy]
     headers = auth(keys, role)
     today = dt.date.today().isoformat()
     if op == "create":
         code = unique("NEW")
-        body = {"type": "Feature", "geometry": geojson_of(conn, inner_square_wkt(conn, YUHUA)),
+        body = {"type": "Feature", "geometry": geojson_of(econn, inner_square_wkt(econn, YUHUA)),
                 "properties": {"code": code, "name": "新建要素", **LAYER_PROPS[layer]},
                 "change": {"effective_date": today}}
         r = mclient.post(f"/collections/{layer}/items", json=body, headers=headers)
         assert r.status_code == status, r.text
-        n = conn.execute(f"SELECT count(*) FROM renewal.{layer} WHERE code = %s", (code,)).fetchone()  # noqa: S608
+        n = econn.execute(f"SELECT count(*) FROM renewal.{layer} WHERE code = %s", (code,)).fetchone()  # noqa: S608
         assert n is not None and n[0] == (1 if status == 201 else 0)
         return
 
-    fid = insert_feature(conn, layer, YUHUA)
-    before_md5, before_audit = row_md5(conn, layer, fid), audit_count(conn, layer, fid)
+    fid = insert_feature(econn, layer, YUHUA)
+    before_md5, before_audit = row_md5(econn, layer, fid), audit_count(econn, layer, fid)
     if op in ("replace", "patch", "delete"):
         etag = _etag(mclient, keys, layer, fid)
         h = {**headers, "If-Match": etag}
         if op == "replace":
             body: dict[str, Any] = {
-                "type": "Feature", "geometry": geojson_of(conn, inner_square_wkt(conn, YUHUA)),
+                "type": "Feature", "geometry": geojson_of(econn, inner_square_wkt(econn, YUHUA)),
                 "properties": {"code": unique("REP"), "name": "替换", **LAYER_PROPS[layer]}}
             r = mclient.put(f"/collections/{layer}/items/{fid}", json=body, headers=h)
         elif op == "patch":
@@ -119,11 +118,11 @@ def test_authorisation_matrix(mclient: TestClient, keys: dict[str, str], conn: p
         assert r.status_code == status, r.text
         if status >= 400:
             assert r.headers["content-type"].startswith("application/problem+json")
-            assert row_md5(conn, layer, fid) == before_md5
-            assert audit_count(conn, layer, fid) == before_audit
+            assert row_md5(econn, layer, fid) == before_md5
+            assert audit_count(econn, layer, fid) == before_audit
         else:
-            assert audit_count(conn, layer, fid) == before_audit + 1
-            actor = conn.execute("SELECT actor, channel, request_id FROM renewal.audit_log WHERE layer = %s "
+            assert audit_count(econn, layer, fid) == before_audit + 1
+            actor = econn.execute("SELECT actor, channel, request_id FROM renewal.audit_log WHERE layer = %s "
                                  "AND feature_id = %s ORDER BY id DESC LIMIT 1", (layer, fid)).fetchone()
             assert actor is not None and actor[1] == "api" and actor[2] == r.headers["x-request-id"]
             assert actor[0].startswith("admin_" if role == "admin" else "yuhua_")
@@ -134,7 +133,7 @@ def test_authorisation_matrix(mclient: TestClient, keys: dict[str, str], conn: p
     elif op == "read_items":
         r = mclient.get(f"/collections/{layer}/items", params={"limit": 1}, headers=headers)
     else:
-        lonlat = conn.execute(f"SELECT ST_X(ST_Centroid(geom)), ST_Y(ST_Centroid(geom)) FROM renewal.{layer} "  # noqa: S608
+        lonlat = econn.execute(f"SELECT ST_X(ST_Centroid(geom)), ST_Y(ST_Centroid(geom)) FROM renewal.{layer} "  # noqa: S608
                               "WHERE id = %s", (fid,)).fetchone()
         assert lonlat is not None
         x, y = _tile_of(lonlat[0], lonlat[1], 15)
@@ -157,24 +156,24 @@ def test_authorisation_matrix(mclient: TestClient, keys: dict[str, str], conn: p
         pytest.param("admin", YUHUA, QIAOXI, 200, id="admin-moves-anywhere-200"),
     ],
 )
-def test_district_scope_before_and_after(mclient: TestClient, keys: dict[str, str], conn: psycopg.Connection,
+def test_district_scope_before_and_after(mclient: TestClient, keys: dict[str, str], econn: psycopg.Connection,
                                          role: str, start: str, target: str, status: int) -> None:
-    fid = insert_feature(conn, "old_compounds", start)
-    md5 = row_md5(conn, "old_compounds", fid)
-    geom = geojson_of(conn, inner_square_wkt(conn, target, dx=0.0004))
+    fid = insert_feature(econn, "old_compounds", start)
+    md5 = row_md5(econn, "old_compounds", fid)
+    geom = geojson_of(econn, inner_square_wkt(econn, target, dx=0.0004))
     r = mclient.patch(f"/collections/old_compounds/items/{fid}", json={"geometry": geom},
                       headers={**auth(keys, role), "If-Match": _etag(mclient, keys, "old_compounds", fid)})
     assert r.status_code == status, r.text
     if status == 403:
-        assert row_md5(conn, "old_compounds", fid) == md5
+        assert row_md5(econn, "old_compounds", fid) == md5
         assert ("before" if role == "editor_out" else "after") in r.json()["detail"]
 
 
 @pytest.mark.parametrize(("role", "status"), [("editor_in", 403), ("viewer", 403), ("anonymous", 401),
                                               ("admin", 200)])
-def test_reference_layers_are_admin_only(mclient: TestClient, keys: dict[str, str], conn: psycopg.Connection,
+def test_reference_layers_are_admin_only(mclient: TestClient, keys: dict[str, str], econn: psycopg.Connection,
                                          role: str, status: int) -> None:
-    fid = insert_feature(conn, "hutuo_river", YUHUA)
+    fid = insert_feature(econn, "hutuo_river", YUHUA)
     r = mclient.patch(f"/collections/hutuo_river/items/{fid}", json={"properties": {"name": "支流"}},
                       headers={**auth(keys, role), "If-Match": _etag(mclient, keys, "hutuo_river", fid)})
     assert r.status_code == status, r.text

@@ -1,0 +1,52 @@
+"""Fixtures of the API tests.
+
+Editing, access-control and reliability tests write to the database, so they get their own
+demo database (``edit_db``) instead of the shared session one: other tests that count demo
+features stay exact whatever order the suite runs in.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from tests.conftest import create_database, drop_database
+
+
+@pytest.fixture(scope="session")
+def edit_db() -> Iterator[str]:
+    """A separate, migrated demo database for tests that write."""
+    from api.cli.db import upgrade
+    from layers.demo import load_demo
+
+    url = create_database("renewal_edit")
+    try:
+        upgrade(url)
+        load_demo(url)
+        yield url
+    finally:
+        drop_database(url)
+
+
+@pytest.fixture()
+def econn(edit_db: str) -> Iterator[psycopg.Connection]:
+    """An autocommit connection (as the owner) to the editing database."""
+    with psycopg.connect(edit_db, autocommit=True) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def keys(edit_db: str) -> dict[str, str]:
+    """API keys per role in the editing database, created with the real ``renewal users`` code."""
+    from api.cli.users import add_user
+
+    tag = uuid.uuid4().hex[:6]
+    return {
+        "admin": add_user(edit_db, f"admin_{tag}", "admin", []),
+        "viewer": add_user(edit_db, f"viewer_{tag}", "viewer", []),
+        "editor_in": add_user(edit_db, f"yuhua_{tag}", "editor", ["裕华区"]),
+        "editor_out": add_user(edit_db, f"qiaoxi_{tag}", "editor", ["130104"]),
+    }
