@@ -81,11 +81,12 @@ from functools import lru_cache
 from typing import Any, Final
 
 import cql2
+import numpy as np
 import shapely
 import shapely.geometry
 from psycopg import AsyncConnection, sql
 
-from gis.crs import CRS84, CrsRef, parse_crs, proj_crs
+from gis.crs import CRS84, STORAGE, CrsRef, parse_crs, proj_crs, transform_coords
 from gis.errors import CRSError, InvalidInputError, NotFoundError
 from layers.errors import UnknownFieldError
 from layers.models import Layer
@@ -163,6 +164,8 @@ class Binder:
 
     def __call__(self, value: Any, cast: str | None = None) -> sql.Composable:
         """A placeholder for ``value``, optionally with a ``::cast`` (cast names are internal constants)."""
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidInputError("Text values cannot contain the NUL character (\\0).")
         name = f"{self.prefix}{len(self.params)}"
         self.params[name] = value
         ph = sql.Placeholder(name)
@@ -303,6 +306,11 @@ def parse_bbox(text: str, crs: CrsRef = CRS84) -> tuple[float, float, float, flo
         a, b, c, d = b, a, d, c  # north-first order (lat,lon or N,E) -> east-first
     if a > c or b > d:
         raise InvalidInputError(f"bbox '{text}': the minimum corner must come first (minx <= maxx and miny <= maxy).")
+    if crs.kind == "epsg" and crs.epsg not in _GEOGRAPHIC_SRIDS:
+        xs, ys = transform_coords(crs, STORAGE, [a, c, a, c], [b, b, d, d])
+        if not (np.isfinite(xs).all() and np.isfinite(ys).all()) or not (
+                (np.abs(xs) <= 180).all() and (np.abs(ys) <= 90).all()):
+            raise InvalidInputError(f"bbox '{text}' is outside the valid area of {crs.label}.")
     if crs.kind == "crs84" or crs.epsg in _GEOGRAPHIC_SRIDS:
         if not (-180 <= a <= 180 and -180 <= c <= 180 and -90 <= b <= 90 and -90 <= d <= 90):
             raise InvalidInputError(
@@ -328,7 +336,11 @@ def _parse_instant(text: str, *, end: bool) -> dt.datetime | None:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", t):
             day = dt.date.fromisoformat(t)
             base = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-            return base + dt.timedelta(days=1) - dt.timedelta(microseconds=1) if end else base
+            if not end:
+                return base
+            if day == dt.date.max:
+                return dt.datetime.max.replace(tzinfo=dt.UTC)
+            return base + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
         value = dt.datetime.fromisoformat(t.replace("z", "Z"))
     except ValueError:
         raise InvalidInputError(
@@ -620,6 +632,8 @@ class _CqlTranslator:
                 if not isinstance(args, list) or len(args) != 1:
                     raise self.fail(f"{op.upper()} takes one argument.")
                 inner = self.scalar(args[0])
+                if inner.kind not in (None, "text") or (inner.is_literal and not isinstance(inner.literal, str)):
+                    raise self.fail(f"{op.upper()} works on text, not on {inner.prop or inner.kind}.")
                 fn = "upper" if op == "upper" else "lower"
                 return _Val(sql.SQL("{}({})").format(sql.SQL(fn), self._bind_as(inner, "text", None)), "text")
             if op == "accenti":
@@ -684,10 +698,17 @@ class _CqlTranslator:
         kx, ky = x.kind, y.kind
         if want == "text":
             for v in (x, y):
+                if v.is_literal and not isinstance(v.literal, str):
+                    raise self.fail(f"LIKE needs a text pattern in quotes, e.g. name LIKE '%村%'; got {v.literal!r}.")
                 if v.kind not in (None, "text"):
                     raise self.fail(f"LIKE compares text; '{v.prop or v.literal}' is {v.kind}.")
         if kx and ky and kx != ky and {kx, ky} not in ({"integer", "number"}, {"date", "timestamp"}):
             raise self.fail(f"cannot compare {x.prop or kx} ({kx}) with {y.prop or ky} ({ky}).")
+        if x.is_literal and y.is_literal and kx is None and ky is None:
+            tx, ty = (type(v.literal) if not isinstance(v.literal, int | float) or isinstance(v.literal, bool)
+                      else float for v in (x, y))
+            if x.literal is not None and y.literal is not None and tx is not ty:
+                raise self.fail(f"cannot compare {x.literal!r} with {y.literal!r}.")
         return self._bind_as(x, ky or want, y.prop), self._bind_as(y, kx or want, x.prop)
 
     # ---- geometries

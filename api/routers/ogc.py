@@ -67,7 +67,14 @@ def _self_and_alternate(url: str, fmt: str, json_type: str = JSON_TYPE) -> list[
     return [json_link, html_link] if fmt == JSON else [html_link, json_link]
 
 
-def _only_params(request: Request, allowed: set[str]) -> None:
+def _only_params(request: Request, allowed: set[str], *, strict: bool = True) -> None:
+    """Reject unknown query parameters (items/feature) or, for metadata documents, ignore them.
+
+    Metadata endpoints are lenient because clients such as GDAL forward a collection URL's query
+    string (e.g. a ``filter`` meant for the items) to ``/collections/{id}``.
+    """
+    if not strict:
+        return
     unknown = [k for k in request.query_params if k not in allowed]
     if unknown:
         raise InvalidInputError(
@@ -197,7 +204,7 @@ async def landing_root_html(request: Request, settings: SettingsDep) -> Response
 async def landing(request: Request, settings: SettingsDep,
                   f: Annotated[str | None, Query(description="json or html")] = None) -> Response:
     """Links to the API definition, conformance and collections."""
-    _only_params(request, {"f"})
+    _only_params(request, {"f"}, strict=False)
     return _landing(request, settings, negotiate(request))
 
 
@@ -205,7 +212,7 @@ async def landing(request: Request, settings: SettingsDep,
 async def conformance(request: Request, settings: SettingsDep,
                       f: Annotated[str | None, Query(description="json or html")] = None) -> Response:
     """The standards and options this service implements."""
-    _only_params(request, {"f"})
+    _only_params(request, {"f"}, strict=False)
     fmt = negotiate(request)
     root = base_url(request, settings)
     links = _self_and_alternate(f"{root}/conformance", fmt)
@@ -222,7 +229,7 @@ async def conformance(request: Request, settings: SettingsDep,
 async def collections(request: Request, pool: PoolDep, settings: SettingsDep, registry: RegistryDep,
                       f: Annotated[str | None, Query(description="json or html")] = None) -> Response:
     """All collections with extents, CRSs and links."""
-    _only_params(request, {"f"})
+    _only_params(request, {"f"}, strict=False)
     fmt = negotiate(request)
     root = base_url(request, settings)
     layers = list(registry)
@@ -240,7 +247,7 @@ async def collections(request: Request, pool: PoolDep, settings: SettingsDep, re
 async def collection(request: Request, layer: LayerDep, pool: PoolDep, settings: SettingsDep,
                      f: Annotated[str | None, Query(description="json or html")] = None) -> Response:
     """A layer's metadata: extent, CRSs (incl. CGCS2000), links to items, queryables and tiles."""
-    _only_params(request, {"f"})
+    _only_params(request, {"f"}, strict=False)
     fmt = negotiate(request)
     root = base_url(request, settings)
     async with pool.connection() as conn:
@@ -262,7 +269,7 @@ async def collection(request: Request, layer: LayerDep, pool: PoolDep, settings:
 async def collection_queryables(request: Request, layer: LayerDep, settings: SettingsDep,
                                 f: Annotated[str | None, Query(description="json or html")] = None) -> Response:
     """The properties a CQL2 filter, an equality filter or ``sortby`` may use."""
-    _only_params(request, {"f"})
+    _only_params(request, {"f"}, strict=False)
     fmt = negotiate(request)
     root = base_url(request, settings)
     url = f"{root}/collections/{layer.id}/queryables"
