@@ -292,7 +292,8 @@ def test_put_replaces_and_patch_merges(ec: TestClient, admin: dict[str, str], ec
     # PATCH null clears one property, others stay
     r = ec.patch(url, json={"properties": {"year": None}}, headers={**admin, "If-Match": r.headers["etag"]})
     assert r.status_code == 200
-    assert econn.execute("SELECT year, spaces FROM renewal.parking_sites WHERE id = %s", (fid,)).fetchone() == (None, 50)
+    row = econn.execute("SELECT year, spaces FROM renewal.parking_sites WHERE id = %s", (fid,)).fetchone()
+    assert row == (None, 50)
     # required properties cannot be cleared, geometry cannot be removed
     assert ec.patch(url, json={"properties": {"spaces": None}}, headers={**admin, "If-Match": "*"}).status_code == 400
     assert ec.patch(url, json={"geometry": None}, headers={**admin, "If-Match": "*"}).status_code == 400
