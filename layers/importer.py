@@ -60,6 +60,8 @@ MAX_REPORTED_ERRORS = 500
 COPY_CHUNK = 50_000
 CODE_MAX = 100
 NAME_MAX = 200
+SAME_GEOMETRY_DEG = 1e-9
+"""Geometries closer than this (degrees, ≈0.1 mm) count as unchanged in upserts."""
 TEXT_MAX = 10_000
 """Longest value accepted in a text field without its own ``max_length``."""
 
@@ -890,12 +892,16 @@ def _apply(cur: psycopg.Cursor[Any], layer: Layer, target: sql.Composable, cols:
             news.append(expr)
             olds.append(sql.SQL("t.{}").format(_ident(c)))
         sets.append(sql.SQL("geom = r.geom"))
-        news.append(sql.SQL("r.geom"))
-        olds.append(sql.SQL("t.geom"))
+        # Same shape with another vertex order (shapefiles store rings clockwise) or coordinates rounded below
+        # 1e-9° (0.1 mm; KML keeps 12 decimals, Excel 15 digits) is no change.
+        geom_changed = sql.SQL("NOT (t.geom = r.geom OR ST_Equals(t.geom, r.geom) OR "
+                               "(ST_NPoints(t.geom) = ST_NPoints(r.geom) AND "
+                               "ST_HausdorffDistance(t.geom, r.geom) < {}))").format(sql.Literal(SAME_GEOMETRY_DEG))
+        changed = sql.SQL("({}) IS DISTINCT FROM ({}) OR {}").format(
+            sql.SQL(", ").join(olds), sql.SQL(", ").join(news), geom_changed) if olds else geom_changed
         cur.execute(sql.SQL(
-            "UPDATE {} AS t SET {} FROM import_ready AS r WHERE t.code = r.code AND NOT r.is_new "
-            "AND ({}) IS DISTINCT FROM ({})"
-        ).format(target, sql.SQL(", ").join(sets), sql.SQL(", ").join(olds), sql.SQL(", ").join(news)))
+            "UPDATE {} AS t SET {} FROM import_ready AS r WHERE t.code = r.code AND NOT r.is_new AND ({})"
+        ).format(target, sql.SQL(", ").join(sets), changed))
         report.counts["updated"] = cur.rowcount
         cur.execute("SELECT count(*) FROM import_ready WHERE NOT is_new")
         row = cur.fetchone()

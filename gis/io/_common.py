@@ -87,6 +87,9 @@ def crs_from_wkt(wkt_or_code: str | None, what: str) -> CrsRef | None:
         crs = CRS.from_user_input(text)
     except Exception as exc:  # pyproj raises several types
         raise CRSError(f"The coordinate system declared by {what} cannot be read; pass --crs.") from exc
+    auth = crs.to_authority(min_confidence=70)
+    if auth is not None and auth[0].upper() == "OGC" and auth[1].upper() == "CRS84":
+        return CrsRef("crs84")
     code = crs.to_epsg(min_confidence=70)
     if code is None:
         raise CRSError(

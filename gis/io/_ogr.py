@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,8 @@ def ogr_write(
     """Write features with GDAL; ``geometry_type`` forces the declared type (e.g. MultiPolygon)."""
     gdf = gpd.GeoDataFrame(frame.reset_index(drop=True), geometry=gpd.GeoSeries(shapely.from_wkb(
         shapely.to_wkb(geometry)) if len(geometry) else []), crs=ogr_crs(crs))
-    pyogrio.write_dataframe(gdf, path, layer=layer, driver=driver, encoding=encoding,
-                            geometry_type=geometry_type, **options)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Normalized/laundered field name")
+        pyogrio.write_dataframe(gdf, path, layer=layer, driver=driver, encoding=encoding,
+                                geometry_type=geometry_type, **options)
     return path
