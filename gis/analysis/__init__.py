@@ -12,6 +12,7 @@ DataFrames or geopandas GeoDataFrames in EPSG:4490.
 from gis.analysis.coverage import (
     has_resettlement_layer,
     period_ends,
+    read_layer,
     renovation_by_district,
     resettlement_housing_progress,
     ring_zone_summary,
@@ -37,6 +38,7 @@ __all__ = [
     "parking_coverage_by_district",
     "parking_gaps",
     "period_ends",
+    "read_layer",
     "renovation_by_district",
     "resettlement_housing_progress",
     "ring_zone_summary",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+import geopandas as gpd
 import pandas as pd
 from psycopg import sql
 
@@ -24,6 +25,7 @@ from gis.analysis._sql import (
     frame,
     layer,
     resolve_as_of,
+    table,
     table_exists,
 )
 from gis.errors import InvalidInputError, NotFoundError
@@ -415,9 +417,34 @@ def ring_zone_summary(conn: ConnLike, as_of: dt.date | str | None = None) -> pd.
 __all__ = [
     "has_resettlement_layer",
     "period_ends",
+    "read_layer",
     "renovation_by_district",
     "resettlement_housing_progress",
     "ring_zone_summary",
     "status_counts_over_time",
     "urban_village_stages",
 ]
+
+
+def read_layer(conn: ConnLike, layer_id: str, as_of: dt.date | str | None = None) -> gpd.GeoDataFrame:
+    """A whole registered layer as a GeoDataFrame (EPSG:4490), with ``status_as_of`` for lifecycle layers.
+
+    For maps and ad-hoc questions in notebooks; the set-based analyses above do not need it.
+    The status columns are ``status`` (current) and, for lifecycle layers, ``status_as_of`` and
+    ``status_since`` as of the date (see :func:`gis.analysis._sql.as_of_subquery`).
+    """
+    lyr = layer(layer_id)
+    p = Params()
+    src = as_of_subquery(layer_id, p, resolve_as_of(as_of)) if lyr.has_status else table(layer_id)
+    q = sql.SQL(
+        "SELECT to_jsonb(t) - 'geom' - 'created_at' - 'updated_at' AS props, ST_AsBinary(t.geom) AS geom "
+        "FROM {src} AS t ORDER BY t.code"
+    ).format(src=src)
+    with connect(conn) as c:
+        raw = frame(c, q, p, geometry="geom")
+    props = pd.DataFrame.from_records(list(raw["props"]), index=raw.index)
+    if "status_since" in props:
+        props["status_since"] = pd.to_datetime(props["status_since"])
+    out: gpd.GeoDataFrame = gpd.GeoDataFrame(props, geometry=raw.geometry, crs=raw.crs)
+    out.attrs["layer"] = layer_id
+    return out
