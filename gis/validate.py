@@ -35,8 +35,14 @@ ACCEPTED_TYPES: Final[dict[str, tuple[str, ...]]] = {
 """Source geometry types a layer type accepts (singles are promoted to multi in SQL)."""
 
 FAMILY: Final[dict[str, str]] = {
-    "Point": "points", "MultiPoint": "points", "LineString": "lines", "MultiLineString": "lines",
-    "LinearRing": "lines", "Polygon": "polygons", "MultiPolygon": "polygons", "GeometryCollection": "mixed",
+    "Point": "points",
+    "MultiPoint": "points",
+    "LineString": "lines",
+    "MultiLineString": "lines",
+    "LinearRing": "lines",
+    "Polygon": "polygons",
+    "MultiPolygon": "polygons",
+    "GeometryCollection": "mixed",
 }
 
 GK_CANDIDATES: Final[tuple[int, ...]] = (4547, 4526, 4509, 4498, 2383, 2362, 2435, 2414, 2345, 2334, 21460, 21420)
@@ -45,7 +51,7 @@ GK_CANDIDATES: Final[tuple[int, ...]] = (4547, 4526, 4509, 4498, 2383, 2362, 243
 
 @dataclass(frozen=True)
 class GeometryIssue:
-    """One problem with one feature's geometry (``row`` is 0-based)."""
+    """One problem with one feature's geometry (``row`` is 0-based; -1 for the whole file)."""
 
     row: int
     kind: str
@@ -127,33 +133,42 @@ def explain_outside(x: float, y: float, declared: CrsRef) -> str:
     extent = f"(about {minx}–{maxx}°E, {miny}–{maxy}°N)"
     if _is_geographic(declared):
         if bool(in_city([y], [x])[0]):
-            return (f"{where}: they look like latitude/longitude in swapped order ({x:.6g} is a latitude). "
-                    "Swap the X/Y (longitude/latitude) columns or axes and import again.")
+            return (
+                f"{where}: they look like latitude/longitude in swapped order ({x:.6g} is a latitude). "
+                "Swap the X/Y (longitude/latitude) columns or axes and import again."
+            )
         if abs(x) > 180 or abs(y) > 90:
             fits = fitting_crs(x, y)
             zone = _zone_hint(x)
             if fits:
-                return (f"{where}: these are projected metres, not degrees, so the file's CRS is declared wrongly. "
-                        f"{zone}They fit {_names(fits)}; import with --crs EPSG:{fits[0]}.")
-            return (f"{where}: values beyond ±180/±90 are not degrees; the file is projected (metres) but declared "
-                    "as degrees. Pass --crs with its real CRS.")
+                return (
+                    f"{where}: these are projected metres, not degrees, so the file's CRS is declared wrongly. "
+                    f"{zone}They fit {_names(fits)}; import with --crs EPSG:{fits[0]}."
+                )
+            return (
+                f"{where}: values beyond ±180/±90 are not degrees; the file is projected (metres) but declared "
+                "as degrees. Pass --crs with its real CRS."
+            )
         return f"{where} {extent}: is this the right file, and is its CRS right?"
     if minx - 5 <= x <= maxx + 5 and miny - 5 <= y <= maxy + 5:
-        return (f"{where}: these are degrees, but the CRS says projected metres. "
-                "Import with --crs EPSG:4490 (or gcj02 for coordinates from Gaode/web maps).")
+        return (
+            f"{where}: these are degrees, but the CRS says projected metres. "
+            "Import with --crs EPSG:4490 (or gcj02 for coordinates from Gaode/web maps)."
+        )
     fits = [c for c in fitting_crs(x, y) if c != declared.epsg]
     zone = _zone_hint(x)
     if fits:
-        return (f"{where}: the Gauss-Krüger zone or its false easting does not match. {zone}"
-                f"They fit {_names(fits)}; import with --crs EPSG:{fits[0]}.")
+        return (
+            f"{where}: the Gauss-Krüger zone or its false easting does not match. {zone}"
+            f"They fit {_names(fits)}; import with --crs EPSG:{fits[0]}."
+        )
     return f"{where} {extent}. Check the CRS (--crs) and that this is the right file."
 
 
 def _zone_hint(x: float) -> str:
     if abs(x) >= 1e7:
         zone = int(abs(x) // 1e6)
-        return (f"The easting {x:.0f} starts with the zone number {zone} (a 'zoned' Gauss-Krüger CRS, not a "
-                "'CM' one). ")
+        return f"The easting {x:.0f} starts with the zone number {zone} (a 'zoned' Gauss-Krüger CRS, not a 'CM' one). "
     if 1e5 <= abs(x) < 1e6:
         return f"The easting {x:.0f} has no zone number (a 'CM' Gauss-Krüger CRS). "
     return ""
@@ -219,17 +234,34 @@ def check_geometries(
         if drop_z:
             g = g.copy()
             g[zm] = shapely.force_2d(g[zm])
-            warnings.append(GeometryIssue(int(np.flatnonzero(zm)[0]), "z_dropped",
-                                          f"{int(zm.sum())} geometries had {what}; dropped (layers are 2-D)"))
+            warnings.append(
+                GeometryIssue(
+                    int(np.flatnonzero(zm)[0]),
+                    "z_dropped",
+                    f"{int(zm.sum())} geometries had {what}; dropped (layers are 2-D)",
+                )
+            )
         else:
             for i in np.flatnonzero(zm):
-                errors.append(GeometryIssue(int(i), "3d", f"the geometry has {what}; layers are 2-D. "
-                                            "Pass --drop-z to drop them"))
+                errors.append(
+                    GeometryIssue(int(i), "3d", f"the geometry has {what}; layers are 2-D. Pass --drop-z to drop them")
+                )
             bad |= zm
 
     types = shapely.get_type_id(g)
-    type_names = np.array(["Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
-                           "MultiPolygon", "GeometryCollection"], dtype=object)
+    type_names = np.array(
+        [
+            "Point",
+            "LineString",
+            "LinearRing",
+            "Polygon",
+            "MultiPoint",
+            "MultiLineString",
+            "MultiPolygon",
+            "GeometryCollection",
+        ],
+        dtype=object,
+    )
     names = np.where(types >= 0, type_names[np.clip(types, 0, 7)], None)
     accepted = ACCEPTED_TYPES[target_type]
     wrong = ~bad & ~np.isin(names, accepted)
@@ -244,12 +276,14 @@ def check_geometries(
             fam = FAMILY.get(str(found.index[0]), "mixed")
             others = suggest_layers(fam) if suggest_layers else []
             hint = f" It looks like a file for: {', '.join(others)}." if others else ""
-            msg = (f"the file holds {found.index[0]} features, but {layer_label} holds {want} ({target_type})."
-                   f"{hint}")
+            msg = f"the file holds {found.index[0]} features, but {layer_label} holds {want} ({target_type}).{hint}"
         else:
             msg = f"this feature is a {{}}, but {layer_label} holds {want} ({target_type}); the file mixes types"
-        for i in np.flatnonzero(wrong):
-            errors.append(GeometryIssue(int(i), "wrong_type", msg.format(names[i]) if "{}" in msg else msg))
+        if "{}" in msg:
+            for i in np.flatnonzero(wrong):
+                errors.append(GeometryIssue(int(i), "wrong_type", msg.format(names[i])))
+        else:  # the whole file is of another type: one file-level error (row -1), not one per feature
+            errors.append(GeometryIssue(-1, "wrong_type", msg[0].upper() + msg[1:]))
         bad |= wrong
 
     out = np.full(n, None, dtype=object)
@@ -267,9 +301,14 @@ def check_geometries(
             explanation = explain_outside(float(x0), float(y0), src_crs)
             for i in outside_rows:
                 x, y = shapely.get_coordinates(g[i])[0]
-                errors.append(GeometryIssue(int(i), "outside_city",
-                                            f"coordinates ({x:.6g}, {y:.6g}) fall outside Shijiazhuang",
-                                            (float(x), float(y))))
+                errors.append(
+                    GeometryIssue(
+                        int(i),
+                        "outside_city",
+                        f"coordinates ({x:.6g}, {y:.6g}) fall outside Shijiazhuang",
+                        (float(x), float(y)),
+                    )
+                )
             out[outside_rows] = None
             ok[outside_rows] = False
 
@@ -284,11 +323,20 @@ def check_geometries(
                 reason, loc = parse_reason(str(text))
                 where = f" at ({loc[0]:.6f}, {loc[1]:.6f})" if loc else ""
                 if on_invalid == "repair":
-                    warnings.append(GeometryIssue(int(i), "repaired", f"invalid geometry ({reason}{where}) "
-                                                  "repaired with ST_MakeValid", loc))
+                    warnings.append(
+                        GeometryIssue(
+                            int(i), "repaired", f"invalid geometry ({reason}{where}) repaired with ST_MakeValid", loc
+                        )
+                    )
                 else:
-                    errors.append(GeometryIssue(int(i), "invalid", f"invalid geometry: {reason}{where}. "
-                                                "Fix it, or import with --on-invalid repair", loc))
+                    errors.append(
+                        GeometryIssue(
+                            int(i),
+                            "invalid",
+                            f"invalid geometry: {reason}{where}. Fix it, or import with --on-invalid repair",
+                            loc,
+                        )
+                    )
             if on_invalid == "repair":
                 repair_rows = invalid.astype(np.int64)
             else:
@@ -302,14 +350,21 @@ def check_geometries(
         if dup.any():
             first_of = {k: int(i) for i, k in keys[~dup].items()}
             for i, k in keys[dup].items():
-                errors.append(GeometryIssue(int(i), "duplicate_geometry",
-                                            f"the same geometry as feature {first_of[k] + 1}"))
+                errors.append(
+                    GeometryIssue(int(i), "duplicate_geometry", f"the same geometry as feature {first_of[k] + 1}")
+                )
 
     promoted = 0
     if target_type.startswith("Multi") and ok.any():
         promoted = int(np.isin(names[ok], ("Polygon", "LineString", "Point")).sum())
-    return GeometryCheck(geometry=out, errors=errors, warnings=warnings, repair_rows=repair_rows,
-                         explanation=explanation, promoted=promoted)
+    return GeometryCheck(
+        geometry=out,
+        errors=errors,
+        warnings=warnings,
+        repair_rows=repair_rows,
+        explanation=explanation,
+        promoted=promoted,
+    )
 
 
 def _has_m(g: ObjArray) -> npt.NDArray[np.bool_]:

@@ -66,19 +66,30 @@ def _srid(crs: CrsRef) -> int:
     return 4326 if crs.kind == "crs84" else STORAGE.epsg or 4490
 
 
-def select_sql(layer: Layer, where: sql.Composable | None = None, crs: CrsRef = STORAGE,
-               order: sql.Composable | None = None, limit: int | None = None) -> sql.Composed:
+def select_sql(
+    layer: Layer,
+    where: sql.Composable | None = None,
+    crs: CrsRef = STORAGE,
+    order: sql.Composable | None = None,
+    limit: int | None = None,
+) -> sql.Composed:
     """``SELECT <columns>, ST_AsBinary(geom in crs) FROM <table> AS t [WHERE ...] ORDER BY ...``.
 
     GCJ-02/BD-09 cannot be computed by PostGIS; for them the geometry stays in EPSG:4490 and
     :func:`build_file` shifts it.
     """
     srid = _srid(crs)
-    geom = sql.SQL("t.geom") if srid in (4490, 4326) or crs.is_offset_datum else sql.SQL(
-        "ST_Transform(t.geom, {})").format(sql.Literal(srid))
+    geom = (
+        sql.SQL("t.geom")
+        if srid in (4490, 4326) or crs.is_offset_datum
+        else sql.SQL("ST_Transform(t.geom, {})").format(sql.Literal(srid))
+    )
     cols = sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in export_columns(layer))
     return sql.SQL("SELECT {}, ST_AsBinary({}) FROM {} AS t WHERE {} ORDER BY {}{}").format(
-        cols, geom, sql.Identifier(layer.schema_name, layer.table), where if where is not None else sql.SQL("true"),
+        cols,
+        geom,
+        sql.Identifier(layer.schema_name, layer.table),
+        where if where is not None else sql.SQL("true"),
         order if order is not None else sql.SQL("t.id"),
         sql.SQL(" LIMIT {}").format(sql.Literal(limit)) if limit is not None else sql.SQL(""),
     )
@@ -126,13 +137,15 @@ def _ledger(layer: Layer, frame: pd.DataFrame, geoms: np.ndarray, fmt: str) -> p
     return out
 
 
-def build_file(layer: Layer, rows: Sequence[Sequence[Any]], fmt: ExportFormat | str, crs: CrsRef,
-               encoding: str | None = None) -> bytes:
+def build_file(
+    layer: Layer, rows: Sequence[Sequence[Any]], fmt: ExportFormat | str, crs: CrsRef, encoding: str | None = None
+) -> bytes:
     """The bytes of an export file built from rows fetched with :func:`select_sql`."""
     f = fmt if isinstance(fmt, ExportFormat) else export_format(fmt)
     if f.name in GEOGRAPHIC_ONLY and crs.kind == "epsg" and crs.epsg not in (4326, 4490):
-        raise CRSError(f"{f.label} is always longitude/latitude; export it in CRS84, EPSG:4490 or GCJ02, "
-                       f"not {crs.label}.")
+        raise CRSError(
+            f"{f.label} is always longitude/latitude; export it in CRS84, EPSG:4490 or GCJ02, not {crs.label}."
+        )
     if encoding and f.name not in ("shp", "csv"):
         raise InvalidInputError(f"--encoding applies to Shapefile and CSV exports only, not {f.label}.")
     frame, geoms = _frame(layer, rows)
@@ -160,9 +173,14 @@ def build_file(layer: Layer, rows: Sequence[Sequence[Any]], fmt: ExportFormat | 
 
 
 def export_features(
-    conn: psycopg.Connection[Any], layer: Layer, fmt: ExportFormat | str, *,
-    where: sql.Composable | None = None, params: Mapping[str, Any] | Sequence[Any] | None = None,
-    crs: CrsRef | str | None = None, encoding: str | None = None,
+    conn: psycopg.Connection[Any],
+    layer: Layer,
+    fmt: ExportFormat | str,
+    *,
+    where: sql.Composable | None = None,
+    params: Mapping[str, Any] | Sequence[Any] | None = None,
+    crs: CrsRef | str | None = None,
+    encoding: str | None = None,
 ) -> tuple[bytes, int]:
     """Export the features of ``layer`` matching ``where`` (alias ``t``); return (file bytes, feature count)."""
     f = fmt if isinstance(fmt, ExportFormat) else export_format(fmt)
@@ -173,8 +191,15 @@ def export_features(
     return build_file(layer, rows, f, ref, encoding), len(rows)
 
 
-def export_to_path(conninfo: str, layer_id: str, out: Path, *, filter_text: str | None = None,
-                   crs: str | None = None, encoding: str | None = None) -> int:
+def export_to_path(
+    conninfo: str,
+    layer_id: str,
+    out: Path,
+    *,
+    filter_text: str | None = None,
+    crs: str | None = None,
+    encoding: str | None = None,
+) -> int:
     """Write ``out`` (format from its extension) with the layer's features matching a CQL2 filter."""
     from layers.query import Binder, FeatureQuery, parse_filter, where_clause
 

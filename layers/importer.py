@@ -68,8 +68,20 @@ TEXT_MAX = 10_000
 GENERIC_NAMES: dict[str, tuple[str, ...]] = {
     "code": ("code", "编码", "编号", "代码", "项目编号", "项目编码", "地块编号", "地块编码", "bh", "dkbh"),
     "name": ("name", "名称", "项目名称", "地块名称", "mc", "title"),
-    "district_code": ("district_code", "区县代码", "所在区", "所在区县", "区县", "所属区县", "所属区", "行政区",
-                      "行政区划", "district", "区", "adcode"),
+    "district_code": (
+        "district_code",
+        "区县代码",
+        "所在区",
+        "所在区县",
+        "区县",
+        "所属区县",
+        "所属区",
+        "行政区",
+        "行政区划",
+        "district",
+        "区",
+        "adcode",
+    ),
     "status": ("status", "状态", "阶段", "进度", "当前状态", "建设状态", "status_code"),
 }
 """Column names recognised for the common columns of every layer (besides the layer's own labels)."""
@@ -108,6 +120,8 @@ class ImportOptions:
         Who imports, through which channel (``import`` or ``api``), and the document behind it.
     file_name
         Name to record (for uploads saved under a temporary name).
+    districts
+        District scope of the importing editor (None: unrestricted).
     """
 
     mode: Mode = "append"
@@ -123,6 +137,8 @@ class ImportOptions:
     channel: str = "import"
     source_doc: str | None = None
     file_name: str | None = None
+    districts: frozenset[str] | None = None
+    """For an editor limited to districts: the adcodes every imported (and updated) feature must lie in."""
 
 
 @dataclass(frozen=True)
@@ -194,8 +210,11 @@ def _candidates(layer: Layer) -> dict[str, list[list[str]]]:
     for col in writable_columns(layer):
         tiers: list[list[str]] = [[col], [labels.get(col, col)]]
         if col in GENERIC_NAMES:
-            generic = [n for n in GENERIC_NAMES[col] if not (layer.id == "districts" and n == "adcode"
-                                                             and col == "district_code")]
+            generic = [
+                n
+                for n in GENERIC_NAMES[col]
+                if not (layer.id == "districts" and n == "adcode" and col == "district_code")
+            ]
             if col == "code" and layer.id == "districts":
                 generic = ["adcode", *generic]
             if col == "status" and layer.lifecycle is not None:
@@ -286,9 +305,18 @@ class ImportReport:
     dry_run: bool = False
     on_invalid: str = "repair"
     effective_date: str | None = None
-    counts: dict[str, int] = field(default_factory=lambda: {
-        "read": 0, "added": 0, "updated": 0, "unchanged": 0, "deleted": 0, "rejected": 0, "repaired": 0,
-        "promoted": 0})
+    counts: dict[str, int] = field(
+        default_factory=lambda: {
+            "read": 0,
+            "added": 0,
+            "updated": 0,
+            "unchanged": 0,
+            "deleted": 0,
+            "rejected": 0,
+            "repaired": 0,
+            "promoted": 0,
+        }
+    )
     mapping: dict[str, str] = field(default_factory=dict)
     ignored_columns: dict[str, str] = field(default_factory=dict)
     unmapped_columns: list[str] = field(default_factory=list)
@@ -418,9 +446,16 @@ def run_import(
     opts = options or ImportOptions()
     layer = get_registry().get(layer_id)
     name = opts.file_name or path.name
-    report = ImportReport(layer=layer.id, file_name=name, mode=opts.mode, dry_run=opts.dry_run,
-                          on_invalid=opts.on_invalid, actor=opts.actor or getpass.getuser(), channel=opts.channel,
-                          effective_date=(opts.effective_date or dt.date.today()).isoformat())
+    report = ImportReport(
+        layer=layer.id,
+        file_name=name,
+        mode=opts.mode,
+        dry_run=opts.dry_run,
+        on_invalid=opts.on_invalid,
+        actor=opts.actor or getpass.getuser(),
+        channel=opts.channel,
+        effective_date=(opts.effective_date or dt.date.today()).isoformat(),
+    )
     if opts.mode not in ("append", "upsert", "replace"):
         raise InvalidInputError(f"Unknown import mode '{opts.mode}': use append, upsert or replace.")
     if opts.on_invalid not in ("repair", "reject"):
@@ -458,9 +493,15 @@ def run_import(
 
     t0 = time.perf_counter()
     step("check geometries", 0, len(source))
-    check = check_geometries(source.geometry, src_crs=crs, target_type=layer.geometry_type,
-                             on_invalid=opts.on_invalid, drop_z=opts.drop_z,
-                             layer_label=f"layer '{layer.id}' ({layer.title})", suggest_layers=_suggest_layers(layer))
+    check = check_geometries(
+        source.geometry,
+        src_crs=crs,
+        target_type=layer.geometry_type,
+        on_invalid=opts.on_invalid,
+        drop_z=opts.drop_z,
+        layer_label=f"layer '{layer.id}' ({layer.title})",
+        suggest_layers=_suggest_layers(layer),
+    )
     for row, msg in source.row_errors:
         check.errors.append(GeometryIssue(row, "bad_geometry", msg))
         check.geometry[row] = None
@@ -487,8 +528,9 @@ def run_import(
                 report.import_id = _record(conn, report, started)
                 conn.commit()
     except psycopg.OperationalError as exc:
-        raise ServiceUnavailableError("The database connection was lost during the import; nothing was "
-                                      "written. Try again.") from exc
+        raise ServiceUnavailableError(
+            "The database connection was lost during the import; nothing was written. Try again."
+        ) from exc
     report.timings_s["total"] = round(time.perf_counter() - tick, 3)
     return report
 
@@ -517,8 +559,16 @@ def _check_mapping(layer: Layer, cmap: ColumnMap, cfg: MappingConfig, opts: Impo
 
 
 def _stage_validate_apply(
-    conn: psycopg.Connection[Any], layer: Layer, source: Source, cmap: ColumnMap, cfg: MappingConfig,
-    check: Any, opts: ImportOptions, report: ImportReport, step: Progress, started: dt.datetime,
+    conn: psycopg.Connection[Any],
+    layer: Layer,
+    source: Source,
+    cmap: ColumnMap,
+    cfg: MappingConfig,
+    check: Any,
+    opts: ImportOptions,
+    report: ImportReport,
+    step: Progress,
+    started: dt.datetime,
 ) -> None:
     cur = conn.cursor()
     target = sql.Identifier(layer.schema_name, layer.table)
@@ -528,8 +578,13 @@ def _stage_validate_apply(
 
     # --- stage: every mapped value as text, the geometry as hex EWKB (EPSG:4490)
     stage_cols = ["rn", *cols, "geom"]
-    cur.execute(sql.SQL("CREATE TEMP TABLE import_stage ({}) ON COMMIT DROP").format(sql.SQL(", ").join(
-        [sql.SQL("rn integer"), *[sql.SQL("{} text").format(_ident(c)) for c in cols], sql.SQL("geom geometry")])))
+    cur.execute(
+        sql.SQL("CREATE TEMP TABLE import_stage ({}) ON COMMIT DROP").format(
+            sql.SQL(", ").join(
+                [sql.SQL("rn integer"), *[sql.SQL("{} text").format(_ident(c)) for c in cols], sql.SQL("geom geometry")]
+            )
+        )
+    )
     frame = pd.DataFrame({"rn": np.arange(1, n + 1)})
     for col in cols:
         if col in cmap.fields:
@@ -549,12 +604,13 @@ def _stage_validate_apply(
         hexes[ok] = shapely.to_wkb(shapely.set_srid(geoms[ok], 4490), hex=True, include_srid=True)
     frame["geom"] = hexes
     copy_sql = sql.SQL("COPY import_stage ({}) FROM STDIN (FORMAT csv)").format(
-        sql.SQL(", ").join(_ident(c) for c in stage_cols))
+        sql.SQL(", ").join(_ident(c) for c in stage_cols)
+    )
     step("stage (COPY)", 0, n)
     with cur.copy(copy_sql) as copy:
         for start in range(0, n, COPY_CHUNK):
             buf = io.StringIO()
-            frame.iloc[start:start + COPY_CHUNK].to_csv(buf, header=False, index=False)
+            frame.iloc[start : start + COPY_CHUNK].to_csv(buf, header=False, index=False)
             copy.write(buf.getvalue())
             step("stage (COPY)", min(n, start + COPY_CHUNK), n)
     report.timings_s["stage"] = round(time.perf_counter() - t0, 3)
@@ -576,8 +632,10 @@ def _stage_validate_apply(
     if report.error_counts:
         report.status = "rejected"
         report.counts["rejected"] = _count_rejected(cur, issues)
-        report.message = (f"{report.counts['rejected']} of {n} features have problems; nothing was imported. "
-                          "Fix the file (see the errors) and import it again.")
+        report.message = (
+            f"{report.counts['rejected']} of {n} features have problems; nothing was imported. "
+            "Fix the file (see the errors) and import it again."
+        )
         raise _Rejected
 
     # --- apply, in this same transaction
@@ -606,8 +664,9 @@ def _stage_validate_apply(
 
 def _lookups(cur: psycopg.Cursor[Any], layer: Layer, cfg: MappingConfig) -> None:
     """TEMP lookup tables: every accepted spelling (lower-case) → stored code."""
-    cur.execute("CREATE TEMP TABLE import_lookup (col text, key text, code text, PRIMARY KEY (col, key)) "
-                "ON COMMIT DROP")
+    cur.execute(
+        "CREATE TEMP TABLE import_lookup (col text, key text, code text, PRIMARY KEY (col, key)) ON COMMIT DROP"
+    )
     rows: dict[tuple[str, str], str] = {}
     if layer.lifecycle is not None:
         for key, code in layer.lifecycle.by_label().items():
@@ -660,8 +719,9 @@ def _value_expr(layer: Layer, col: str) -> sql.Composable:
     if _coded(layer, col):
         lk = sql.SQL("{}.code").format(_lookup_alias(col))
         if col == "district_code":
-            return sql.SQL("coalesce({}, CASE WHEN {} ~ '^\\d{{6}}$' AND NOT EXISTS "
-                           "(SELECT 1 FROM renewal.districts) THEN {} END)").format(lk, raw, raw)
+            return sql.SQL(
+                "coalesce({}, CASE WHEN {} ~ '^\\d{{6}}$' AND NOT EXISTS (SELECT 1 FROM renewal.districts) THEN {} END)"
+            ).format(lk, raw, raw)
         return lk
     if col in ("code", "name"):
         return raw
@@ -672,17 +732,20 @@ def _value_expr(layer: Layer, col: str) -> sql.Composable:
         return sql.SQL("CASE WHEN {r} ~ {re} THEN {r}::numeric END").format(r=raw, re=sql.Literal(_NUM_RE))
     if fdef.type == "boolean":
         return sql.SQL("CASE WHEN lower({r}) = ANY({t}) THEN true WHEN lower({r}) = ANY({f}) THEN false END").format(
-            r=raw, t=sql.Literal(list(_TRUE)), f=sql.Literal(list(_FALSE)))
+            r=raw, t=sql.Literal(list(_TRUE)), f=sql.Literal(list(_FALSE))
+        )
     if fdef.type == "date":
-        return sql.SQL("CASE WHEN {r} ~ '^\\d{{4}}-\\d{{1,2}}-\\d{{1,2}}' THEN "
-                       "to_date(substr({r}, 1, 10), 'YYYY-MM-DD') END").format(r=raw)
+        return sql.SQL(
+            "CASE WHEN {r} ~ '^\\d{{4}}-\\d{{1,2}}-\\d{{1,2}}' THEN to_date(substr({r}, 1, 10), 'YYYY-MM-DD') END"
+        ).format(r=raw)
     return raw
 
 
 def _geom_expr(layer: Layer) -> sql.Composable:
     dim = {"Point": 1, "MultiPoint": 1, "LineString": 2, "MultiLineString": 2}.get(layer.geometry_type, 3)
-    g = sql.SQL("CASE WHEN s.rn = ANY(%(repair)s) THEN ST_CollectionExtract(ST_MakeValid(s.geom), {}) "
-                "ELSE s.geom END").format(sql.Literal(dim))
+    g = sql.SQL(
+        "CASE WHEN s.rn = ANY(%(repair)s) THEN ST_CollectionExtract(ST_MakeValid(s.geom), {}) ELSE s.geom END"
+    ).format(sql.Literal(dim))
     if layer.geometry_type.startswith("Multi"):
         return sql.SQL("ST_Multi({})").format(g)
     if layer.geometry_type == "Point":
@@ -690,32 +753,41 @@ def _geom_expr(layer: Layer) -> sql.Composable:
     return g
 
 
-def _ready_sql(layer: Layer, target: sql.Composable, cols: list[str], cmap: ColumnMap,
-               cfg: MappingConfig) -> sql.Composable:
+def _ready_sql(
+    layer: Layer, target: sql.Composable, cols: list[str], cmap: ColumnMap, cfg: MappingConfig
+) -> sql.Composable:
     parts: list[sql.Composable] = [sql.SQL("s.rn")]
     for col in cols:
         parts.append(sql.SQL("s.{} AS {}").format(_ident(col), _ident("r_" + col)))
         parts.append(sql.SQL("{} AS {}").format(_value_expr(layer, col), _ident(col)))
     parts.append(sql.SQL("{} AS geom").format(_geom_expr(layer)))
-    parts.append(sql.SQL("NOT EXISTS (SELECT 1 FROM {} AS t WHERE t.code = nullif(btrim(s.code), '')) AS is_new")
-                 .format(target))
+    parts.append(
+        sql.SQL("NOT EXISTS (SELECT 1 FROM {} AS t WHERE t.code = nullif(btrim(s.code), '')) AS is_new").format(target)
+    )
     joins = [
         sql.SQL("LEFT JOIN import_lookup AS {a} ON {a}.col = {c} AND {a}.key = lower(nullif(btrim(s.{i}), ''))").format(
-            a=_lookup_alias(col), c=sql.Literal(col), i=_ident(col))
-        for col in cols if _coded(layer, col)
+            a=_lookup_alias(col), c=sql.Literal(col), i=_ident(col)
+        )
+        for col in cols
+        if _coded(layer, col)
     ]
     return sql.SQL("CREATE TEMP TABLE import_ready ON COMMIT DROP AS SELECT {} FROM import_stage AS s {}").format(
-        sql.SQL(", ").join(parts), sql.SQL(" ").join(joins))
+        sql.SQL(", ").join(parts), sql.SQL(" ").join(joins)
+    )
 
 
-def _sql_errors(cur: psycopg.Cursor[Any], layer: Layer, cols: list[str], cmap: ColumnMap, cfg: MappingConfig,
-                opts: ImportOptions) -> list[tuple[int, str, str, str | None]]:
+def _sql_errors(
+    cur: psycopg.Cursor[Any], layer: Layer, cols: list[str], cmap: ColumnMap, cfg: MappingConfig, opts: ImportOptions
+) -> list[tuple[int, str, str, str | None]]:
     """(rn, column, kind, raw value) for every attribute problem, found in one pass plus the duplicate checks."""
     checks: list[sql.Composable] = []
 
     def add(cond: sql.Composable, col: str, kind: str, value: sql.Composable | None = None) -> None:
-        checks.append(sql.SQL("({}, {}, {}, {})").format(cond, sql.Literal(col), sql.Literal(kind),
-                                                         value if value is not None else sql.SQL("NULL::text")))
+        checks.append(
+            sql.SQL("({}, {}, {}, {})").format(
+                cond, sql.Literal(col), sql.Literal(kind), value if value is not None else sql.SQL("NULL::text")
+            )
+        )
 
     mapped = set(cmap.fields) | set(cfg.defaults)
     raw = {c: sql.SQL("r.{}").format(_ident("r_" + c)) for c in cols}
@@ -729,8 +801,9 @@ def _sql_errors(cur: psycopg.Cursor[Any], layer: Layer, cols: list[str], cmap: C
         if col in ("code", "name"):
             continue
         if col not in ("status", "district_code") and layer.field(col).required:
-            add(sql.SQL("NOT {} AND (r.is_new OR {})").format(present[col], sql.Literal(col in mapped)), col,
-                "required")
+            add(
+                sql.SQL("NOT {} AND (r.is_new OR {})").format(present[col], sql.Literal(col in mapped)), col, "required"
+            )
         if _coded(layer, col):
             add(sql.SQL("{} AND {} IS NULL").format(present[col], val[col]), col, "unknown_value", raw[col])
             continue
@@ -746,24 +819,46 @@ def _sql_errors(cur: psycopg.Cursor[Any], layer: Layer, cols: list[str], cmap: C
                 add(sql.SQL("{} > {}").format(val[col], sql.Literal(hi)), col, "out_of_range", raw[col])
         if fdef.type == "text":
             limit = fdef.max_length or TEXT_MAX
-            add(sql.SQL("length({}) > {}").format(val[col], sql.Literal(limit)), col, "too_long",
-                sql.SQL("left({}, 40)").format(raw[col]))
+            add(
+                sql.SQL("length({}) > {}").format(val[col], sql.Literal(limit)),
+                col,
+                "too_long",
+                sql.SQL("left({}, 40)").format(raw[col]),
+            )
     add(sql.SQL("r.geom IS NOT NULL AND ST_IsEmpty(r.geom)"), "geometry", "repair_failed")
     if opts.mode == "append":
         add(sql.SQL("r.code IS NOT NULL AND NOT r.is_new"), "code", "code_exists", sql.SQL("r.code"))
-    cur.execute(sql.SQL(
-        "CREATE TEMP TABLE import_errors ON COMMIT DROP AS "
-        "SELECT r.rn, e.col, e.kind, e.value FROM import_ready AS r "
-        "CROSS JOIN LATERAL (VALUES {}) AS e(bad, col, kind, value) WHERE e.bad"
-    ).format(sql.SQL(", ").join(checks)))
+    if opts.districts is not None:
+        scope = sql.Literal(sorted(opts.districts))
+        add(
+            sql.SQL("r.district_code IS NULL OR NOT (r.district_code = ANY({}::text[]))").format(scope),
+            "district_code",
+            "out_of_scope",
+            sql.SQL("r.r_district_code"),
+        )
+        add(
+            sql.SQL(
+                "NOT r.is_new AND EXISTS (SELECT 1 FROM {} AS t WHERE t.code = r.code AND "
+                "(t.district_code IS NULL OR NOT (t.district_code = ANY({}::text[]))))"
+            ).format(sql.Identifier(layer.schema_name, layer.table), scope),
+            "code",
+            "out_of_scope",
+            sql.SQL("r.code"),
+        )
+    cur.execute(
+        sql.SQL(
+            "CREATE TEMP TABLE import_errors ON COMMIT DROP AS "
+            "SELECT r.rn, e.col, e.kind, e.value FROM import_ready AS r "
+            "CROSS JOIN LATERAL (VALUES {}) AS e(bad, col, kind, value) WHERE e.bad"
+        ).format(sql.SQL(", ").join(checks))
+    )
     cur.execute(
         "INSERT INTO import_errors (rn, col, kind, value) "
         "SELECT r.rn, 'code', 'duplicate_code', r.code FROM import_ready AS r "
         "JOIN (SELECT code FROM import_ready WHERE code IS NOT NULL GROUP BY code HAVING count(*) > 1) AS d "
         "USING (code)"
     )
-    cur.execute("SELECT rn, col, kind, value FROM import_errors ORDER BY rn, col LIMIT %s",
-                (MAX_REPORTED_ERRORS * 4,))
+    cur.execute("SELECT rn, col, kind, value FROM import_errors ORDER BY rn, col LIMIT %s", (MAX_REPORTED_ERRORS * 4,))
     rows = [(int(a), str(b), str(c), d) for a, b, c, d in cur.fetchall()]
     cur.execute("SELECT count(*) FROM import_errors")
     total = cur.fetchone()
@@ -790,25 +885,40 @@ def _message(layer: Layer, col: str, kind: str, value: str | None) -> str:
         allowed = ", ".join(f"{c.label} ({c.code})" for c in fdef.choices or [])
         return f"{shown} is not a known {what}. Allowed: {allowed}"
     if kind in ("not_integer", "not_number", "not_boolean", "not_date"):
-        noun = {"not_integer": "a whole number", "not_number": "a number", "not_boolean": "yes/no",
-                "not_date": "a date (YYYY-MM-DD)"}[kind]
+        noun = {
+            "not_integer": "a whole number",
+            "not_number": "a number",
+            "not_boolean": "yes/no",
+            "not_date": "a date (YYYY-MM-DD)",
+        }[kind]
         return f"{what} {shown} is not {noun}"
     if kind == "out_of_range":
         fdef = layer.field(col)
-        return f"{what} {shown} is out of range ({fdef.min if fdef.min is not None else '…'} to " \
-               f"{fdef.max if fdef.max is not None else '…'})"
+        return (
+            f"{what} {shown} is out of range ({fdef.min if fdef.min is not None else '…'} to "
+            f"{fdef.max if fdef.max is not None else '…'})"
+        )
     if kind == "duplicate_code":
         return f"the code {shown} appears more than once in the file"
     if kind == "code_exists":
         return f"the code {shown} already exists in layer '{layer.id}'; use --mode upsert to update it"
+    if kind == "out_of_scope":
+        return f"{shown} lies outside the districts you may edit"
     if kind == "repair_failed":
         return "the geometry could not be repaired into a valid one"
     return f"{what}: {kind} {shown}"
 
 
-def _collect_report(cur: psycopg.Cursor[Any], layer: Layer, source: Source, cmap: ColumnMap,
-                    issues: list[GeometryIssue], sql_errors: list[tuple[int, str, str, str | None]],
-                    warnings: list[GeometryIssue], report: ImportReport) -> None:
+def _collect_report(
+    cur: psycopg.Cursor[Any],
+    layer: Layer,
+    source: Source,
+    cmap: ColumnMap,
+    issues: list[GeometryIssue],
+    sql_errors: list[tuple[int, str, str, str | None]],
+    warnings: list[GeometryIssue],
+    report: ImportReport,
+) -> None:
     codes = source.frame[cmap.fields["code"]] if "code" in cmap.fields else None
 
     def code_of(row: int) -> str | None:
@@ -821,36 +931,66 @@ def _collect_report(cur: psycopg.Cursor[Any], layer: Layer, source: Source, cmap
     counts: dict[str, int] = {}
     for iss in issues:
         counts[iss.kind] = counts.get(iss.kind, 0) + 1
-        entries.append({"row": iss.row + 1, "code": code_of(iss.row), "field": "geometry", "kind": iss.kind,
-                        "message": iss.message, "location": list(iss.location) if iss.location else None})
+        entries.append(
+            {
+                "row": iss.row + 1 if iss.row >= 0 else None,
+                "code": code_of(iss.row),
+                "field": "geometry",
+                "kind": iss.kind,
+                "message": iss.message,
+                "location": list(iss.location) if iss.location else None,
+            }
+        )
     unknown: dict[str, dict[str, int]] = {}
     for rn, col, kind, value in sql_errors:
         if kind == "__more__":
             counts["more_not_listed"] = int(value or 0)
             continue
         counts[kind] = counts.get(kind, 0) + 1
-        entries.append({"row": rn, "code": code_of(rn - 1), "field": col, "kind": kind, "value": value,
-                        "message": _message(layer, col, kind, value)})
-    cur.execute("SELECT col, value, count(*) FROM import_errors WHERE kind = 'unknown_value' "
-                "GROUP BY col, value ORDER BY col, count(*) DESC")
+        entries.append(
+            {
+                "row": rn,
+                "code": code_of(rn - 1),
+                "field": col,
+                "kind": kind,
+                "value": value,
+                "message": _message(layer, col, kind, value),
+            }
+        )
+    cur.execute(
+        "SELECT col, value, count(*) FROM import_errors WHERE kind = 'unknown_value' "
+        "GROUP BY col, value ORDER BY col, count(*) DESC"
+    )
     for col, value, cnt in cur.fetchall():
         unknown.setdefault(str(col), {})[str(value)] = int(cnt)
     cur.execute("SELECT kind, count(*) FROM import_errors GROUP BY kind")
     for kind, cnt in cur.fetchall():
         counts[str(kind)] = int(cnt)
     counts.pop("more_not_listed", None)
-    entries.sort(key=lambda e: (e["row"] if e["row"] is not None else 0))
+    entries.sort(key=lambda e: e["row"] if e["row"] is not None else 0)
     report.errors = entries[:MAX_REPORTED_ERRORS]
     report.error_counts = counts
     report.unknown_values = unknown
-    report.warnings = [{"row": w.row + 1, "code": code_of(w.row), "kind": w.kind, "message": w.message,
-                        "location": list(w.location) if w.location else None} for w in warnings][:MAX_REPORTED_ERRORS]
+    report.warnings = [
+        {
+            "row": w.row + 1,
+            "code": code_of(w.row),
+            "kind": w.kind,
+            "message": w.message,
+            "location": list(w.location) if w.location else None,
+        }
+        for w in warnings
+    ][:MAX_REPORTED_ERRORS]
 
 
 def _count_rejected(cur: psycopg.Cursor[Any], issues: list[GeometryIssue]) -> int:
     cur.execute("SELECT array_agg(DISTINCT rn) FROM import_errors")
     row = cur.fetchone()
     rns = set(row[0] or []) if row else set()
+    if any(i.row < 0 for i in issues):
+        cur.execute("SELECT count(*) FROM import_ready")
+        total = cur.fetchone()
+        return int(total[0]) if total else 0
     rns |= {i.row + 1 for i in issues}
     return len(rns)
 
@@ -867,14 +1007,25 @@ def _final_expr(layer: Layer, col: str) -> sql.Composable:
     return v
 
 
-def _apply(cur: psycopg.Cursor[Any], layer: Layer, target: sql.Composable, cols: list[str], cmap: ColumnMap,
-           cfg: MappingConfig, opts: ImportOptions, report: ImportReport) -> None:
+def _apply(
+    cur: psycopg.Cursor[Any],
+    layer: Layer,
+    target: sql.Composable,
+    cols: list[str],
+    cmap: ColumnMap,
+    cfg: MappingConfig,
+    opts: ImportOptions,
+    report: ImportReport,
+) -> None:
     mapped = [c for c in cols if c in cmap.fields or c in cfg.defaults or c == "code"]
     if "code" not in cmap.fields and "code" not in cfg.defaults and opts.mode != "append":
         mapped.remove("code")
     if opts.mode == "replace":
-        cur.execute(sql.SQL("DELETE FROM {} AS t WHERE NOT EXISTS "
-                            "(SELECT 1 FROM import_ready AS r WHERE r.code = t.code)").format(target))
+        cur.execute(
+            sql.SQL(
+                "DELETE FROM {} AS t WHERE NOT EXISTS (SELECT 1 FROM import_ready AS r WHERE r.code = t.code)"
+            ).format(target)
+        )
         report.counts["deleted"] = cur.rowcount
     matched = 0
     if opts.mode in ("upsert", "replace"):
@@ -894,14 +1045,23 @@ def _apply(cur: psycopg.Cursor[Any], layer: Layer, target: sql.Composable, cols:
         sets.append(sql.SQL("geom = r.geom"))
         # Same shape with another vertex order (shapefiles store rings clockwise) or coordinates rounded below
         # 1e-9° (0.1 mm; KML keeps 12 decimals, Excel 15 digits) is no change.
-        geom_changed = sql.SQL("NOT (t.geom = r.geom OR ST_Equals(t.geom, r.geom) OR "
-                               "(ST_NPoints(t.geom) = ST_NPoints(r.geom) AND "
-                               "ST_HausdorffDistance(t.geom, r.geom) < {}))").format(sql.Literal(SAME_GEOMETRY_DEG))
-        changed = sql.SQL("({}) IS DISTINCT FROM ({}) OR {}").format(
-            sql.SQL(", ").join(olds), sql.SQL(", ").join(news), geom_changed) if olds else geom_changed
-        cur.execute(sql.SQL(
-            "UPDATE {} AS t SET {} FROM import_ready AS r WHERE t.code = r.code AND NOT r.is_new AND ({})"
-        ).format(target, sql.SQL(", ").join(sets), changed))
+        geom_changed = sql.SQL(
+            "NOT (t.geom = r.geom OR ST_Equals(t.geom, r.geom) OR "
+            "(ST_NPoints(t.geom) = ST_NPoints(r.geom) AND "
+            "ST_HausdorffDistance(t.geom, r.geom) < {}))"
+        ).format(sql.Literal(SAME_GEOMETRY_DEG))
+        changed = (
+            sql.SQL("({}) IS DISTINCT FROM ({}) OR {}").format(
+                sql.SQL(", ").join(olds), sql.SQL(", ").join(news), geom_changed
+            )
+            if olds
+            else geom_changed
+        )
+        cur.execute(
+            sql.SQL(
+                "UPDATE {} AS t SET {} FROM import_ready AS r WHERE t.code = r.code AND NOT r.is_new AND ({})"
+            ).format(target, sql.SQL(", ").join(sets), changed)
+        )
         report.counts["updated"] = cur.rowcount
         cur.execute("SELECT count(*) FROM import_ready WHERE NOT is_new")
         row = cur.fetchone()
@@ -924,39 +1084,84 @@ def _apply(cur: psycopg.Cursor[Any], layer: Layer, target: sql.Composable, cols:
             exprs.append(sql.SQL("r.code"))
     ins_cols.append("geom")
     exprs.append(sql.SQL("r.geom"))
-    cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM import_ready AS r WHERE r.is_new ORDER BY r.rn").format(
-        target, sql.SQL(", ").join(_ident(c) for c in ins_cols), sql.SQL(", ").join(exprs)))
+    cur.execute(
+        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM import_ready AS r WHERE r.is_new ORDER BY r.rn").format(
+            target, sql.SQL(", ").join(_ident(c) for c in ins_cols), sql.SQL(", ").join(exprs)
+        )
+    )
     report.counts["added"] = cur.rowcount
 
 
 # --------------------------------------------------------------------------------------- records
 
 
-_RECORD_COLS = ("layer", "mode", "status", "dry_run", "actor", "channel", "file_name", "file_sha256", "file_size",
-                "source_format", "source_layer", "source_crs", "features_read", "added", "updated", "unchanged",
-                "deleted", "rejected", "repaired", "effective_date", "started_at", "report")
+_RECORD_COLS = (
+    "layer",
+    "mode",
+    "status",
+    "dry_run",
+    "actor",
+    "channel",
+    "file_name",
+    "file_sha256",
+    "file_size",
+    "source_format",
+    "source_layer",
+    "source_crs",
+    "features_read",
+    "added",
+    "updated",
+    "unchanged",
+    "deleted",
+    "rejected",
+    "repaired",
+    "effective_date",
+    "started_at",
+    "report",
+)
 
 
 def _record_values(report: ImportReport, started: dt.datetime, status: str) -> tuple[Any, ...]:
     c = report.counts
-    return (report.layer, report.mode, status, report.dry_run, report.actor, report.channel,
-            report.file_name, report.file_sha256, report.file_size, report.source_format, report.source_layer,
-            report.source_crs, c["read"], c["added"], c["updated"], c["unchanged"], c["deleted"], c["rejected"],
-            c["repaired"], report.effective_date, started, json.dumps(_public(report), ensure_ascii=False,
-                                                                       default=str))
+    return (
+        report.layer,
+        report.mode,
+        status,
+        report.dry_run,
+        report.actor,
+        report.channel,
+        report.file_name,
+        report.file_sha256,
+        report.file_size,
+        report.source_format,
+        report.source_layer,
+        report.source_crs,
+        c["read"],
+        c["added"],
+        c["updated"],
+        c["unchanged"],
+        c["deleted"],
+        c["rejected"],
+        c["repaired"],
+        report.effective_date,
+        started,
+        json.dumps(_public(report), ensure_ascii=False, default=str),
+    )
 
 
 def _public(report: ImportReport) -> dict[str, Any]:
     return {k: v for k, v in report.as_dict().items() if not k.startswith("_")}
 
 
-def _record(conn: psycopg.Connection[Any], report: ImportReport, started: dt.datetime,
-            status: str | None = None) -> int:
+def _record(
+    conn: psycopg.Connection[Any], report: ImportReport, started: dt.datetime, status: str | None = None
+) -> int:
     st = status or report.status
     row = conn.execute(
         sql.SQL("INSERT INTO renewal.imports ({}) VALUES ({}) RETURNING id").format(
-            sql.SQL(", ").join(_ident(c) for c in _RECORD_COLS), sql.SQL(", ").join(sql.Placeholder() * len(
-                _RECORD_COLS))),
+            sql.SQL(", ").join(_ident(c) for c in _RECORD_COLS),
+            sql.SQL(", ").join(sql.Placeholder() * len(_RECORD_COLS)),
+        ),
         _record_values(report, started, st),
     ).fetchone()
     assert row is not None
@@ -968,8 +1173,16 @@ def _update_record(cur: psycopg.Cursor[Any], report: ImportReport) -> None:
     cur.execute(
         "UPDATE renewal.imports SET status = %s, added = %s, updated = %s, unchanged = %s, deleted = %s, "
         "repaired = %s, finished_at = clock_timestamp(), report = %s WHERE id = %s",
-        (report.status, c["added"], c["updated"], c["unchanged"], c["deleted"], c["repaired"],
-         json.dumps(_public(report), ensure_ascii=False, default=str), report.import_id),
+        (
+            report.status,
+            c["added"],
+            c["updated"],
+            c["unchanged"],
+            c["deleted"],
+            c["repaired"],
+            json.dumps(_public(report), ensure_ascii=False, default=str),
+            report.import_id,
+        ),
     )
 
 
@@ -989,12 +1202,27 @@ def import_record(conninfo: str, layer_id: str, import_id: int) -> dict[str, Any
             "SELECT id, layer, mode, status, dry_run, actor, channel, file_name, file_sha256, file_size, "
             "source_format, source_layer, source_crs, features_read, added, updated, unchanged, deleted, rejected, "
             "repaired, effective_date, started_at, finished_at, report FROM renewal.imports "
-            "WHERE id = %s AND layer = %s", (import_id, layer_id))
+            "WHERE id = %s AND layer = %s",
+            (import_id, layer_id),
+        )
         row = cur.fetchone()
         if row is None:
             return None
         names = [d.name for d in cur.description or []]
         return dict(zip(names, row, strict=True))
+
+
+def list_imports(conninfo: str, layer_id: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The latest imports into a layer (newest first), without their reports."""
+    with _connect(conninfo) as conn:
+        cur = conn.execute(
+            "SELECT id, status, mode, dry_run, actor, channel, file_name, file_sha256, features_read, added, updated, "
+            "unchanged, deleted, rejected, repaired, started_at, finished_at FROM renewal.imports "
+            "WHERE layer = %s ORDER BY id DESC LIMIT %s",
+            (layer_id, limit),
+        )
+        names = [d.name for d in cur.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 _SAFE_NAME = re.compile(r"[^\w.\-\u4e00-\u9fff]+")

@@ -27,8 +27,16 @@ from gis.io.tabular import read_csv, read_xlsx
 __all__ = ["EXPORT_FORMATS", "ExportFormat", "Source", "export_format", "input_format", "read_source"]
 
 INPUT_SUFFIXES: dict[str, str] = {
-    ".shp": "shp", ".zip": "shp", ".gpkg": "gpkg", ".geojson": "geojson", ".json": "geojson",
-    ".kml": "kml", ".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx",
+    ".shp": "shp",
+    ".zip": "shp",
+    ".gpkg": "gpkg",
+    ".geojson": "geojson",
+    ".json": "geojson",
+    ".kml": "kml",
+    ".csv": "csv",
+    ".txt": "csv",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
 }
 
 
@@ -53,8 +61,16 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
         ExportFormat("kml", ".kml", "application/vnd.google-earth.kml+xml", "KML"),
     )
 }
-_EXPORT_SUFFIXES = {".gpkg": "gpkg", ".zip": "shp", ".shp": "shp", ".geojson": "geojson", ".json": "geojson",
-                    ".csv": "csv", ".xlsx": "xlsx", ".kml": "kml"}
+_EXPORT_SUFFIXES = {
+    ".gpkg": "gpkg",
+    ".zip": "shp",
+    ".shp": "shp",
+    ".geojson": "geojson",
+    ".json": "geojson",
+    ".csv": "csv",
+    ".xlsx": "xlsx",
+    ".kml": "kml",
+}
 
 
 def input_format(path: Path) -> str:

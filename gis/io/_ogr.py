@@ -47,8 +47,9 @@ def ogr_read(
     crs = crs_from_wkt(info.get("crs"), what)
     geoms = geometry_array(df.geometry.array) if isinstance(df, gpd.GeoDataFrame) else np.full(len(df), None)
     frame = pd.DataFrame(df.drop(columns=df.geometry.name)) if isinstance(df, gpd.GeoDataFrame) else df
-    return Source(frame=frame.reset_index(drop=True), geometry=geoms, crs=crs, format=fmt,
-                  layer=info.get("layer_name") or layer)
+    return Source(
+        frame=frame.reset_index(drop=True), geometry=geoms, crs=crs, format=fmt, layer=info.get("layer_name") or layer
+    )
 
 
 def _short(exc: Exception) -> str:
@@ -78,10 +79,15 @@ def ogr_write(
     **options: Any,
 ) -> Path:
     """Write features with GDAL; ``geometry_type`` forces the declared type (e.g. MultiPolygon)."""
-    gdf = gpd.GeoDataFrame(frame.reset_index(drop=True), geometry=gpd.GeoSeries(shapely.from_wkb(
-        shapely.to_wkb(geometry)) if len(geometry) else []), crs=ogr_crs(crs))
+    gdf = gpd.GeoDataFrame(
+        frame.reset_index(drop=True),
+        geometry=gpd.GeoSeries(shapely.from_wkb(shapely.to_wkb(geometry)) if len(geometry) else []),
+        crs=ogr_crs(crs),
+    )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Normalized/laundered field name")
-        pyogrio.write_dataframe(gdf, path, layer=layer, driver=driver, encoding=encoding,
-                                geometry_type=geometry_type, **options)
+        warnings.filterwarnings("ignore", message="'crs' was not provided")
+        pyogrio.write_dataframe(
+            gdf, path, layer=layer, driver=driver, encoding=encoding, geometry_type=geometry_type, **options
+        )
     return path

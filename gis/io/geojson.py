@@ -41,9 +41,7 @@ def read_geojson(path: Path) -> Source:
             raise InvalidInputError(f"'{path.name}' is not valid JSON: {exc}") from exc
         bad = [i for i, f in enumerate(items) if not (isinstance(f, dict) and f.get("type") == "Feature")]
         if bad:
-            raise InvalidInputError(
-                f"'{path.name}' is a JSON array, but item {bad[0] + 1} is not a GeoJSON Feature."
-            )
+            raise InvalidInputError(f"'{path.name}' is a JSON array, but item {bad[0] + 1} is not a GeoJSON Feature.")
         if not items:
             raise InvalidInputError(f"'{path.name}' contains no features (an empty array).")
         wrapped = json.dumps({"type": "FeatureCollection", "features": items}, ensure_ascii=False)

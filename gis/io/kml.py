@@ -17,8 +17,19 @@ from gis.errors import InvalidInputError
 from gis.io._common import ObjArray, Source, check_not_empty, geometry_array
 from gis.io._ogr import OGR_ERRORS, ogr_read, ogr_write
 
-_KML_NOISE = ("id", "timestamp", "begin", "end", "altitudeMode", "tessellate", "extrude", "visibility",
-              "drawOrder", "icon", "snippet")
+_KML_NOISE = (
+    "id",
+    "timestamp",
+    "begin",
+    "end",
+    "altitudeMode",
+    "tessellate",
+    "extrude",
+    "visibility",
+    "drawOrder",
+    "icon",
+    "snippet",
+)
 
 
 def read_kml(path: Path, *, layer: str | None = None) -> Source:

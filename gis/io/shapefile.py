@@ -33,8 +33,17 @@ SAMPLE_BYTES = 8 * 1024 * 1024
 """How much of a ``.dbf`` is checked against the encoding (enough for every realistic header + rows)."""
 
 _CPG_ALIASES = {
-    "936": "GBK", "ansi 936": "GBK", "cp936": "GBK", "gbk": "GBK", "gb2312": "GBK", "gb18030": "GB18030",
-    "65001": "UTF-8", "utf8": "UTF-8", "utf-8": "UTF-8", "ansi 1252": "CP1252", "1252": "CP1252",
+    "936": "GBK",
+    "ansi 936": "GBK",
+    "cp936": "GBK",
+    "gbk": "GBK",
+    "gb2312": "GBK",
+    "gb18030": "GB18030",
+    "65001": "UTF-8",
+    "utf8": "UTF-8",
+    "utf-8": "UTF-8",
+    "ansi 1252": "CP1252",
+    "1252": "CP1252",
 }
 
 
@@ -109,9 +118,7 @@ def _pick_shp(shps: list[Path], layer: str | None, where: str) -> Path:
         for shp in shps:
             if shp.stem == layer:
                 return shp
-        raise InvalidInputError(
-            f"{where} has no shapefile named '{layer}'. It has: {', '.join(s.stem for s in shps)}."
-        )
+        raise InvalidInputError(f"{where} has no shapefile named '{layer}'. It has: {', '.join(s.stem for s in shps)}.")
     if len(shps) > 1:
         raise InvalidInputError(
             f"{where} holds several shapefiles ({', '.join(s.stem for s in shps)}); choose one with --layer-name."
@@ -171,8 +178,14 @@ def _read_one(shp: Path, encoding: str | None, container: str | None) -> Source:
 
 
 def write_shapefile_zip(
-    frame: pd.DataFrame, geometry: ObjArray, crs: CrsRef, out: Path, *, stem: str,
-    encoding: str = "UTF-8", geometry_type: str | None = None,
+    frame: pd.DataFrame,
+    geometry: ObjArray,
+    crs: CrsRef,
+    out: Path,
+    *,
+    stem: str,
+    encoding: str = "UTF-8",
+    geometry_type: str | None = None,
 ) -> Path:
     """Write a zipped shapefile (``.shp .shx .dbf .prj .cpg``) at ``out``.
 

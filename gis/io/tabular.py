@@ -73,8 +73,9 @@ def _to_source(frame: pd.DataFrame, fmt: str, name: str) -> Source:
             f"'{name}' has no coordinates: it needs longitude/latitude columns (经度/纬度, lon/lat) or a WKT "
             f"column. Its columns are: {', '.join(columns)}."
         )
-    source = Source(frame=frame, geometry=geometry_array(geoms), crs=None, format=fmt, layer=Path(name).stem,
-                    row_errors=row_errors)
+    source = Source(
+        frame=frame, geometry=geometry_array(geoms), crs=None, format=fmt, layer=Path(name).stem, row_errors=row_errors
+    )
     source.notes.append(f"Geometry from the {used}.")
     return source
 
@@ -102,15 +103,14 @@ def read_csv(path: Path, *, encoding: str | None = None) -> Source:
             try:
                 text, enc = data.decode("gb18030"), "GB18030"
             except UnicodeDecodeError:
-                raise InvalidInputError(
-                    f"'{path.name}' is neither UTF-8 nor GBK text; pass --encoding."
-                ) from None
+                raise InvalidInputError(f"'{path.name}' is neither UTF-8 nor GBK text; pass --encoding.") from None
     text = text.lstrip("\ufeff")
     if not text.strip():
         raise InvalidInputError(f"'{path.name}' contains no rows.")
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""],
-                            sep=_sniff_delimiter(text))
+        frame = pd.read_csv(
+            io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""], sep=_sniff_delimiter(text)
+        )
     except (pd.errors.ParserError, csv.Error) as exc:
         raise InvalidInputError(f"'{path.name}' is not a well-formed CSV table: {exc}") from exc
     source = _to_source(frame, "csv", path.name)
