@@ -1,0 +1,159 @@
+"""Vector tiles: content vs SQL (decoded by GDAL's MVT driver), zoom ranges, attributes, ETag/304, invalidation."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import morecantile
+import psycopg
+import pytest
+from psycopg import sql
+
+from api.routers.tiles import tile_columns
+from layers.registry import get_registry
+
+REG = get_registry()
+TMS = morecantile.tms.get("WebMercatorQuad")
+CENTRE = (114.50, 38.04)
+
+pytestmark = pytest.mark.gdal
+
+
+def tile_at(z: int, lon: float = CENTRE[0], lat: float = CENTRE[1]) -> tuple[int, int, int]:
+    t = TMS.tile(lon, lat, z)
+    return z, t.x, t.y
+
+
+def decode(tmp_path: Path, data: bytes, z: int, x: int, y: int) -> dict[str, dict[str, Any]]:
+    """Layers -> {count, fields} as GDAL's MVT driver reads them."""
+    if shutil.which("ogrinfo") is None:
+        pytest.skip("gdal-bin (ogrinfo) is not installed")
+    path = tmp_path / f"{z}_{x}_{y}.mvt"
+    path.write_bytes(data)
+    out = subprocess.run(
+        ["ogrinfo", "-ro", "-al", "-so", "-oo", f"Z={z}", "-oo", f"X={x}", "-oo", f"Y={y}", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    layers: dict[str, dict[str, Any]] = {}
+    for block in out.split("Layer name: ")[1:]:
+        name = block.split("\n", 1)[0].strip()
+        count = int(re.search(r"Feature Count: (\d+)", block).group(1))  # type: ignore[union-attr]
+        fields = re.findall(r"^(\w+): (?:String|Integer|Integer64|Real)", block, re.M)
+        layers[name] = {"count": count, "fields": set(fields)}
+    return layers
+
+
+def sql_count(conn: psycopg.Connection, table: str, z: int, x: int, y: int, margin: float) -> int:
+    stmt = sql.SQL(
+        "SELECT count(*) FROM {} "
+        "WHERE ST_Intersects(ST_Transform(geom, 3857), ST_TileEnvelope(%s, %s, %s, margin => %s))"
+    ).format(sql.Identifier("renewal", table))
+    return int(conn.execute(stmt, (z, x, y, margin)).fetchone()[0])
+
+
+@pytest.mark.parametrize("layer_id", ["old_compounds", "parking_sites", "land_parcels", "planned_roads"])
+def test_collection_tile_matches_sql(client: Any, conn: psycopg.Connection, tmp_path: Path, layer_id: str) -> None:
+    z, x, y = tile_at(14)
+    r = client.get(f"/collections/{layer_id}/tiles/WebMercatorQuad/{z}/{x}/{y}")
+    lo = sql_count(conn, layer_id, z, x, y, 0.0)
+    hi = sql_count(conn, layer_id, z, x, y, 64 / 4096)
+    if hi == 0:
+        assert r.status_code == 204
+        return
+    assert r.status_code == 200 and r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    layers = decode(tmp_path, r.content, z, x, y)
+    assert set(layers) == {layer_id}
+    assert lo <= layers[layer_id]["count"] <= hi
+    layer = REG.get(layer_id)
+    assert set(tile_columns(layer)) <= layers[layer_id]["fields"]
+
+
+def test_zoom_ranges_from_registry(client: Any, tmp_path: Path) -> None:
+    parcels = REG.get("land_parcels")
+    for z in (parcels.min_zoom - 1, parcels.min_zoom + 1):
+        z, x, y = tile_at(z)
+        r = client.get(f"/tiles/WebMercatorQuad/{z}/{x}/{y}")
+        assert r.status_code == 200
+        names = set(decode(tmp_path, r.content, z, x, y))
+        visible = {layer.id for layer in REG if layer.min_zoom <= z <= layer.max_zoom}
+        assert names <= visible
+        assert ("land_parcels" in names) == (z >= parcels.min_zoom)
+    z, x, y = tile_at(parcels.min_zoom - 1)
+    assert client.get(f"/collections/land_parcels/tiles/WebMercatorQuad/{z}/{x}/{y}").status_code == 204
+
+
+def test_multi_layer_selection(client: Any, tmp_path: Path) -> None:
+    z, x, y = tile_at(13)
+    r = client.get(f"/tiles/WebMercatorQuad/{z}/{x}/{y}", params={"layers": "districts,old_compounds"})
+    assert set(decode(tmp_path, r.content, z, x, y)) == {"districts", "old_compounds"}
+
+
+def test_tilejson(client: Any) -> None:
+    tj = client.get("/collections/old_compounds/tiles/WebMercatorQuad/tilejson.json").json()
+    layer = REG.get("old_compounds")
+    assert tj["tilejson"] == "3.0.0" and tj["minzoom"] == layer.min_zoom and tj["maxzoom"] == layer.max_zoom
+    assert tj["tiles"][0].endswith("/collections/old_compounds/tiles/WebMercatorQuad/{z}/{x}/{y}")
+    assert set(tj["vector_layers"][0]["fields"]) == {"id", *tile_columns(layer)}
+    multi = client.get("/tiles/WebMercatorQuad/tilejson.json").json()
+    assert [v["id"] for v in multi["vector_layers"]] == REG.ids
+    sets = client.get("/collections/old_compounds/tiles").json()
+    assert sets["tilesets"][0]["dataType"] == "vector"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/tiles/WebMercatorQuad/3/8/0",
+        "/tiles/WebMercatorQuad/3/0/8",
+        "/tiles/WebMercatorQuad/25/0/0",
+        "/tiles/WebMercatorQuad/-1/0/0",
+        "/tiles/WebMercatorQuad/a/b/c",
+        "/tiles/OtherTMS/3/1/1",
+        "/collections/nosuch/tiles/WebMercatorQuad/3/1/1",
+        "/collections/old_compounds/tiles/WebMercatorQuad/3/9/9",
+    ],
+)
+def test_bad_tiles_404(client: Any, path: str) -> None:
+    r = client.get(path)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_unknown_layer_in_list_400(client: Any) -> None:
+    assert client.get("/tiles/WebMercatorQuad/3/1/1", params={"layers": "nope"}).status_code == 400
+
+
+def test_etag_304_and_invalidation_after_update(client: Any, conn: psycopg.Connection, tmp_path: Path) -> None:
+    fid, lon, lat, old_name = conn.execute(
+        "SELECT id, ST_X(geom), ST_Y(geom), name FROM renewal.parking_sites ORDER BY id LIMIT 1"
+    ).fetchone()
+    z, x, y = tile_at(15, lon, lat)
+    url = f"/collections/parking_sites/tiles/WebMercatorQuad/{z}/{x}/{y}"
+    first = client.get(url)
+    assert first.status_code == 200
+    etag = first.headers["etag"]
+    assert first.headers["cache-control"] == "no-cache"
+    again = client.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.headers["etag"] == etag
+    new_name = old_name + "（已更新）"
+    try:
+        conn.execute("UPDATE renewal.parking_sites SET name = %s WHERE id = %s", (new_name, fid))
+        after = client.get(url, headers={"If-None-Match": etag})
+        assert after.status_code == 200 and after.headers["etag"] != etag
+        assert new_name.encode() in after.content and new_name.encode() not in first.content
+        multi = client.get(f"/tiles/WebMercatorQuad/{z}/{x}/{y}", params={"layers": "parking_sites"})
+        assert new_name.encode() in multi.content
+    finally:
+        conn.execute("UPDATE renewal.parking_sites SET name = %s WHERE id = %s", (old_name, fid))
+    restored = client.get(url)
+    assert restored.headers["etag"] not in (etag, after.headers["etag"])
+    assert old_name.encode() in restored.content
+    # a URL pinned to the current version may be cached
+    token = restored.headers["etag"].removeprefix('W/"').rstrip('"')
+    pinned = client.get(url, params={"v": token})
+    assert pinned.headers["cache-control"].startswith("public, max-age=")
