@@ -676,3 +676,20 @@ def test_compounds_near_opened_roads_rejects(db: psycopg.Connection[Any]) -> Non
         an.compounds_near_opened_roads(db, dt.date(2021, 1, 1), since=dt.date(2022, 1, 1))
     with pytest.raises(InvalidInputError):
         an.compounds_near_opened_roads(db, distance_m=0)
+
+
+# --- read_layer -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layer_id", ["parking_sites", "vacated_land", "districts", "ring_roads"])
+def test_read_layer(db: psycopg.Connection[Any], layer_id: str) -> None:
+    day = dt.date(2022, 12, 31)
+    got = an.read_layer(db, layer_id, day)
+    exp = gdf_of(db, f"SELECT code, ST_AsBinary(geom) AS wkb FROM renewal.{layer_id} ORDER BY code")
+    assert list(got["code"]) == list(exp["code"])
+    assert got.crs.to_epsg() == 4490
+    assert all(a.equals_exact(b, 1e-12) for a, b in zip(got.geometry, exp.geometry, strict=True))
+    assert "geom" not in got.columns
+    if layer_id in FIRST:
+        f = features_as_of(db, layer_id, day, "t.code").set_index("code")
+        assert got.set_index("code")["status_as_of"].to_dict() == f["st"].to_dict()
