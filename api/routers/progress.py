@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
+from api.auth import Principal, require_authenticated
 from api.deps import PoolDep
 from gis.errors import InvalidInputError, NotFoundError
 from layers.indicators import aindicator_progress, indicator_history
@@ -143,7 +144,6 @@ class IndicatorReport(BaseModel):
     value: float
     source_doc: str | None = Field(default=None, max_length=500)
     note: str | None = Field(default=None, max_length=2000)
-    reported_by: str | None = Field(default=None, max_length=200)
 
 
 @router.get("/indicators", summary="Reported indicators (GDP, PM2.5, urbanisation, …) with progress as of a date")
@@ -165,19 +165,23 @@ async def indicator(indicator: str, pool: PoolDep) -> dict[str, Any]:
 
 
 @router.post("/indicators/{indicator}/reports", status_code=201, summary="Report a value of an indicator")
-async def report_indicator(indicator: str, body: IndicatorReport, pool: PoolDep) -> dict[str, Any]:
-    """Append a report (reports are never changed; a correction is a new report)."""
+async def report_indicator(
+    indicator: str, body: IndicatorReport, pool: PoolDep,
+    principal: Annotated[Principal, Depends(require_authenticated)],
+) -> dict[str, Any]:
+    """Append a report as the signed-in user (reports are never changed; a correction is a new report)."""
     ind = _indicator(indicator)
     parse_as_of(body.report_date)
     async with pool.connection() as conn:
         cur = await conn.execute(
             "INSERT INTO renewal.indicator_reports (indicator_id, report_date, value, source_doc, note, reported_by) "
-            "VALUES (%s, %s, %s, %s, %s, coalesce(%s, current_user)) RETURNING id, recorded_at",
-            (ind.id, body.report_date, body.value, body.source_doc, body.note, body.reported_by),
+            "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id, recorded_at",
+            (ind.id, body.report_date, body.value, body.source_doc, body.note, principal.name),
         )
         row = await cur.fetchone()
     assert row is not None
-    return {"id": row[0], "indicator": ind.id, "recorded_at": row[1].isoformat(), **body.model_dump(mode="json")}
+    return {"id": row[0], "indicator": ind.id, "recorded_at": row[1].isoformat(), "reported_by": principal.name,
+            **body.model_dump(mode="json")}
 
 
 def _indicator(indicator_id: str) -> Any:
