@@ -369,6 +369,22 @@ def _client_address(scope: Scope) -> str:
     return str(client[0]) if client else "unknown"
 
 
+def _routes_with_layers_param(app: Any) -> list[re.Pattern[str]]:
+    """Path patterns of GET routes that take a ``layers`` query parameter and no collection in the path.
+
+    Read from the OpenAPI document, which is stable across FastAPI versions' router internals.
+    """
+    out: list[re.Pattern[str]] = []
+    for path, ops in app.openapi().get("paths", {}).items():
+        op = ops.get("get") or {}
+        params = op.get("parameters", [])
+        if "{collection_id}" in path or not any(p.get("in") == "query" and p.get("name") == "layers" for p in params):
+            continue
+        rx = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$"
+        out.append(re.compile(rx))
+    return out
+
+
 class AccessMiddleware:
     """Request ids, authentication, anonymous read policy, rate limiting, feature ETags.
 
@@ -502,15 +518,7 @@ class AccessMiddleware:
         if any(k == "layers" for k, _ in parse_qsl(query)):
             return
         if self._multi_layer_routes is None:
-            self._multi_layer_routes = []
-            for route in getattr(scope["app"], "routes", []):
-                dependant = getattr(route, "dependant", None)
-                if dependant is None:
-                    continue
-                names = {p.alias for p in dependant.query_params}
-                paths = {p.alias for p in dependant.path_params}
-                if "layers" in names and "collection_id" not in paths:
-                    self._multi_layer_routes.append(route.path_regex)
+            self._multi_layer_routes = _routes_with_layers_param(scope["app"])
         if not any(rx.match(scope["path"]) for rx in self._multi_layer_routes):
             return
         readable = ",".join(i for i in registry.ids if i not in closed)

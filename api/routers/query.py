@@ -18,11 +18,12 @@ from typing import Annotated, Any, Final, Literal
 
 import shapely
 import shapely.geometry
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Request
 from psycopg import sql
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from api.auth import readable_layers
 from api.deps import PoolDep, RegistryDep
 from gis.crs import CRS84, CrsRef, outside_city, parse_crs, transform_coords, transform_geometry
 from gis.errors import GeometryError, InvalidInputError, NotFoundError
@@ -109,7 +110,7 @@ def _parse_layer_list(registry: Registry, text: str | list[str] | None) -> list[
 
 @router.get("/point", summary="What is here: district, ring zone, land parcel and every feature near a point")
 async def point(
-    pool: PoolDep, registry: RegistryDep,
+    request: Request, pool: PoolDep, registry: RegistryDep,
     lon: Annotated[float, Query(description="Longitude (or easting for projected CRSs)")],
     lat: Annotated[float, Query(description="Latitude (or northing for projected CRSs)")],
     crs: Annotated[str | None, Query(description="CRS of lon/lat: CRS84 (default), EPSG:4490, EPSG:4547, "
@@ -154,7 +155,7 @@ async def point(
                 cols = sql.SQL("{}, {}, {}").format(cols, sql.Literal(extra), sql.Identifier("t", extra))
             sub.append(sql.SQL("{}, (SELECT json_build_object({}) FROM {} AS t WHERE ST_Intersects(t.geom, {}) "
                                "ORDER BY t.id LIMIT 1)").format(sql.Literal(key), cols, table_sql(ref), pt))
-    if "land_parcels" in registry:
+    if "land_parcels" in registry and registry.get("land_parcels") in readable_layers(request):  # read policy
         parcels = registry.get("land_parcels")
         sub.append(sql.SQL("'land_parcel', (SELECT ({})::json FROM {} AS t WHERE ST_Intersects(t.geom, {}) "
                            "ORDER BY t.id LIMIT 1)").format(feature_sql(parcels, b), table_sql(parcels), pt))
