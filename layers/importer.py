@@ -60,6 +60,8 @@ MAX_REPORTED_ERRORS = 500
 COPY_CHUNK = 50_000
 CODE_MAX = 100
 NAME_MAX = 200
+BULK_LOAD_ROWS = 50_000
+"""From this many rows into an empty layer, secondary indexes are rebuilt after the insert."""
 SAME_GEOMETRY_DEG = 1e-9
 """Geometries closer than this (degrees, ≈0.1 mm) count as unchanged in upserts."""
 TEXT_MAX = 10_000
@@ -1084,12 +1086,43 @@ def _apply(
             exprs.append(sql.SQL("r.code"))
     ins_cols.append("geom")
     exprs.append(sql.SQL("r.geom"))
+    rebuild = _drop_indexes_for_bulk_load(cur, layer, report)
     cur.execute(
         sql.SQL("INSERT INTO {} ({}) SELECT {} FROM import_ready AS r WHERE r.is_new ORDER BY r.rn").format(
             target, sql.SQL(", ").join(_ident(c) for c in ins_cols), sql.SQL(", ").join(exprs)
         )
     )
     report.counts["added"] = cur.rowcount
+    for stmt in rebuild:
+        cur.execute(stmt)
+
+
+def _drop_indexes_for_bulk_load(cur: psycopg.Cursor[Any], layer: Layer, report: ImportReport) -> list[sql.Composable]:
+    """Drop the secondary indexes before a large load into an empty layer; return the statements rebuilding them.
+
+    Building an index once after the load is several times faster than maintaining it row by row
+    (the conventions' "indexes built after large loads"). Only non-unique, non-primary indexes are
+    dropped (the unique code index guards the load); all of it is transactional, so a failed or
+    killed import leaves the indexes as they were.
+    """
+    if report.counts["read"] < BULK_LOAD_ROWS:
+        return []
+    target = sql.Identifier(layer.schema_name, layer.table)
+    cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(target))
+    row = cur.fetchone()
+    if not row or not row[0]:
+        return []
+    cur.execute(
+        "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid "
+        "WHERE i.indrelid = %s::regclass AND NOT i.indisprimary AND NOT i.indisunique",
+        (f"{layer.schema_name}.{layer.table}",),
+    )
+    rebuild: list[sql.Composable] = []
+    for name, definition in cur.fetchall():
+        cur.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(layer.schema_name, name)))
+        rebuild.append(sql.SQL(definition))  # DDL from the catalog (pg_get_indexdef), not from input
+    report.notes.append(f"Large load into an empty layer: {len(rebuild)} indexes rebuilt after the insert.")
+    return rebuild
 
 
 # --------------------------------------------------------------------------------------- records
