@@ -472,23 +472,47 @@ async def aprogress_as_of(
 def timeseries_query(target: Target, until: dt.date | None = None) -> tuple[sql.Composed, dict[str, Any]]:
     """Month-end values of a target from the month of its start to its deadline (or ``until``).
 
-    Columns: ``as_of, n, actual``.
+    One pass over the layer's history: each history row holds from its date until the next
+    row of the feature (``lead``), with the running earliest date of reaching the target's
+    status; month ends are range-joined to those intervals. Same rule as
+    :func:`actual_subquery`. Columns: ``as_of, n, actual``.
     """
     registry = get_registry()
-    params: dict[str, Any] = {"ts_from": target.start, "ts_to": until or target.deadline}
-    actual = actual_subquery(target, sql.SQL("m.as_of"), params, "ts", registry)
+    layer = registry.get(target.layer)
+    params: dict[str, Any] = {
+        "ts_from": target.start, "ts_to": until or target.deadline, "layer": layer.table,
+        "reached": _reached_statuses(target, registry), "start": target.start, "deadline": target.deadline,
+    }
     query = sql.SQL(
         """
         WITH months AS (
           SELECT least((date_trunc('month', d) + interval '1 month - 1 day')::date, {ts_to}::date) AS as_of
           FROM generate_series(date_trunc('month', {ts_from}::date), {ts_to}::date, interval '1 month') AS d
+        ), h AS (
+          SELECT h.feature_id, h.to_status, h.effective_date AS d0,
+                 lead(h.effective_date) OVER w AS d1,
+                 min(h.effective_date) FILTER (WHERE h.to_status = ANY(%(reached)s)) OVER w AS reached_on
+          FROM renewal.status_history AS h
+          WHERE h.layer = %(layer)s AND h.effective_date <= {ts_to}::date
+          WINDOW w AS (PARTITION BY h.feature_id ORDER BY h.effective_date, h.id)
+        ), v AS (
+          SELECT m.as_of, count(*)::int AS n, {measure} AS value
+          FROM months AS m
+          JOIN h ON h.d0 <= m.as_of AND (h.d1 IS NULL OR h.d1 > m.as_of)
+          JOIN {table} AS t ON t.id = h.feature_id
+          WHERE h.to_status = ANY(%(reached)s) AND h.reached_on >= %(start)s
+            AND h.reached_on <= least(%(deadline)s, m.as_of) AND {filters}
+          GROUP BY m.as_of
         )
-        SELECT m.as_of, coalesce(a.n, 0) AS n, coalesce(a.value, 0)::float8 AS actual
-        FROM months AS m
-        LEFT JOIN LATERAL ({actual}) AS a ON a.total
+        SELECT m.as_of, coalesce(v.n, 0) AS n, coalesce(v.value, 0)::float8 AS actual
+        FROM months AS m LEFT JOIN v USING (as_of)
         ORDER BY m.as_of
         """
-    ).format(ts_from=sql.Placeholder("ts_from"), ts_to=sql.Placeholder("ts_to"), actual=actual)
+    ).format(
+        ts_from=sql.Placeholder("ts_from"), ts_to=sql.Placeholder("ts_to"), measure=_measure_sql(target),
+        table=sql.Identifier(layer.schema_name, layer.table),
+        filters=_filter_sql(target, "tsf", params, with_list=False),
+    )
     return query, params
 
 
