@@ -119,6 +119,8 @@ __all__ = [
 
 COUNT_MAX_ROWS: Final = 100_000
 """Count ``numberMatched`` exactly only for tables with at most this many (estimated) rows."""
+FILTER_FIRST_MAX_ROWS: Final = 100_000
+"""Collect-then-sort when the planner expects at most this many matches (see :func:`order_by`)."""
 
 SUPPORTED_CRS: Final[tuple[CrsRef, ...]] = (
     CRS84,
@@ -1108,13 +1110,19 @@ def where_clause(q: FeatureQuery, binder: Binder) -> sql.Composable:
     return sql.SQL(" AND ").join(sql.SQL("({})").format(c) for c in conds)
 
 
-def order_by(q: FeatureQuery, *, reverse: bool = False) -> sql.Composable:
-    """``ORDER BY`` terms for ``q`` (NULLs last in the forward direction)."""
+def order_by(q: FeatureQuery, *, reverse: bool = False, filter_first: bool = False) -> sql.Composable:
+    """``ORDER BY`` terms for ``q`` (NULLs last in the forward direction).
+
+    ``filter_first`` orders by ``t.id + 0``: same order, but the planner cannot walk the primary
+    key and filter (fatal when the matches cluster far along the key, as a small bbox does); it
+    collects the matches through the spatial index and sorts them instead.
+    """
     parts = []
     for name, desc in _sort_terms(q):
         d = desc != reverse
         nulls = "NULLS LAST" if not reverse else "NULLS FIRST"
-        parts.append(sql.SQL("{} {} {}").format(_col(name), sql.SQL("DESC" if d else "ASC"), sql.SQL(nulls)))
+        col = sql.SQL("({} + 0)").format(_col(name)) if (filter_first and name == "id") else _col(name)
+        parts.append(sql.SQL("{} {} {}").format(col, sql.SQL("DESC" if d else "ASC"), sql.SQL(nulls)))
     return sql.SQL(", ").join(parts)
 
 
@@ -1192,7 +1200,7 @@ def _key_sql(q: FeatureQuery) -> sql.Composable:
     return sql.SQL("json_build_array({})::text").format(sql.SQL(", ").join(_col(n) for n, _ in _sort_terms(q)))
 
 
-def page_sql(q: FeatureQuery, binder: Binder) -> sql.Composed:
+def page_sql(q: FeatureQuery, binder: Binder, *, filter_first: bool = False) -> sql.Composed:
     """One row: (JSON array text of the page's features, rows fetched (≤ limit+1), first key, last key).
 
     Fetches ``limit + 1`` rows to know whether a next page exists; the keys are JSON arrays of
@@ -1208,7 +1216,7 @@ def page_sql(q: FeatureQuery, binder: Binder) -> sql.Composed:
     inner = sql.SQL(
         "SELECT {feat} AS f, {key} AS k FROM {table} AS t WHERE {cond} ORDER BY {order} LIMIT {lim1}"
     ).format(feat=feature_sql(q.layer, binder, q.crs, q.properties), key=_key_sql(q), table=table_sql(q.layer),
-             cond=cond, order=order_by(q, reverse=backward), lim1=lim1)
+             cond=cond, order=order_by(q, reverse=backward, filter_first=filter_first), lim1=lim1)
     return sql.SQL(
         "SELECT '[' || coalesce(string_agg(f, ',' ORDER BY rn {order}) FILTER (WHERE rn <= {lim}), '') || ']', "
         "count(*)::int, (array_agg(k ORDER BY rn ASC) FILTER (WHERE rn <= {lim}))[1], "
@@ -1314,10 +1322,34 @@ async def _count_if_cheap(conn: AsyncConnection[Any], q: FeatureQuery) -> int | 
     return int(row[0]) if row else None
 
 
+async def choose_filter_first(conn: AsyncConnection[Any], q: FeatureQuery) -> bool:
+    """Whether to collect matches first and sort them (see :func:`order_by`).
+
+    Only for narrowed queries in key order: the planner's estimate of the matching rows (one
+    planning round trip, no execution) decides; few matches are cheaper to sort than to find by
+    walking the primary key.
+    """
+    if not q.has_conditions or q.sortby:
+        return False
+    b = Binder()
+    stmt = sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} AS t WHERE {}").format(table_sql(q.layer),
+                                                                                    where_clause(q, b))
+    cur = await conn.execute(stmt, b.params)
+    row = await cur.fetchone()
+    try:
+        plan = row[0] if row else None
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        rows = float(plan[0]["Plan"]["Plan Rows"]) if plan else 0.0
+    except (KeyError, IndexError, TypeError, ValueError):
+        return False
+    return rows <= FILTER_FIRST_MAX_ROWS
+
+
 async def fetch_page(conn: AsyncConnection[Any], q: FeatureQuery, *, count: bool = True) -> Page:
     """Run the page query (and the count when cheap) and return the page with its cursors."""
     b = Binder()
-    cur = await conn.execute(page_sql(q, b), b.params)
+    filter_first = await choose_filter_first(conn, q)
+    cur = await conn.execute(page_sql(q, b, filter_first=filter_first), b.params)
     row = await cur.fetchone()
     assert row is not None
     features, fetched, first_key, last_key = str(row[0]), int(row[1]), row[2], row[3]
