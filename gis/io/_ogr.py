@@ -44,6 +44,12 @@ def ogr_read(
         df = pyogrio.read_dataframe(src, layer=layer, encoding=encoding, fid_as_index=False)
     except OGR_ERRORS as exc:
         raise InvalidInputError(f"GDAL cannot read {what}: {_short(exc)}") from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(
+            f"The column names or text of {what} are not valid {encoding or 'UTF-8'}. In a shapefile a column name "
+            "holds at most 10 bytes, so UTF-8 Chinese names longer than 3 characters are cut mid-character: save it "
+            "in GBK (--encoding GBK) or as a GeoPackage."
+        ) from exc
     crs = crs_from_wkt(info.get("crs"), what)
     geoms = geometry_array(df.geometry.array) if isinstance(df, gpd.GeoDataFrame) else np.full(len(df), None)
     frame = pd.DataFrame(df.drop(columns=df.geometry.name)) if isinstance(df, gpd.GeoDataFrame) else df

@@ -223,6 +223,8 @@ CASES = [
          "which layer 'old_compounds' does not have", {"mapping": "map.yaml"}),
     Case("upsert_without_code", lambda t: _gj(_frame().drop(columns=["编号"]), t), "has no code column",
          {"mode": "upsert"}),
+    Case("utf8_shapefile_cut_column_names", lambda t: write_shapefile(_frame(), t, "u8", encoding="UTF-8"),
+         "cut mid-character"),
     Case("unknown_crs", lambda t: _gj(_frame(), t), "not a CRS this toolkit understands", {"crs": "EPSG:Beijing"}),
 ]
 
