@@ -51,7 +51,13 @@ CENTER = (114.50, 38.04)
 """City centre of Shijiazhuang (lon, lat), where the map opens."""
 
 DEFAULT_ON = {
-    "districts", "ring_roads", "hutuo_river", "urban_villages", "old_compounds", "vacated_land", "planned_roads",
+    "districts",
+    "ring_roads",
+    "hutuo_river",
+    "urban_villages",
+    "old_compounds",
+    "vacated_land",
+    "planned_roads",
     "parking_sites",
 }
 """Layers switched on when the viewer opens; the others are one click away (parcels are heavy)."""
@@ -74,8 +80,9 @@ _CONTENT_TYPES = {
 @_root.get("/", include_in_schema=False)
 async def viewer_page() -> FileResponse:
     """The map viewer for browsers (HTML); JSON clients get the OGC landing page instead."""
-    return FileResponse(STATIC_DIR / "index.html", media_type=_CONTENT_TYPES[".html"],
-                        headers={"Cache-Control": "no-cache"})
+    return FileResponse(
+        STATIC_DIR / "index.html", media_type=_CONTENT_TYPES[".html"], headers={"Cache-Control": "no-cache"}
+    )
 
 
 router.include_router(_root)
@@ -123,19 +130,28 @@ def _endpoints(paths: set[str]) -> dict[str, str | None]:
             return None
         for name in ("{tms}", "{tileMatrixSetId}"):
             path = path.replace(name, "WebMercatorQuad")
-        return path.replace("{collectionId}", "{collection_id}").replace("{featureId}", "{feature_id}").replace(
-            "{fid}", "{feature_id}")
+        return (
+            path.replace("{collectionId}", "{collection_id}")
+            .replace("{featureId}", "{feature_id}")
+            .replace("{fid}", "{feature_id}")
+        )
 
     found = {
-        "tiles": first("/tiles/WebMercatorQuad/{z}/{x}/{y}", "/tiles/{tileMatrixSetId}/{z}/{x}/{y}",
-                       "/tiles/{tms}/{z}/{x}/{y}"),
-        "collection_tiles": first("/collections/{collection_id}/tiles/WebMercatorQuad/{z}/{x}/{y}",
-                                  "/collections/{collection_id}/tiles/{tms}/{z}/{x}/{y}",
-                                  "/collections/{collection_id}/tiles/{tileMatrixSetId}/{z}/{x}/{y}",
-                                  "/collections/{collectionId}/tiles/WebMercatorQuad/{z}/{x}/{y}"),
+        "tiles": first(
+            "/tiles/WebMercatorQuad/{z}/{x}/{y}", "/tiles/{tileMatrixSetId}/{z}/{x}/{y}", "/tiles/{tms}/{z}/{x}/{y}"
+        ),
+        "collection_tiles": first(
+            "/collections/{collection_id}/tiles/WebMercatorQuad/{z}/{x}/{y}",
+            "/collections/{collection_id}/tiles/{tms}/{z}/{x}/{y}",
+            "/collections/{collection_id}/tiles/{tileMatrixSetId}/{z}/{x}/{y}",
+            "/collections/{collectionId}/tiles/WebMercatorQuad/{z}/{x}/{y}",
+        ),
         "items": first("/collections/{collection_id}/items", "/collections/{collectionId}/items"),
-        "item": first("/collections/{collection_id}/items/{feature_id}", "/collections/{collection_id}/items/{fid}",
-                      "/collections/{collectionId}/items/{featureId}"),
+        "item": first(
+            "/collections/{collection_id}/items/{feature_id}",
+            "/collections/{collection_id}/items/{fid}",
+            "/collections/{collectionId}/items/{featureId}",
+        ),
         "progress": first("/progress"),
         "ranking": first("/progress/ranking"),
         "progress_target": first("/progress/{target}"),
@@ -152,15 +168,26 @@ def _layer_config(layer: Layer, count: int) -> dict[str, Any]:
         lifecycle = {
             "label": layer.lifecycle.label,
             "label_en": layer.lifecycle.label_en,
-            "statuses": [{"code": s.code, "label": s.label, "label_en": s.label_en, "color": s.color}
-                         for s in layer.lifecycle.statuses],
+            "statuses": [
+                {"code": s.code, "label": s.label, "label_en": s.label_en, "color": s.color}
+                for s in layer.lifecycle.statuses
+            ],
         }
-    fields: list[dict[str, Any]] = [{"name": "code", "label": layer.code_label, "label_en": "Code"},
-              {"name": "name", "label": layer.name_label, "label_en": "Name"},
-              {"name": "district_code", "label": "区县代码", "label_en": "District code"}]
-    fields += [{"name": f.name, "label": f.label, "label_en": f.label_en, "unit": f.unit,
-                "choices": {c.code: [c.label, c.label_en or c.label] for c in f.choices or []} or None}
-               for f in layer.fields]
+    fields: list[dict[str, Any]] = [
+        {"name": "code", "label": layer.code_label, "label_en": "Code"},
+        {"name": "name", "label": layer.name_label, "label_en": "Name"},
+        {"name": "district_code", "label": "区县代码", "label_en": "District code"},
+    ]
+    fields += [
+        {
+            "name": f.name,
+            "label": f.label,
+            "label_en": f.label_en,
+            "unit": f.unit,
+            "choices": {c.code: [c.label, c.label_en or c.label] for c in f.choices or []} or None,
+        }
+        for f in layer.fields
+    ]
     return {
         "id": layer.id,
         "title": layer.title,
@@ -191,8 +218,9 @@ async def viewer_config(
     the registry, so a new layer appears in the viewer without touching it.
     """
     counts_sql = sql.SQL(" UNION ALL ").join(
-        sql.SQL("SELECT {}::text, count(*) FROM {}").format(sql.Literal(layer.id),
-                                                             sql.Identifier(layer.schema_name, layer.table))
+        sql.SQL("SELECT {}::text, count(*) FROM {}").format(
+            sql.Literal(layer.id), sql.Identifier(layer.schema_name, layer.table)
+        )
         for layer in registry
     )
     districts = registry.get("districts")
@@ -214,8 +242,9 @@ async def viewer_config(
     layers = []
     for layer in registry:
         layers.append(_layer_config(layer, counts.get(layer.id, 0)))
-        group = groups.setdefault(layer.group, {"id": layer.group, "label": layer.group, "label_en": layer.group_en,
-                                                "layers": []})
+        group = groups.setdefault(
+            layer.group, {"id": layer.group, "label": layer.group, "label_en": layer.group_en, "layers": []}
+        )
         group["layers"].append(layer.id)
     return {
         "title": "石家庄城市更新一张图",
@@ -257,14 +286,16 @@ async def viewer_search(
     parts = []
     for lyr in layers:
         status = sql.SQL("status") if lyr.has_status else sql.SQL("NULL::text")
-        parts.append(sql.SQL(
-            "(SELECT {lid}::text AS layer, id, code, name, district_code, {status} AS status, "
-            "CASE WHEN lower(name) = lower(%(q)s) OR lower(code) = lower(%(q)s) THEN 0 "
-            "WHEN name ILIKE %(prefix)s OR code ILIKE %(prefix)s THEN 1 ELSE 2 END AS rank, "
-            "ST_XMin(geom) AS x0, ST_YMin(geom) AS y0, ST_XMax(geom) AS x1, ST_YMax(geom) AS y1 "
-            "FROM {table} WHERE name ILIKE %(pattern)s OR code ILIKE %(pattern)s "
-            "ORDER BY rank, length(name), id LIMIT %(limit)s)"
-        ).format(lid=sql.Literal(lyr.id), status=status, table=sql.Identifier(lyr.schema_name, lyr.table)))
+        parts.append(
+            sql.SQL(
+                "(SELECT {lid}::text AS layer, id, code, name, district_code, {status} AS status, "
+                "CASE WHEN lower(name) = lower(%(q)s) OR lower(code) = lower(%(q)s) THEN 0 "
+                "WHEN name ILIKE %(prefix)s OR code ILIKE %(prefix)s THEN 1 ELSE 2 END AS rank, "
+                "ST_XMin(geom) AS x0, ST_YMin(geom) AS y0, ST_XMax(geom) AS x1, ST_YMax(geom) AS y1 "
+                "FROM {table} WHERE name ILIKE %(pattern)s OR code ILIKE %(pattern)s "
+                "ORDER BY rank, length(name), id LIMIT %(limit)s)"
+            ).format(lid=sql.Literal(lyr.id), status=status, table=sql.Identifier(lyr.schema_name, lyr.table))
+        )
     query = sql.SQL(
         "SELECT json_build_object('query', %(q)s::text, 'hits', coalesce(json_agg(json_build_object("
         "'layer', h.layer, 'id', h.id, 'code', h.code, 'name', h.name, 'district_code', h.district_code, "
@@ -373,8 +404,17 @@ async def viewer_status_as_of(
     lyr = _lifecycle_layer(registry, layer)
     x0, y0, x1, y1 = _parse_bbox(bbox)
     query = sql.SQL(_AS_OF_SQL).format(table=sql.Identifier(lyr.schema_name, lyr.table))
-    params = {"layer": lyr.id, "table": lyr.table, "as_of": as_of, "district": district,
-              "x0": x0, "y0": y0, "x1": x1, "y1": y1, "states": states}
+    params = {
+        "layer": lyr.id,
+        "table": lyr.table,
+        "as_of": as_of,
+        "district": district,
+        "x0": x0,
+        "y0": y0,
+        "x1": x1,
+        "y1": y1,
+        "states": states,
+    }
     async with pool.connection() as conn:
         cur = await conn.execute(query, params)
         row = await cur.fetchone()
@@ -397,8 +437,9 @@ def _target_filters(target: Target, params: dict[str, Any]) -> sql.Composable:
         else:
             assert isinstance(f.value, list)
             params[name + "a"], params[name + "b"] = f.value
-            parts.append(sql.SQL("{} BETWEEN {} AND {}").format(col, sql.Placeholder(name + "a"),
-                                                                sql.Placeholder(name + "b")))
+            parts.append(
+                sql.SQL("{} BETWEEN {} AND {}").format(col, sql.Placeholder(name + "a"), sql.Placeholder(name + "b"))
+            )
     return sql.SQL(" AND ").join(parts)
 
 
@@ -442,12 +483,18 @@ async def viewer_target_features(
     layer = registry.get(goal.layer)
     assert layer.lifecycle is not None  # the catalog is validated against the registry
     params: dict[str, Any] = {
-        "target": goal.id, "layer": layer.id, "table": layer.table, "as_of": as_of or dt.date.today(),
-        "reached": layer.lifecycle.at_or_beyond(goal.status), "start": goal.start, "deadline": goal.deadline,
+        "target": goal.id,
+        "layer": layer.id,
+        "table": layer.table,
+        "as_of": as_of or dt.date.today(),
+        "reached": layer.lifecycle.at_or_beyond(goal.status),
+        "start": goal.start,
+        "deadline": goal.deadline,
         "district": district,
     }
-    query = sql.SQL(_TARGET_SQL).format(table=sql.Identifier(layer.schema_name, layer.table),
-                                        filters=_target_filters(goal, params))
+    query = sql.SQL(_TARGET_SQL).format(
+        table=sql.Identifier(layer.schema_name, layer.table), filters=_target_filters(goal, params)
+    )
     async with pool.connection() as conn:
         cur = await conn.execute(query, params)
         row = await cur.fetchone()

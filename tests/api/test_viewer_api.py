@@ -20,14 +20,17 @@ def test_browser_gets_the_viewer(client, path) -> None:
     assert "/vendor/maplibre-gl/maplibre-gl.js" in r.text and "/viewer/static/js/main.js" in r.text
 
 
-@pytest.mark.parametrize(("path", "headers"), [
-    ("/", {"Accept": "application/json"}),
-    ("/?f=json", {"Accept": HTML}),
-    ("/?f=json", {}),
-    ("/", {}),
-    ("/ogc", {"Accept": "application/json"}),
-    ("/ogc?f=json", {"Accept": HTML}),
-])
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/", {"Accept": "application/json"}),
+        ("/?f=json", {"Accept": HTML}),
+        ("/?f=json", {}),
+        ("/", {}),
+        ("/ogc", {"Accept": "application/json"}),
+        ("/ogc?f=json", {"Accept": HTML}),
+    ],
+)
 def test_json_clients_get_the_ogc_landing_page(client, path, headers) -> None:
     r = client.get(path, headers=headers)
     assert r.status_code == 200 and "json" in r.headers["content-type"]
@@ -41,15 +44,24 @@ def test_ogc_landing_page_stays_reachable_as_html(client) -> None:
     assert "maplibre" not in r.text
 
 
-@pytest.mark.parametrize("asset", ["/viewer/static/js/main.js", "/viewer/static/viewer.css",
-                                   "/vendor/maplibre-gl/maplibre-gl.js", "/vendor/maplibre-gl/maplibre-gl.css"])
+@pytest.mark.parametrize(
+    "asset",
+    [
+        "/viewer/static/js/main.js",
+        "/viewer/static/viewer.css",
+        "/vendor/maplibre-gl/maplibre-gl.js",
+        "/vendor/maplibre-gl/maplibre-gl.css",
+    ],
+)
 def test_assets_are_served_locally(client, asset) -> None:
     r = client.get(asset)
     assert r.status_code == 200 and len(r.content) > 1000
 
 
-@pytest.mark.parametrize("path", ["/viewer/static/../routers/viewer.py", "/viewer/static/nope.js",
-                                  "/viewer/static/%2e%2e/%2e%2e/pyproject.toml"])
+@pytest.mark.parametrize(
+    "path",
+    ["/viewer/static/../routers/viewer.py", "/viewer/static/nope.js", "/viewer/static/%2e%2e/%2e%2e/pyproject.toml"],
+)
 def test_static_files_stay_inside_the_viewer(client, path) -> None:
     assert client.get(path).status_code == 404
 
@@ -63,10 +75,12 @@ def test_config_matches_registry_and_database(client, conn) -> None:
     assert sum(len(g["layers"]) for g in cfg["groups"]) == len(registry)
     oc = next(layer for layer in cfg["layers"] if layer["id"] == "old_compounds")
     assert [s["color"] for s in oc["lifecycle"]["statuses"]] == [
-        s.color for s in registry.get("old_compounds").lifecycle.statuses]
+        s.color for s in registry.get("old_compounds").lifecycle.statuses
+    ]
     assert oc["count"] == conn.execute("SELECT count(*) FROM renewal.old_compounds").fetchone()[0]
     rows = conn.execute(
-        "SELECT code, name, ST_XMin(geom), ST_YMax(geom) FROM renewal.districts ORDER BY code").fetchall()
+        "SELECT code, name, ST_XMin(geom), ST_YMax(geom) FROM renewal.districts ORDER BY code"
+    ).fetchall()
     assert [(d["code"], d["name"]) for d in cfg["districts"]] == [(r[0], r[1]) for r in rows]
     for d, r in zip(cfg["districts"], rows, strict=True):
         assert d["bbox"][0] == pytest.approx(r[2], abs=1e-5) and d["bbox"][3] == pytest.approx(r[3], abs=1e-5)
@@ -83,9 +97,11 @@ def test_search_matches_sql(client, conn, q) -> None:
     expected = 0
     for layer in get_registry():
         expected += conn.execute(
-            sql.SQL("SELECT count(*) FROM {} WHERE strpos(lower(name), lower(%s)) > 0 "
-                    "OR strpos(lower(code), lower(%s)) > 0").format(sql.Identifier("renewal", layer.table)),
-            (q, q)).fetchone()[0]
+            sql.SQL(
+                "SELECT count(*) FROM {} WHERE strpos(lower(name), lower(%s)) > 0 OR strpos(lower(code), lower(%s)) > 0"
+            ).format(sql.Identifier("renewal", layer.table)),
+            (q, q),
+        ).fetchone()[0]
     assert len(hits) == min(expected, 50) and expected > 0
     assert all(q.lower() in (h["name"] + h["code"]).lower() for h in hits)
     assert all(len(h["bbox"]) == 4 and h["bbox"][0] <= h["bbox"][2] for h in hits)
@@ -101,8 +117,9 @@ def test_search_treats_wildcards_and_quotes_as_text(client, q) -> None:
         assert hits == []
 
 
-@pytest.mark.parametrize("params", [{}, {"q": ""}, {"q": "x", "limit": 0}, {"q": "x", "limit": 51},
-                                    {"q": "x", "layer": "nope"}])
+@pytest.mark.parametrize(
+    "params", [{}, {"q": ""}, {"q": "x", "limit": 0}, {"q": "x", "limit": 51}, {"q": "x", "layer": "nope"}]
+)
 def test_search_bad_input(client, params) -> None:
     r = client.get("/viewer/search", params=params)
     assert r.status_code in (400, 404) and r.headers["content-type"] == "application/problem+json"
@@ -110,10 +127,14 @@ def test_search_bad_input(client, params) -> None:
 
 def test_history_matches_status_history(client, conn) -> None:
     fid, name, mu = conn.execute(
-        "SELECT id, name, area_mu FROM renewal.vacated_land WHERE name LIKE '华药%%'").fetchone()
+        "SELECT id, name, area_mu FROM renewal.vacated_land WHERE name LIKE '华药%%'"
+    ).fetchone()
     body = client.get(f"/viewer/history/vacated_land/{fid}").json()
-    rows = conn.execute("SELECT to_status, effective_date FROM renewal.status_history WHERE layer = 'vacated_land' "
-                        "AND feature_id = %s ORDER BY effective_date, id", (fid,)).fetchall()
+    rows = conn.execute(
+        "SELECT to_status, effective_date FROM renewal.status_history WHERE layer = 'vacated_land' "
+        "AND feature_id = %s ORDER BY effective_date, id",
+        (fid,),
+    ).fetchall()
     assert body["name"] == name and body["measure"] == "area_mu"
     assert body["measure_value"] == pytest.approx(mu, abs=0.01)
     assert [(h["to_status"], h["effective_date"]) for h in body["history"]] == [(r[0], r[1].isoformat()) for r in rows]
@@ -125,9 +146,14 @@ def test_history_of_a_line_gives_metres(client, conn) -> None:
     assert body["measure"] == "length_m" and body["measure_value"] == pytest.approx(length, abs=0.01)
 
 
-@pytest.mark.parametrize(("path", "status"), [("/viewer/history/vacated_land/999999", 404),
-                                              ("/viewer/history/nope/1", 404),
-                                              ("/viewer/history/vacated_land/abc", 400)])
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/viewer/history/vacated_land/999999", 404),
+        ("/viewer/history/nope/1", 404),
+        ("/viewer/history/vacated_land/abc", 400),
+    ],
+)
 def test_history_errors(client, path, status) -> None:
     assert client.get(path).status_code == status
 
@@ -151,8 +177,12 @@ def test_status_as_of_matches_sql(client, conn, layer, as_of, district) -> None:
     if district:
         params["district"] = district
     body = client.get("/viewer/status-as-of", params=params).json()
-    truth = dict(conn.execute(sql.SQL(AS_OF_SQL).format(table=sql.Identifier("renewal", layer)),
-                              {"layer": layer, "d": as_of, "district": district}).fetchall())
+    truth = dict(
+        conn.execute(
+            sql.SQL(AS_OF_SQL).format(table=sql.Identifier("renewal", layer)),
+            {"layer": layer, "d": as_of, "district": district},
+        ).fetchall()
+    )
     assert {int(k): v for k, v in body["states"].items()} == truth
     counts: dict[str, int] = {}
     for v in truth.values():
@@ -169,23 +199,31 @@ def test_status_as_of_without_date_is_the_current_status(client, conn) -> None:
 def test_status_as_of_bbox_limits_features(client, conn) -> None:
     bbox = (114.48, 38.02, 114.52, 38.06)
     body = client.get("/viewer/status-as-of", params={"layer": "land_parcels", "bbox": ",".join(map(str, bbox))}).json()
-    n = conn.execute("SELECT count(*) FROM renewal.land_parcels WHERE geom && ST_MakeEnvelope(%s, %s, %s, %s, 4490)",
-                     bbox).fetchone()[0]
+    n = conn.execute(
+        "SELECT count(*) FROM renewal.land_parcels WHERE geom && ST_MakeEnvelope(%s, %s, %s, %s, 4490)", bbox
+    ).fetchone()[0]
     assert len(body["states"]) == n > 0
 
 
-@pytest.mark.parametrize("params", [
-    {"layer": "districts"}, {"layer": "nope"}, {"layer": "old_compounds", "as_of": "2021-13-01"},
-    {"layer": "old_compounds", "district": "13010"}, {"layer": "old_compounds", "bbox": "1,2,3"},
-    {"layer": "old_compounds", "bbox": "114.6,38,114.5,38.1"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"layer": "districts"},
+        {"layer": "nope"},
+        {"layer": "old_compounds", "as_of": "2021-13-01"},
+        {"layer": "old_compounds", "district": "13010"},
+        {"layer": "old_compounds", "bbox": "1,2,3"},
+        {"layer": "old_compounds", "bbox": "114.6,38,114.5,38.1"},
+    ],
+)
 def test_status_as_of_bad_input(client, params) -> None:
     r = client.get("/viewer/status-as-of", params=params)
     assert r.status_code in (400, 404) and r.headers["content-type"] == "application/problem+json"
 
 
-@pytest.mark.parametrize("target", ["compounds_renovated_2021", "villages_started_2021", "vacated_land_handed_over",
-                                    "roads_opened_2021"])
+@pytest.mark.parametrize(
+    "target", ["compounds_renovated_2021", "villages_started_2021", "vacated_land_handed_over", "roads_opened_2021"]
+)
 @pytest.mark.parametrize("as_of", ["2021-06-30", "2022-12-31"])
 def test_target_features_agree_with_the_progress_api(client, target, as_of) -> None:
     body = client.get("/viewer/target-features", params={"target": target, "as_of": as_of}).json()

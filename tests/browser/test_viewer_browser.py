@@ -83,9 +83,12 @@ def test_clicking_a_feature_opens_its_popup(viewer, conn) -> None:
     )
     viewer.open()
     viewer.jump(lon, lat, 15)
-    x, y = viewer.eval("([lon, lat]) => { const p = window.viewer.map.project([lon, lat]); "
-                       "const r = window.viewer.map.getCanvas().getBoundingClientRect(); "
-                       "return [p.x + r.left, p.y + r.top]; }", [lon, lat])
+    x, y = viewer.eval(
+        "([lon, lat]) => { const p = window.viewer.map.project([lon, lat]); "
+        "const r = window.viewer.map.getCanvas().getBoundingClientRect(); "
+        "return [p.x + r.left, p.y + r.top]; }",
+        [lon, lat],
+    )
     viewer.page.mouse.click(x, y)
     popup = viewer.page.locator(".maplibregl-popup .popup-name")
     popup.wait_for(timeout=15_000)
@@ -106,13 +109,18 @@ def test_slider_replays_completed_old_compounds(viewer, conn, live_server) -> No
     viewer.page.locator("#date-input").fill("2021-06-30")
     viewer.page.locator("#date-input").dispatch_event("change")
     viewer.idle()
-    api = httpx.get(f"{live_server.url}/viewer/status-as-of",
-                    params={"layer": "old_compounds", "as_of": "2021-06-30", "states": "false"}).json()
-    expected = _one(conn, """
+    api = httpx.get(
+        f"{live_server.url}/viewer/status-as-of",
+        params={"layer": "old_compounds", "as_of": "2021-06-30", "states": "false"},
+    ).json()
+    expected = _one(
+        conn,
+        """
         SELECT count(*) FROM renewal.old_compounds t
         WHERE (SELECT h.to_status FROM renewal.status_history h
                WHERE h.layer = 'old_compounds' AND h.feature_id = t.id AND h.effective_date <= '2021-06-30'
-               ORDER BY h.effective_date DESC, h.id DESC LIMIT 1) = 'completed'""")
+               ORDER BY h.effective_date DESC, h.id DESC LIMIT 1) = 'completed'""",
+    )
     assert api["counts"]["completed"] == expected
     assert count.inner_text() == f"{expected:,}"
     assert expected != now
@@ -124,11 +132,16 @@ def test_slider_replays_completed_old_compounds(viewer, conn, live_server) -> No
         return out; }""")
     assert drawn
     ids = [int(k) for k in drawn]
-    truth = dict(conn.execute("""
+    truth = dict(
+        conn.execute(
+            """
         SELECT t.id, (SELECT h.to_status FROM renewal.status_history h
                WHERE h.layer = 'old_compounds' AND h.feature_id = t.id AND h.effective_date <= '2021-06-30'
                ORDER BY h.effective_date DESC, h.id DESC LIMIT 1)
-        FROM renewal.old_compounds t WHERE t.id = ANY(%s)""", (ids,)).fetchall())
+        FROM renewal.old_compounds t WHERE t.id = ANY(%s)""",
+            (ids,),
+        ).fetchall()
+    )
     assert {int(k): v for k, v in drawn.items()} == truth
     # the progress panel follows the slider: the 2021 compounds target shows the progress API's value
     progress = httpx.get(f"{live_server.url}/progress", params={"as_of": "2021-06-30"}).json()
@@ -141,8 +154,10 @@ def test_slider_replays_completed_old_compounds(viewer, conn, live_server) -> No
 
 def test_search_finds_a_named_vacated_plot(viewer, conn) -> None:
     name, code, x0, y0, x1, y1 = _one(
-        conn, "SELECT name, code, ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) "
-              "FROM renewal.vacated_land WHERE name LIKE '石钢集团%'")
+        conn,
+        "SELECT name, code, ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) "
+        "FROM renewal.vacated_land WHERE name LIKE '石钢集团%'",
+    )
     viewer.open()
     viewer.page.locator("#search").fill("石钢")
     first = viewer.page.locator("#search-results li").first
@@ -160,8 +175,10 @@ def test_search_finds_a_named_vacated_plot(viewer, conn) -> None:
 
 def test_district_selector_zooms_and_filters(viewer, conn) -> None:
     code, dname, x0, y0, x1, y1 = _one(
-        conn, "SELECT code, name, ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) "
-              "FROM renewal.districts WHERE code = '130104'")
+        conn,
+        "SELECT code, name, ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom) "
+        "FROM renewal.districts WHERE code = '130104'",
+    )
     viewer.open()
     zoom0 = viewer.eval("window.viewer.map.getZoom()")
     viewer.page.locator("#district").select_option(code)
@@ -183,11 +200,14 @@ def test_district_selector_zooms_and_filters(viewer, conn) -> None:
           const s = m.getFeatureState({source: 'old_compounds', sourceLayer: 'old_compounds', id: f.id});
           if (s.on && s.status !== 'none') ids.add(f.id); }
         return [...ids]; }""")
-    in_view = viewer.eval("new Set(window.viewer.map.queryRenderedFeatures({layers: ['old_compounds:fill']})"
-                          ".map(f => f.id)).size")
+    in_view = viewer.eval(
+        "new Set(window.viewer.map.queryRenderedFeatures({layers: ['old_compounds:fill']}).map(f => f.id)).size"
+    )
     assert drawn and len(drawn) < in_view
-    districts = {r[0] for r in conn.execute(
-        "SELECT DISTINCT district_code FROM renewal.old_compounds WHERE id = ANY(%s)", (drawn,))}
+    districts = {
+        r[0]
+        for r in conn.execute("SELECT DISTINCT district_code FROM renewal.old_compounds WHERE id = ANY(%s)", (drawn,))
+    }
     assert districts == {code}
     viewer.screenshot("07-district-qiaoxi")
 
@@ -223,8 +243,11 @@ def test_gcj02_shift_matches_python(viewer) -> None:
 
     viewer.open()
     points = [(114.50, 38.04), (114.70, 38.28), (113.9, 37.6)]
-    js = viewer.eval("""async (pts) => { const m = await import('/viewer/static/js/gcj02.js');
-        return pts.map(([x, y]) => m.wgs84ToGcj02(x, y)); }""", points)
+    js = viewer.eval(
+        """async (pts) => { const m = await import('/viewer/static/js/gcj02.js');
+        return pts.map(([x, y]) => m.wgs84ToGcj02(x, y)); }""",
+        points,
+    )
     for (lon, lat), (jx, jy) in zip(points, js, strict=True):
         px, py = wgs84_to_gcj02(lon, lat)
         assert abs(float(px) - jx) < 1e-9 and abs(float(py) - jy) < 1e-9
@@ -233,8 +256,11 @@ def test_gcj02_shift_matches_python(viewer) -> None:
     n = 2**z
     x = int((CITY[0] + 180) / 360 * n)
     y = int((1 - math.asinh(math.tan(math.radians(CITY[1]))) / math.pi) / 2 * n)
-    sources = viewer.eval("""async ([z, x, y]) => { const m = await import('/viewer/static/js/gcj02.js');
-        return m.shiftedSources(z, x, y); }""", [z, x, y])
+    sources = viewer.eval(
+        """async ([z, x, y]) => { const m = await import('/viewer/static/js/gcj02.js');
+        return m.shiftedSources(z, x, y); }""",
+        [z, x, y],
+    )
     assert 1 <= len(sources) <= 4
     west = x / n * 360 - 180
     north = math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * y / n))))
