@@ -32,8 +32,12 @@ def test_reference_districts_gcj02_replace(io_db: str, io_conn: Any) -> None:
     report = run_import(io_db, "districts", REFERENCE_DISTRICTS, ImportOptions(mode="replace", crs="gcj02"))
     assert report.status == "applied", report.as_dict()
     features = json.loads(REFERENCE_DISTRICTS.read_text(encoding="utf-8"))
-    rows = {code: (name, area, dcode) for code, name, area, dcode in io_conn.execute(
-        "SELECT code, name, area_mu, district_code FROM renewal.districts")}
+    rows = {
+        code: (name, area, dcode)
+        for code, name, area, dcode in io_conn.execute(
+            "SELECT code, name, area_mu, district_code FROM renewal.districts"
+        )
+    }
     assert len(rows) == len(features) == 22
     for feat in features:
         code = str(feat["properties"]["adcode"])
@@ -44,8 +48,9 @@ def test_reference_districts_gcj02_replace(io_db: str, io_conn: Any) -> None:
         wgs = shapely.transform(geom, lambda c: np.column_stack(gcj02_to_wgs84(c[:, 0], c[:, 1])))
         reference = geodesic_area_mu(shapely.make_valid(wgs))
         assert abs(area - reference) / reference < 0.001, (name, area, reference)
-    row = io_conn.execute("SELECT status, added + updated, file_sha256, channel FROM renewal.imports WHERE id = %s",
-                          (report.import_id,)).fetchone()
+    row = io_conn.execute(
+        "SELECT status, added + updated, file_sha256, channel FROM renewal.imports WHERE id = %s", (report.import_id,)
+    ).fetchone()
     assert row[0] == "applied" and row[1] == 22 and row[3] == "import"
     import hashlib
 
@@ -62,8 +67,10 @@ def test_gbk_shapefile_gauss_kruger(epsg: int, io_db: str, io_conn: Any, tmp_pat
     assert report.status == "applied", report.as_dict()
     assert report.source_crs == f"EPSG:{epsg}" and report.encoding == "GB18030"
     rows = io_conn.execute(
-        "SELECT code, name, status, households, built_year, district_code, ST_AsBinary(geom) FROM renewal.old_compounds "
-        "WHERE code LIKE %s ORDER BY code", (f"GK{epsg}-%",)).fetchall()
+        "SELECT code, name, status, households, built_year, district_code, ST_AsBinary(geom) "
+        "FROM renewal.old_compounds WHERE code LIKE %s ORDER BY code",
+        (f"GK{epsg}-%",),
+    ).fetchall()
     assert len(rows) == 8
     labels = get_registry().get("old_compounds").lifecycle.by_label()  # type: ignore[union-attr]
     districts = dict(io_conn.execute("SELECT name, code FROM renewal.districts").fetchall())
@@ -75,10 +82,13 @@ def test_gbk_shapefile_gauss_kruger(epsg: int, io_db: str, io_conn: Any, tmp_pat
         assert shapely.hausdorff_distance(shapely.from_wkb(row[6]), src.geometry) < 1e-7  # ~1 cm
     hist = io_conn.execute(
         "SELECT count(*), min(effective_date), max(effective_date) FROM renewal.status_history "
-        "WHERE layer = 'old_compounds' AND code LIKE %s", (f"GK{epsg}-%",)).fetchone()
+        "WHERE layer = 'old_compounds' AND code LIKE %s",
+        (f"GK{epsg}-%",),
+    ).fetchone()
     assert hist == (8, dt.date(2024, 5, 1), dt.date(2024, 5, 1))
-    audit = io_conn.execute("SELECT count(*) FROM renewal.audit_log WHERE channel = 'import' AND code LIKE %s",
-                            (f"GK{epsg}-%",)).fetchone()
+    audit = io_conn.execute(
+        "SELECT count(*) FROM renewal.audit_log WHERE channel = 'import' AND code LIKE %s", (f"GK{epsg}-%",)
+    ).fetchone()
     assert audit == (8,)
 
 
@@ -93,9 +103,13 @@ def test_xlsx_ledger_with_chinese_headers(io_db: str, io_conn: Any, tmp_path: Pa
     by_label = layer.lifecycle.by_label()  # type: ignore[union-attr]
     types = {c.label: c.code for c in layer.field("site_type").choices or []}
     districts = dict(io_conn.execute("SELECT name, code FROM renewal.districts").fetchall())
-    got = {r[0]: r[1:] for r in io_conn.execute(
-        "SELECT code, name, status, spaces, year, site_type, district_code, ST_X(geom), ST_Y(geom) "
-        "FROM renewal.parking_sites WHERE code LIKE 'XLSX-%'")}
+    got = {
+        r[0]: r[1:]
+        for r in io_conn.execute(
+            "SELECT code, name, status, spaces, year, site_type, district_code, ST_X(geom), ST_Y(geom) "
+            "FROM renewal.parking_sites WHERE code LIKE 'XLSX-%'"
+        )
+    }
     for src in rows:
         name, status, spaces, year, site_type, dcode, x, y = got[src["编号"]]
         assert (name, spaces, year) == (src["名称"], src["泊位数"], src["计划建成年份"])
@@ -112,15 +126,22 @@ def test_upsert_changes_status_with_effective_date(io_db: str, io_conn: Any, tmp
     frame.loc[[0, 1], "状态"] = "已开工"
     frame.loc[3, "户数"] = 999
     shp2 = write_shapefile(frame, tmp_path / "b", "v2", encoding="GBK")
-    report = run_import(io_db, "old_compounds", shp2, ImportOptions(mode="upsert", effective_date=dt.date(2025, 3, 9),
-                                                                   source_doc="石政办〔2025〕1号"))
+    report = run_import(
+        io_db,
+        "old_compounds",
+        shp2,
+        ImportOptions(mode="upsert", effective_date=dt.date(2025, 3, 9), source_doc="石政办〔2025〕1号"),
+    )
     assert report.status == "applied"
     assert (report.counts["updated"], report.counts["unchanged"], report.counts["added"]) == (3, 1, 0)
     hist = io_conn.execute(
         "SELECT code, from_status, to_status, effective_date, source_doc FROM renewal.status_history "
-        "WHERE layer = 'old_compounds' AND code LIKE 'UPS-%%' AND from_status IS NOT NULL ORDER BY code").fetchall()
-    assert hist == [("UPS-001", "pending", "started", dt.date(2025, 3, 9), "石政办〔2025〕1号"),
-                    ("UPS-002", "pending", "started", dt.date(2025, 3, 9), "石政办〔2025〕1号")]
+        "WHERE layer = 'old_compounds' AND code LIKE 'UPS-%%' AND from_status IS NOT NULL ORDER BY code"
+    ).fetchall()
+    assert hist == [
+        ("UPS-001", "pending", "started", dt.date(2025, 3, 9), "石政办〔2025〕1号"),
+        ("UPS-002", "pending", "started", dt.date(2025, 3, 9), "石政办〔2025〕1号"),
+    ]
     assert io_conn.execute("SELECT households FROM renewal.old_compounds WHERE code = 'UPS-004'").fetchone() == (999,)
 
 
@@ -129,8 +150,9 @@ def test_new_feature_without_status_gets_first_status(io_db: str, io_conn: Any, 
     shp = write_shapefile(frame, tmp_path, "nostat", encoding="GBK")
     assert run_import(io_db, "old_compounds", shp, ImportOptions()).status == "applied"
     first = get_registry().get("old_compounds").lifecycle.codes[0]  # type: ignore[union-attr]
-    assert io_conn.execute("SELECT array_agg(DISTINCT status) FROM renewal.old_compounds WHERE code LIKE 'NOSTAT-%'"
-                           ).fetchone() == ([first],)
+    assert io_conn.execute(
+        "SELECT array_agg(DISTINCT status) FROM renewal.old_compounds WHERE code LIKE 'NOSTAT-%'"
+    ).fetchone() == ([first],)
 
 
 def test_geopackage_with_two_layers(io_db: str, io_conn: Any, tmp_path: Path) -> None:
@@ -139,8 +161,10 @@ def test_geopackage_with_two_layers(io_db: str, io_conn: Any, tmp_path: Path) ->
     pyogrio.write_dataframe(compound_frame(5, prefix="GPB", seed=9), gpkg, layer="second_batch")
     report = run_import(io_db, "old_compounds", gpkg, ImportOptions(layer_name="second_batch"))
     assert report.status == "applied" and report.source_layer == "second_batch"
-    counts = io_conn.execute("SELECT count(*) FILTER (WHERE code LIKE 'GPA-%'), count(*) FILTER (WHERE code LIKE "
-                             "'GPB-%') FROM renewal.old_compounds").fetchone()
+    counts = io_conn.execute(
+        "SELECT count(*) FILTER (WHERE code LIKE 'GPA-%'), count(*) FILTER (WHERE code LIKE "
+        "'GPB-%') FROM renewal.old_compounds"
+    ).fetchone()
     assert counts == (0, 5)
 
 
@@ -149,12 +173,15 @@ def test_mapping_file_and_value_map(io_db: str, io_conn: Any, tmp_path: Path) ->
     frame["JD"] = ["未动", "动工", "未动"]
     shp = write_shapefile(frame, tmp_path, "mapped", encoding="GBK")
     mapping = tmp_path / "m.yaml"
-    mapping.write_text("columns: {XMBH: code, HS: households, JD: status}\n"
-                       "values: {status: {未动: pending, 动工: started}}\n", encoding="utf-8")
+    mapping.write_text(
+        "columns: {XMBH: code, HS: households, JD: status}\nvalues: {status: {未动: pending, 动工: started}}\n",
+        encoding="utf-8",
+    )
     report = run_import(io_db, "old_compounds", shp, ImportOptions(mapping=mapping))
     assert report.status == "applied", report.as_dict()
-    got = io_conn.execute("SELECT code, households, status FROM renewal.old_compounds WHERE code LIKE 'MAP-%' "
-                          "ORDER BY code").fetchall()
+    got = io_conn.execute(
+        "SELECT code, households, status FROM renewal.old_compounds WHERE code LIKE 'MAP-%' ORDER BY code"
+    ).fetchall()
     assert got == [("MAP-001", 100, "pending"), ("MAP-002", 110, "started"), ("MAP-003", 120, "pending")]
 
 
@@ -165,8 +192,10 @@ def test_repair_keeps_polygonal_parts(io_db: str, io_conn: Any, tmp_path: Path) 
     report = run_import(io_db, "old_compounds", shp, ImportOptions(on_invalid="repair"))
     assert report.status == "applied" and report.counts["repaired"] == 1
     assert "Self-intersection" in report.warnings[0]["message"]
-    row = io_conn.execute("SELECT ST_IsValid(geom), ST_NumGeometries(geom), GeometryType(geom) "
-                          "FROM renewal.old_compounds WHERE code = 'REP-001'").fetchone()
+    row = io_conn.execute(
+        "SELECT ST_IsValid(geom), ST_NumGeometries(geom), GeometryType(geom) "
+        "FROM renewal.old_compounds WHERE code = 'REP-001'"
+    ).fetchone()
     assert row == (True, 2, "MULTIPOLYGON")
 
 
@@ -179,29 +208,56 @@ def test_dry_run_writes_nothing(io_db: str, io_conn: Any, tmp_path: Path) -> Non
     assert report.status == "dry_run" and report.counts["added"] == 3
     assert (table_state(io_conn, "old_compounds"), side_tables_state(io_conn)) == before
     assert io_conn.execute("SELECT status FROM renewal.imports WHERE id = %s", (report.import_id,)).fetchone() == (
-        "dry_run",)
+        "dry_run",
+    )
 
 
 def test_column_mapping_recognises_chinese_and_cut_names() -> None:
     layer = get_registry().get("land_parcels")
-    cmap = map_columns(layer, ["宗地编码", "名称", "所在区", "状态", "面积（亩）", "land_use_c", "容积率", "building_d",
-                               "备注"])
-    assert cmap.fields == {"code": "宗地编码", "name": "名称", "district_code": "所在区", "status": "状态",
-                           "land_use_code": "land_use_c", "far": "容积率", "building_density": "building_d"}
+    cmap = map_columns(
+        layer, ["宗地编码", "名称", "所在区", "状态", "面积（亩）", "land_use_c", "容积率", "building_d", "备注"]
+    )
+    assert cmap.fields == {
+        "code": "宗地编码",
+        "name": "名称",
+        "district_code": "所在区",
+        "status": "状态",
+        "land_use_code": "land_use_c",
+        "far": "容积率",
+        "building_density": "building_d",
+    }
     assert "面积（亩）" in cmap.ignored and cmap.unmapped == ["备注"]
 
 
 def test_cli_import_exit_codes(io_db: str, tmp_path: Path) -> None:
     env = {**os.environ, "DATABASE_URL": io_db}
     good = write_shapefile(compound_frame(2, prefix="CLI"), tmp_path / "g", "good", encoding="GBK")
-    ok = subprocess.run([sys.executable, "-m", "api.cli", "import", "old_compounds", str(good)], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=120)
+    ok = subprocess.run(
+        [sys.executable, "-m", "api.cli", "import", "old_compounds", str(good)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "applied" in ok.stdout and "added 2" in ok.stdout
-    again = subprocess.run([sys.executable, "-m", "api.cli", "import", "old_compounds", str(good)], cwd=ROOT, env=env,
-                           capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        [sys.executable, "-m", "api.cli", "import", "old_compounds", str(good)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == 1 and "already exists" in again.stdout
     nocrs = write_shapefile(compound_frame(2, prefix="CLX"), tmp_path / "n", "nocrs", prj=False)
-    bad = subprocess.run([sys.executable, "-m", "api.cli", "import", "old_compounds", str(nocrs)], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "api.cli", "import", "old_compounds", str(nocrs)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "--crs" in bad.stderr

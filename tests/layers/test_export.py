@@ -1,0 +1,195 @@
+"""Exports in every format, and the round trip export → import into a fresh database.
+
+The second database gets the same districts from the DataV reference; each exported file is
+imported there (``replace``) and the features are compared with the source, attribute by
+attribute, geometry within 1e-9° (KML keeps 12 decimals, Excel 15 digits).
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pyogrio
+import pytest
+import shapely
+from openpyxl import load_workbook
+from psycopg import sql
+
+from layers.exporter import export_columns, export_to_path
+from layers.importer import ImportOptions, run_import
+from layers.registry import get_registry
+from tests.conftest import REFERENCE_DISTRICTS, create_database, drop_database
+
+FORMATS = ["gpkg", "zip", "geojson", "csv", "xlsx", "kml"]
+LAYERS = ["old_compounds", "parking_sites", "planned_roads"]
+
+
+@pytest.fixture(scope="module")
+def rt_db() -> Iterator[str]:
+    from api.cli.db import upgrade
+
+    url = create_database("renewal_rt")
+    try:
+        upgrade(url)
+        assert run_import(url, "districts", REFERENCE_DISTRICTS, ImportOptions(mode="replace", crs="gcj02")).ok
+        yield url
+    finally:
+        drop_database(url)
+
+
+def _features(url: str, layer_id: str) -> dict[str, tuple[Any, ...]]:
+    layer = get_registry().get(layer_id)
+    cols = [c for c in export_columns(layer) if c not in ("area_mu", "length_m")]
+    q = sql.SQL("SELECT {}, ST_AsBinary(geom) FROM {} ORDER BY code").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in cols), sql.Identifier("renewal", layer.table)
+    )
+    with psycopg.connect(url) as conn:
+        return {r[0]: r for r in conn.execute(q).fetchall()}
+
+
+@pytest.mark.parametrize("ext", FORMATS)
+@pytest.mark.parametrize("layer_id", LAYERS)
+def test_round_trip(layer_id: str, ext: str, io_db: str, rt_db: str, tmp_path: Path) -> None:
+    out = tmp_path / f"{layer_id}.{ext}"
+    count = export_to_path(io_db, layer_id, out)
+    crs = "EPSG:4490" if ext in ("csv", "xlsx") else None
+    report = run_import(rt_db, layer_id, out, ImportOptions(mode="replace", crs=crs))
+    assert report.status == "applied", report.as_dict()
+    assert report.unmapped_columns == []
+    src, dst = _features(io_db, layer_id), _features(rt_db, layer_id)
+    assert len(src) == len(dst) == count
+    for code, row in src.items():
+        other = dst[code]
+        assert row[:-1] == other[:-1], code
+        a, b = shapely.from_wkb(row[-1]), shapely.from_wkb(other[-1])
+        assert shapely.hausdorff_distance(a, b) < 1e-9, code
+
+
+def test_gcj02_export_shifts_and_comes_back(io_db: str, rt_db: str, tmp_path: Path) -> None:
+    out = tmp_path / "gcj.geojson"
+    export_to_path(io_db, "parking_sites", out, crs="gcj02")
+    gcj = pyogrio.read_dataframe(out)
+    src = _features(io_db, "parking_sites")
+    first = shapely.from_wkb(src[gcj.loc[0, "code"]][-1])
+    shift = gcj.geometry.iloc[0].distance(first)
+    assert 0.002 < shift < 0.01  # a few hundred metres, as GCJ-02 is
+    report = run_import(rt_db, "parking_sites", out, ImportOptions(mode="replace", crs="gcj02"))
+    assert report.status == "applied"
+    back = _features(rt_db, "parking_sites")
+    for code, row in src.items():
+        assert shapely.from_wkb(back[code][-1]).distance(shapely.from_wkb(row[-1])) < 1e-7
+
+
+def test_filtered_gbk_shapefile(io_db: str, io_conn: Any, tmp_path: Path) -> None:
+    out = tmp_path / "started.zip"
+    n = export_to_path(
+        io_db, "old_compounds", out, filter_text="status = 'started' AND households > 500", encoding="GBK"
+    )
+    expected = io_conn.execute(
+        "SELECT count(*) FROM renewal.old_compounds WHERE status = 'started' AND households > 500"
+    ).fetchone()[0]
+    assert n == expected > 0
+    with zipfile.ZipFile(out) as zf:
+        names = sorted(zf.namelist())
+        assert names == [f"old_compounds.{e}" for e in ("cpg", "dbf", "prj", "shp", "shx")]
+        assert zf.read("old_compounds.cpg").decode().strip() == "GBK"
+        first = io_conn.execute(
+            "SELECT name FROM renewal.old_compounds WHERE status = 'started' AND households > 500 ORDER BY id LIMIT 1"
+        ).fetchone()[0]
+        assert first.encode("gbk") in zf.read("old_compounds.dbf")
+
+
+def test_xlsx_and_csv_ledgers(io_db: str, io_conn: Any, tmp_path: Path) -> None:
+    layer = get_registry().get("vacated_land")
+    xlsx, csv = tmp_path / "v.xlsx", tmp_path / "v.csv"
+    export_to_path(io_db, "vacated_land", xlsx)
+    export_to_path(io_db, "vacated_land", csv)
+    ws = load_workbook(xlsx, read_only=True).worksheets[0]
+    rows = list(ws.iter_rows(values_only=True))
+    labels = layer.labels
+    assert list(rows[0]) == [labels[c] for c in export_columns(layer)] + ["WKT"]
+    db = io_conn.execute(
+        "SELECT code, status, round(area_mu::numeric, 2)::float FROM renewal.vacated_land ORDER BY id"
+    ).fetchall()
+    assert len(rows) - 1 == len(db)
+    status_label = {s.code: s.label for s in layer.lifecycle.statuses}  # type: ignore[union-attr]
+    idx_status, idx_area = export_columns(layer).index("status"), export_columns(layer).index("area_mu")
+    for row, (code, status, area) in zip(rows[1:], db, strict=True):
+        assert row[0] == code and row[idx_status] == status_label[status] and row[idx_area] == area
+    data = csv.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf") and labels["former_owner"].encode() in data
+
+
+def test_kml_refuses_projected_crs(io_db: str, tmp_path: Path) -> None:
+    from gis.errors import CRSError
+
+    with pytest.raises(CRSError, match="longitude/latitude"):
+        export_to_path(io_db, "parking_sites", tmp_path / "p.kml", crs="EPSG:4547")
+
+
+@pytest.mark.parametrize("fmt", ["gpkg", "shp", "csv", "xlsx", "kml", "geojson"])
+def test_items_endpoint_formats_honour_filters(fmt: str, client: Any, conn: Any) -> None:
+    params = {"f": fmt, "filter": "status = 'completed' AND built_year < 1990", "bbox": "114.40,37.95,114.60,38.10"}
+    r = client.get("/collections/old_compounds/items", params=params)
+    assert r.status_code == 200, r.text
+    expected = conn.execute(
+        "SELECT count(*) FROM renewal.old_compounds WHERE status = 'completed' AND built_year < 1990 AND "
+        "ST_Intersects(geom, ST_MakeEnvelope(114.40, 37.95, 114.60, 38.10, 4490))"
+    ).fetchone()[0]
+    assert int(r.headers["x-feature-count"]) == expected > 0
+    assert "attachment" in r.headers["content-disposition"]
+    if fmt == "gpkg":
+        path = Path(r.headers["content-disposition"].split('"')[1])
+        assert path.suffix == ".gpkg"
+        df = pyogrio.read_dataframe(io.BytesIO(r.content))
+        assert len(df) == expected
+
+
+def test_api_import_upload_and_record(io_db: str, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.cli.users import add_user
+    from api.settings import Settings
+    from tests.fixtures.io_files import parking_ledger_rows, write_xlsx_ledger
+
+    key = add_user(io_db, "io_admin", "admin", [])
+    viewer = add_user(io_db, "io_viewer", "viewer", [])
+    rows = [{**r, "编号": r["编号"].replace("XLSX", "API")} for r in parking_ledger_rows(4)]
+    xlsx = write_xlsx_ledger(rows, tmp_path / "api.xlsx")
+    with TestClient(create_app(Settings(database_url=io_db))) as c:
+        files = {"file": ("停车场.xlsx", xlsx.read_bytes())}
+        denied = c.post(
+            "/collections/parking_sites/imports", files=files, data={"crs": "EPSG:4490"}, headers={"X-API-Key": viewer}
+        )
+        assert denied.status_code == 403
+        dry = c.post(
+            "/collections/parking_sites/imports",
+            files=files,
+            data={"crs": "EPSG:4490", "dry_run": "true"},
+            headers={"X-API-Key": key},
+        )
+        assert dry.status_code == 200 and dry.json()["status"] == "dry_run" and dry.json()["counts"]["added"] == 4
+        r = c.post(
+            "/collections/parking_sites/imports", files=files, data={"crs": "EPSG:4490"}, headers={"X-API-Key": key}
+        )
+        assert r.status_code == 201, r.text
+        body = r.json()
+        assert body["counts"]["added"] == 4 and body["file_name"] == "停车场.xlsx"
+        rec = c.get(r.headers["location"], headers={"X-API-Key": key})
+        assert rec.status_code == 200
+        assert rec.json()["actor"] == "io_admin" and rec.json()["channel"] == "api" and rec.json()["added"] == 4
+        again = c.post(
+            "/collections/parking_sites/imports", files=files, data={"crs": "EPSG:4490"}, headers={"X-API-Key": key}
+        )
+        assert again.status_code == 422 and again.json()["error_counts"] == {"code_exists": 4}
+        nocrs = c.post("/collections/parking_sites/imports", files=files, headers={"X-API-Key": key})
+        assert nocrs.status_code == 400 and "--crs" in nocrs.json()["detail"]
+        assert isinstance(nocrs.json()["import_id"], int)
+        missing = c.get("/collections/parking_sites/imports/999999", headers={"X-API-Key": key})
+        assert missing.status_code == 404
