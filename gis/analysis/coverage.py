@@ -154,6 +154,13 @@ def status_counts_over_time(
     -------
     pandas.DataFrame
         Indexed by ``as_of`` (datetime), one column per status in lifecycle order.
+
+    Notes
+    -----
+    Same rule as :func:`gis.analysis._sql.as_of_subquery`, computed for all dates at once:
+    each history row is valid from its effective date until the feature's next row (rows of
+    one day in recorded order, so the last of the day wins), and every date is joined to the
+    row valid on it; features without a valid row are in the first status.
     """
     lyr = layer(layer_id)
     stages = codes(layer_id)
@@ -175,15 +182,25 @@ def status_counts_over_time(
     )
     q = sql.SQL(
         """
-        SELECT d.as_of, t.status_as_of AS status, {value} AS value
+        WITH h AS (
+          SELECT sh.feature_id, sh.to_status, sh.effective_date AS valid_from,
+            lead(sh.effective_date) OVER (PARTITION BY sh.feature_id ORDER BY sh.effective_date, sh.id) AS valid_to
+          FROM renewal.status_history AS sh
+          WHERE sh.layer = {layer_name}
+        )
+        SELECT d.as_of, coalesce(h.to_status, {first}) AS status, {value} AS value
         FROM unnest({dates}::date[]) AS d(as_of)
-        CROSS JOIN LATERAL {t} AS t
-        GROUP BY d.as_of, t.status_as_of
+        CROSS JOIN {tbl} AS t
+        LEFT JOIN h ON h.feature_id = t.id AND h.valid_from <= d.as_of
+                   AND (h.valid_to IS NULL OR d.as_of < h.valid_to)
+        GROUP BY 1, 2
         """
     ).format(
+        layer_name=p.add("history_layer", lyr.table),
+        first=p.add("first_status", stages[0]),
         value=value,
         dates=p.add("dates", [resolve_as_of(d) for d in dates]),
-        t=as_of_subquery(layer_id, p, sql.SQL("d.as_of")),
+        tbl=table(layer_id),
     )
     with connect(conn) as c:
         long = frame(c, q, p)
