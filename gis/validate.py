@@ -262,7 +262,7 @@ def check_geometries(
         ],
         dtype=object,
     )
-    names = np.where(types >= 0, type_names[np.clip(types, 0, 7)], None)
+    names: ObjArray = np.asarray(np.where(types >= 0, type_names[np.clip(types, 0, 7)], None), dtype=object)
     accepted = ACCEPTED_TYPES[target_type]
     wrong = ~bad & ~np.isin(names, accepted)
     if target_type == "Point":
@@ -348,8 +348,8 @@ def check_geometries(
         keys = pd.Series(shapely.to_wkb(shapely.normalize(out[rows])), index=rows)
         dup = keys.duplicated(keep="first")
         if dup.any():
-            first_of = {k: int(i) for i, k in keys[~dup].items()}
-            for i, k in keys[dup].items():
+            first_of = {k: int(i) for i, k in zip(keys.index[~dup], keys.to_numpy()[~dup], strict=True)}
+            for i, k in zip(keys.index[dup], keys.to_numpy()[dup], strict=True):
                 errors.append(
                     GeometryIssue(int(i), "duplicate_geometry", f"the same geometry as feature {first_of[k] + 1}")
                 )

@@ -257,10 +257,10 @@ def map_columns(layer: Layer, columns: list[str], cfg: MappingConfig | None = No
             if target in fields:
                 continue
             for name in tiers[tier]:
-                src = by_norm.get(_norm(name))
-                if src is not None and src not in used:
-                    fields[target] = src
-                    used.add(src)
+                found = by_norm.get(_norm(name))
+                if found is not None and found not in used:
+                    fields[target] = found
+                    used.add(found)
                     break
     for target in cands:
         if target in fields:
@@ -757,7 +757,7 @@ def _geom_expr(layer: Layer) -> sql.Composable:
 
 def _ready_sql(
     layer: Layer, target: sql.Composable, cols: list[str], cmap: ColumnMap, cfg: MappingConfig
-) -> sql.Composable:
+) -> sql.Composed:
     parts: list[sql.Composable] = [sql.SQL("s.rn")]
     for col in cols:
         parts.append(sql.SQL("s.{} AS {}").format(_ident(col), _ident("r_" + col)))
@@ -1097,7 +1097,7 @@ def _apply(
         cur.execute(stmt)
 
 
-def _drop_indexes_for_bulk_load(cur: psycopg.Cursor[Any], layer: Layer, report: ImportReport) -> list[sql.Composable]:
+def _drop_indexes_for_bulk_load(cur: psycopg.Cursor[Any], layer: Layer, report: ImportReport) -> list[sql.SQL]:
     """Drop the secondary indexes before a large load into an empty layer; return the statements rebuilding them.
 
     Building an index once after the load is several times faster than maintaining it row by row
@@ -1117,7 +1117,7 @@ def _drop_indexes_for_bulk_load(cur: psycopg.Cursor[Any], layer: Layer, report: 
         "WHERE i.indrelid = %s::regclass AND NOT i.indisprimary AND NOT i.indisunique",
         (f"{layer.schema_name}.{layer.table}",),
     )
-    rebuild: list[sql.Composable] = []
+    rebuild: list[sql.SQL] = []
     for name, definition in cur.fetchall():
         cur.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(layer.schema_name, name)))
         rebuild.append(sql.SQL(definition))  # DDL from the catalog (pg_get_indexdef), not from input

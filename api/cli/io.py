@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -87,17 +87,17 @@ def import_cmd(
     """Import a GIS file or ledger into a layer (validated; all or nothing)."""
     from api.cli import console
     from gis.errors import InvalidInputError
-    from layers.importer import ImportOptions, run_import
+    from layers.importer import ImportOptions, Mode, OnInvalid, run_import
 
     try:
         eff = dt.date.fromisoformat(effective_date) if effective_date else None
     except ValueError:
         raise InvalidInputError(f"--effective-date '{effective_date}' is not a date (YYYY-MM-DD).") from None
     opts = ImportOptions(
-        mode=mode,
-        on_invalid=on_invalid,
+        mode=cast(Mode, mode),
+        on_invalid=cast(OnInvalid, on_invalid),
         crs=crs,
-        encoding=encoding,  # type: ignore[arg-type]
+        encoding=encoding,
         mapping=mapping,
         layer_name=layer_name,
         dry_run=dry_run,

@@ -15,7 +15,7 @@ import datetime as dt
 import json
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
@@ -60,7 +60,7 @@ async def create_import(
     source_doc: Annotated[str | None, Form(description="Document behind the changes")] = None,
 ) -> Response:
     """Run an import and answer with its report."""
-    from layers.importer import ImportOptions, run_import, safe_file_name
+    from layers.importer import ImportOptions, Mode, OnInvalid, run_import, safe_file_name
 
     principal = get_principal(request)
     require_editor_of(principal, layer)
@@ -81,10 +81,10 @@ async def create_import(
             mapping_path = Path(tmp) / "mapping.yaml"
             mapping_path.write_bytes(await mapping.read())
         opts = ImportOptions(
-            mode=mode,
-            on_invalid=on_invalid,
+            mode=cast(Mode, mode),
+            on_invalid=cast(OnInvalid, on_invalid),
             crs=crs or None,
-            encoding=encoding or None,  # type: ignore[arg-type]
+            encoding=encoding or None,
             mapping=mapping_path,
             layer_name=layer_name or None,
             dry_run=dry_run,
