@@ -1213,8 +1213,11 @@ def page_sql(q: FeatureQuery, binder: Binder, *, filter_first: bool = False) -> 
     lim = binder(q.limit, "integer")
     lim1 = binder(q.limit + 1, "integer")
     order = sql.SQL("DESC" if backward else "ASC")
+    # choose the rows first, then serialise only those (PostgreSQL would otherwise build the GeoJSON of
+    # every match before the top-N sort)
     inner = sql.SQL(
-        "SELECT {feat} AS f, {key} AS k FROM {table} AS t WHERE {cond} ORDER BY {order} LIMIT {lim1}"
+        "SELECT {feat} AS f, {key} AS k FROM "
+        "(SELECT * FROM {table} AS t WHERE {cond} ORDER BY {order} LIMIT {lim1}) AS t"
     ).format(feat=feature_sql(q.layer, binder, q.crs, q.properties), key=_key_sql(q), table=table_sql(q.layer),
              cond=cond, order=order_by(q, reverse=backward, filter_first=filter_first), lim1=lim1)
     return sql.SQL(
