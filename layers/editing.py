@@ -672,7 +672,9 @@ async def update_feature(conn: AsyncConnection[Any], layer: Layer, feature_id: i
                 merged = new_values
             _check_required(layer, merged)
             _lifecycle_checks(layer, current.get("status"), merged.get("status"), change)
-            assigns: list[sql.Composable] = [sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(f"v_{k}")) for k in new_values]
+            assigns: list[sql.Composable] = [
+                sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(f"v_{k}")) for k in new_values
+            ]
             params: dict[str, Any] = {f"v_{k}": v for k, v in new_values.items()}
             if geom is not None:
                 wkb = _wkb(geom)

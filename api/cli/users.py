@@ -6,6 +6,8 @@ as adcodes (130108) or names (裕华区) and checked against ``renewal.districts
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import psycopg
 import typer
 from rich.table import Table
@@ -93,14 +95,15 @@ def revoke(database_url: str, target: str) -> int:
 def add_cmd(
     name: str = typer.Argument(..., help="Login name, e.g. yuhua.zhang"),
     role: str = typer.Option("viewer", help="viewer, editor or admin"),
-    district: list[str] = typer.Option([], "--district", "-d", help="District adcode or name (repeatable)"),
+    district: Annotated[list[str] | None, typer.Option("--district", "-d", help="District adcode or name (repeatable)")]
+    = None,
     display_name: str | None = typer.Option(None, help="Full name shown in the audit trail"),
     label: str | None = typer.Option(None, help="What the key is for"),
 ) -> None:
     """Create a user and print their first API key (shown once)."""
     from api.cli import console
 
-    key = add_user(Settings().database_url, name, role, district, display_name, label)
+    key = add_user(Settings().database_url, name, role, district or [], display_name, label)
     console.print(f"User [bold]{name}[/] ({role}) created. API key (store it now, it is not shown again):")
     console.print(key, soft_wrap=True, highlight=False)
 
