@@ -93,3 +93,29 @@ def test_every_write_bumps_the_layer_version_and_is_audited(conn: psycopg.Connec
     assert rows[0][0] == "tester" and rows[0][2] == "req-1" and rows[0][5] == "Point"
     assert rows[1][3:5] == ("10", "11")
     conn.execute("DELETE FROM renewal.status_history WHERE layer = 'parking_sites' AND feature_id = %s", (fid,))
+
+
+def test_app_role_cannot_switch_off_history_or_audit(conn: psycopg.Connection) -> None:
+    """The bypass settings are for the data owner (demo loader); the API's role is always recorded."""
+    role = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'renewal_app'").fetchone()
+    assert role, "migration 0005 creates renewal_app"
+    audit_before = conn.execute("SELECT count(*) FROM renewal.audit_log").fetchone()[0]
+    with conn.transaction():
+        conn.execute("SET LOCAL ROLE renewal_app")
+        conn.execute("SET LOCAL renewal.audit_mode = 'off'")
+        conn.execute("SET LOCAL renewal.history_mode = 'manual'")
+        fid = conn.execute(
+            "INSERT INTO renewal.parking_sites (code, name, status, spaces, geom) VALUES "
+            "('TEST-BYPASS', '绕过测试', 'planned', 5, ST_SetSRID(ST_MakePoint(114.5, 38.04), 4490)) RETURNING id"
+        ).fetchone()[0]
+        conn.execute("DELETE FROM renewal.parking_sites WHERE id = %s", (fid,))
+    hist = conn.execute(
+        "SELECT count(*) FROM renewal.status_history WHERE layer = 'parking_sites' AND feature_id = %s", (fid,)
+    ).fetchone()[0]
+    assert hist == 1
+    assert conn.execute("SELECT count(*) FROM renewal.audit_log").fetchone()[0] == audit_before + 2
+    # the owner (the demo loader's role) still may bypass
+    with conn.transaction():
+        conn.execute("SET LOCAL renewal.audit_mode = 'off'")
+        conn.execute("UPDATE renewal.parking_sites SET spaces = spaces WHERE false")
+    conn.execute("DELETE FROM renewal.status_history WHERE layer = 'parking_sites' AND feature_id = %s", (fid,))

@@ -1,7 +1,7 @@
 """Users, API keys, tombstones; an application role; an append-only audit log.
 
 Revision ID: 0005
-Revises: 0001
+Revises: 0004
 Create Date: 2026-11-28
 
 * ``renewal.users`` / ``renewal.api_keys``: who may read and write (viewer, editor scoped to
@@ -20,7 +20,7 @@ Create Date: 2026-11-28
 from alembic import op
 
 revision = "0005"
-down_revision = "0001"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
