@@ -33,7 +33,8 @@ from psycopg import sql
 
 from api.deps import PoolDep, RegistryDep, SettingsDep
 from api.ogc.negotiation import HtmlPreferredRoute
-from gis.errors import InvalidInputError, NotFoundError
+from api.auth import readable_layers
+from gis.errors import AuthenticationError, InvalidInputError, NotFoundError
 from layers.models import Layer
 from layers.plan import Target, get_target
 from layers.registry import Registry
@@ -269,6 +270,7 @@ def _escape_like(text: str) -> str:
 
 @router.get("/viewer/search", summary="Features by name or code, across every layer")
 async def viewer_search(
+    request: Request,
     pool: PoolDep,
     registry: RegistryDep,
     q: Annotated[str, Query(min_length=1, max_length=100, description="Part of a name or code, e.g. 华药 or TTD-001")],
@@ -282,7 +284,11 @@ async def viewer_search(
     text = q.strip()
     if not text:
         raise InvalidInputError("Type part of a name or code to search for.")
-    layers = [registry.get(layer)] if layer else list(registry)
+    # Search spans layers, so it must not leak names from layers the caller may not read.
+    readable = {lyr.id for lyr in readable_layers(request)}
+    layers = [registry.get(layer)] if layer else [lyr for lyr in registry if lyr.id in readable]
+    if layer and layer not in readable:
+        raise AuthenticationError(f"Layer '{layer}' is not open to anonymous users; send an API key.")
     parts = []
     for lyr in layers:
         status = sql.SQL("status") if lyr.has_status else sql.SQL("NULL::text")

@@ -162,3 +162,15 @@ def test_point_helper_is_inside_district(econn: psycopg.Connection) -> None:
     inside = econn.execute("SELECT ST_Contains(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4490)) FROM renewal.districts "
                            "WHERE code = '130108'", (x, y)).fetchone()
     assert inside == (True,)
+
+
+def test_cross_layer_search_hides_restricted_layers_from_anonymous(
+    pc: TestClient, keys: dict[str, str], econn: psycopg.Connection
+) -> None:
+    code = econn.execute("SELECT code FROM renewal.land_parcels ORDER BY id LIMIT 1").fetchone()[0]
+    anon = pc.get("/viewer/search", params={"q": code})
+    assert anon.status_code == 200
+    assert all(hit["layer"] != "land_parcels" for hit in anon.json()["hits"])
+    assert pc.get("/viewer/search", params={"q": code, "layer": "land_parcels"}).status_code == 401
+    signed = pc.get("/viewer/search", params={"q": code}, headers=auth(keys, "viewer"))
+    assert any(hit["layer"] == "land_parcels" and hit["code"] == code for hit in signed.json()["hits"])
