@@ -31,9 +31,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
 from psycopg import sql
 
+from api.auth import readable_layers
 from api.deps import PoolDep, RegistryDep, SettingsDep
 from api.ogc.negotiation import HtmlPreferredRoute
-from api.auth import readable_layers
 from gis.errors import AuthenticationError, InvalidInputError, NotFoundError
 from layers.models import Layer
 from layers.plan import Target, get_target
