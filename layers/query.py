@@ -85,6 +85,7 @@ import numpy as np
 import shapely
 import shapely.geometry
 from psycopg import AsyncConnection, sql
+from psycopg.pq import TransactionStatus
 
 from gis.crs import CRS84, STORAGE, CrsRef, parse_crs, proj_crs, transform_coords
 from gis.errors import CRSError, InvalidInputError, NotFoundError
@@ -103,6 +104,7 @@ __all__ = [
     "column_kinds",
     "feature_sql",
     "fetch_feature",
+    "fetch_one_serial",
     "fetch_page",
     "geometry_sql",
     "one_feature_sql",
@@ -1309,6 +1311,29 @@ class Page:
     prev_cursor: str | None
 
 
+_SERIAL: Final = sql.SQL("SET LOCAL max_parallel_workers_per_gather = 0")
+
+
+async def fetch_one_serial(conn: AsyncConnection[Any], stmt: sql.Composed | sql.SQL, params: Mapping[str, Any]) -> Any:
+    """Run a hot-path statement without parallel workers or a cached generic plan; return its first row.
+
+    Why: launching parallel workers costs 20-50 ms per query (far more than a 100-row page or a
+    tile needs, and a concurrent server has no idle cores to give them), and psycopg prepares a
+    statement after five executions, after which PostgreSQL may switch to a *generic* plan that
+    ignores the bbox (measured: 3-5 s instead of 30 ms for a large-bbox page). ``prepare=False``
+    keeps custom plans (planning costs about 1 ms). When the connection is idle in autocommit,
+    ``SET LOCAL`` runs in a pipelined transaction (one round trip); inside a caller's transaction the
+    statement just runs as is.
+    """
+    if conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
+        async with conn.pipeline(), conn.transaction():
+            await conn.execute(_SERIAL)
+            cur = await conn.execute(stmt, params, prepare=False)
+            return await cur.fetchone()
+    cur = await conn.execute(stmt, params, prepare=False)
+    return await cur.fetchone()
+
+
 async def _count_if_cheap(conn: AsyncConnection[Any], q: FeatureQuery) -> int | None:
     cur = await conn.execute(
         "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
@@ -1320,7 +1345,7 @@ async def _count_if_cheap(conn: AsyncConnection[Any], q: FeatureQuery) -> int | 
         return None
     b = Binder()
     stmt = sql.SQL("SELECT count(*) FROM {} AS t WHERE {}").format(table_sql(q.layer), where_clause(q, b))
-    cur = await conn.execute(stmt, b.params)
+    cur = await conn.execute(stmt, b.params, prepare=False)
     row = await cur.fetchone()
     return int(row[0]) if row else None
 
@@ -1337,7 +1362,7 @@ async def choose_filter_first(conn: AsyncConnection[Any], q: FeatureQuery) -> bo
     b = Binder()
     stmt = sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} AS t WHERE {}").format(table_sql(q.layer),
                                                                                     where_clause(q, b))
-    cur = await conn.execute(stmt, b.params)
+    cur = await conn.execute(stmt, b.params, prepare=False)
     row = await cur.fetchone()
     try:
         plan = row[0] if row else None
@@ -1352,8 +1377,7 @@ async def fetch_page(conn: AsyncConnection[Any], q: FeatureQuery, *, count: bool
     """Run the page query (and the count when cheap) and return the page with its cursors."""
     b = Binder()
     filter_first = await choose_filter_first(conn, q)
-    cur = await conn.execute(page_sql(q, b, filter_first=filter_first), b.params)
-    row = await cur.fetchone()
+    row = await fetch_one_serial(conn, page_sql(q, b, filter_first=filter_first), b.params)
     assert row is not None
     features, fetched, first_key, last_key = str(row[0]), int(row[1]), row[2], row[3]
     returned = min(fetched, q.limit)
