@@ -23,7 +23,7 @@ from psycopg import sql
 from layers.models import Layer
 from layers.plan import get_catalog
 from layers.plan.models import Target
-from layers.progress import STATUS_LABELS, _filter_sql, _reached_statuses, district_names, progress_as_of
+from layers.progress import STATUS_LABELS, _reached_statuses, district_names, progress_as_of, target_filter_sql
 from layers.registry import get_registry
 
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
@@ -104,8 +104,8 @@ def target_rows(conn: psycopg.Connection[Any], target: Target, as_of: dt.date) -
         """
     ).format(
         value=value, table=sql.Identifier(layer.schema_name, layer.table), status=_status_sql(layer),
-        layer=sql.Literal(layer.table), filters=_filter_sql(target, "f", params, with_list=False),
-        list_filters=_filter_sql(target, "l", params, with_list=True),
+        layer=sql.Literal(layer.table), filters=target_filter_sql(target, "f", params, with_list=False),
+        list_filters=target_filter_sql(target, "l", params, with_list=True),
     )
     return list(conn.execute(query, params).fetchall())
 

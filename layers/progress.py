@@ -251,7 +251,7 @@ class TargetProgress:
 # --------------------------------------------------------------------------- SQL
 
 
-def _filter_sql(target: Target, prefix: str, params: dict[str, Any], *, with_list: bool) -> sql.Composable:
+def target_filter_sql(target: Target, prefix: str, params: dict[str, Any], *, with_list: bool) -> sql.Composable:
     """``AND``-joined conditions on ``t.<field>`` with bound parameters named ``<prefix>_<n>``."""
     parts: list[sql.Composable] = [sql.SQL("TRUE")]
     filters = [*target.filters, *(target.list_filters if with_list else [])]
@@ -326,7 +326,7 @@ def actual_subquery(
         table=sql.Identifier(layer.schema_name, layer.table),
         start=sql.Placeholder(f"{prefix}_start"),
         deadline=sql.Placeholder(f"{prefix}_deadline"),
-        filters=_filter_sql(target, f"{prefix}_f", params, with_list=False),
+        filters=target_filter_sql(target, f"{prefix}_f", params, with_list=False),
     )
 
 
@@ -342,7 +342,7 @@ def list_subquery(target: Target, params: dict[str, Any], prefix: str, registry:
     ).format(
         measure=_measure_sql(target),
         table=sql.Identifier(layer.schema_name, layer.table),
-        filters=_filter_sql(target, f"{prefix}_l", params, with_list=True),
+        filters=target_filter_sql(target, f"{prefix}_l", params, with_list=True),
     )
 
 
@@ -511,7 +511,7 @@ def timeseries_query(target: Target, until: dt.date | None = None) -> tuple[sql.
     ).format(
         ts_from=sql.Placeholder("ts_from"), ts_to=sql.Placeholder("ts_to"), measure=_measure_sql(target),
         table=sql.Identifier(layer.schema_name, layer.table),
-        filters=_filter_sql(target, "tsf", params, with_list=False),
+        filters=target_filter_sql(target, "tsf", params, with_list=False),
     )
     return query, params
 

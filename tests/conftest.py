@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -84,6 +85,21 @@ def drop_database(url: str) -> None:
     name = conninfo_to_dict(url)["dbname"]
     with psycopg.connect(_maintenance_url(), autocommit=True) as conn:
         conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg.sql.Identifier(name)))
+
+
+@contextmanager
+def scratch_demo_database(prefix: str) -> Iterator[str]:
+    """A separate migrated database with the demo loaded, for tests that write to it."""
+    from api.cli.db import upgrade
+    from layers.demo import load_demo
+
+    url = create_database(prefix)
+    try:
+        upgrade(url)
+        load_demo(url)
+        yield url
+    finally:
+        drop_database(url)
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,8 @@ from api.deps import PoolDep, RegistryDep, SettingsDep
 from api.ogc.negotiation import HtmlPreferredRoute
 from gis.errors import AuthenticationError, InvalidInputError, NotFoundError
 from layers.models import Layer
-from layers.plan import Target, get_target
+from layers.plan import get_target
+from layers.progress import target_filter_sql
 from layers.registry import Registry
 
 ORDER = 5
@@ -428,27 +429,6 @@ async def viewer_status_as_of(
     return Response(row[0], media_type="application/json")
 
 
-def _target_filters(target: Target, params: dict[str, Any]) -> sql.Composable:
-    """The target's attribute filters as SQL on ``t.<field>``, every value a bound parameter."""
-    parts: list[sql.Composable] = [sql.SQL("TRUE")]
-    for n, f in enumerate(target.filters):
-        col = sql.SQL("t.{}").format(sql.Identifier(f.field))
-        name = f"f{n}"
-        if f.op == "eq":
-            params[name] = f.value
-            parts.append(sql.SQL("{} = {}").format(col, sql.Placeholder(name)))
-        elif f.op == "in":
-            params[name] = list(f.value) if isinstance(f.value, list) else [f.value]
-            parts.append(sql.SQL("{} = ANY({})").format(col, sql.Placeholder(name)))
-        else:
-            assert isinstance(f.value, list)
-            params[name + "a"], params[name + "b"] = f.value
-            parts.append(
-                sql.SQL("{} BETWEEN {} AND {}").format(col, sql.Placeholder(name + "a"), sql.Placeholder(name + "b"))
-            )
-    return sql.SQL(" AND ").join(parts)
-
-
 _TARGET_SQL = """
 SELECT json_build_object('target', %(target)s::text, 'layer', %(layer)s::text, 'as_of', %(as_of)s::date,
   'ids', coalesce(json_agg(t.id ORDER BY t.id), '[]'::json),
@@ -499,7 +479,8 @@ async def viewer_target_features(
         "district": district,
     }
     query = sql.SQL(_TARGET_SQL).format(
-        table=sql.Identifier(layer.schema_name, layer.table), filters=_target_filters(goal, params)
+        table=sql.Identifier(layer.schema_name, layer.table),
+        filters=target_filter_sql(goal, "f", params, with_list=False),
     )
     async with pool.connection() as conn:
         cur = await conn.execute(query, params)

@@ -13,22 +13,14 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from tests.conftest import create_database, drop_database
+from tests.conftest import scratch_demo_database
 
 
 @pytest.fixture(scope="session")
 def edit_db() -> Iterator[str]:
     """A separate, migrated demo database for tests that write."""
-    from api.cli.db import upgrade
-    from layers.demo import load_demo
-
-    url = create_database("renewal_edit")
-    try:
-        upgrade(url)
-        load_demo(url)
+    with scratch_demo_database("renewal_edit") as url:
         yield url
-    finally:
-        drop_database(url)
 
 
 @pytest.fixture()

@@ -9,22 +9,14 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.conftest import create_database, drop_database
+from tests.conftest import scratch_demo_database
 
 
 @pytest.fixture(scope="session")
 def io_db() -> Iterator[str]:
     """A separate, migrated demo database that import tests may write to."""
-    from api.cli.db import upgrade
-    from layers.demo import load_demo
-
-    url = create_database("renewal_io")
-    try:
-        upgrade(url)
-        load_demo(url)
+    with scratch_demo_database("renewal_io") as url:
         yield url
-    finally:
-        drop_database(url)
 
 
 @pytest.fixture()
