@@ -43,7 +43,6 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check api gis layers tests bench
-	$(VENV)/bin/ruff format --check api gis layers tests bench
 
 typecheck: setup
 	$(VENV)/bin/mypy
