@@ -12,10 +12,24 @@ Usage::
 
 Notes
 -----
-* Tiles use a fixed, seeded list of distinct tiles around the city centre; each tile is requested
-  once per target, so our in-process tile cache never hits (cold numbers).
+* Fairness: the three targets get the same pool size (``--pool``), the same client concurrency,
+  the same requests and the same tiles. Our service and the raw pool use identical connection
+  settings (``api.db.make_pool``: ``jit=off``, statement timeout, role); "raw SQL" runs the very
+  statement the service runs, the way the service runs it (``layers.query.fetch_one_serial``),
+  without HTTP, Python serialisation, the filter-first probe or the version lookup.
+* Measurements are interleaved: every case runs in ``--rounds`` rounds, and in each round every
+  target runs its share of the requests, in rotating order, so machine load (this box is shared)
+  hits the three targets alike. p50/p95 pool all rounds; req/s is requests over summed wall time.
+* Tiles: a fixed, seeded list of distinct tiles around the city centre; each round takes fresh
+  tiles, and all three targets request those same tiles, each tile once per target, so our
+  in-process tile cache never hits (cold numbers).
+* tipg caps tiles at ``TIPG_MAX_FEATURES_PER_TILE`` features (default 10,000; a z14 tile in the
+  city centre holds about 16,000 parcels). By default this benchmark lifts the cap
+  (``--tipg-tile-cap``) so both services draw the same features; the table prints the average
+  features (by SQL) and bytes per tile of each target so any difference in content is visible.
 * land_parcels has ``min_zoom: 13`` in the registry, so our service answers z10/z12 parcel tiles
-  with an empty 204 by design; tipg renders them. Those rows are marked.
+  with an empty 204 by design (0 features, 0 bytes in the table); tipg renders them. Those rows
+  compare different work and are marked.
 * tipg computes ``numberMatched`` with ``count(*)`` on every page; we omit it on tables above
   ``layers.query.COUNT_MAX_ROWS`` (documented choice), which is part of the difference.
 """
@@ -37,13 +51,20 @@ from typing import Any
 
 import httpx
 import morecantile
-from psycopg_pool import AsyncConnectionPool
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from api.db import make_pool  # noqa: E402
 from api.routers.tiles import tile_sql  # noqa: E402
-from layers.query import Binder, choose_filter_first, page_sql, parse_items_params  # noqa: E402
+from api.settings import Settings  # noqa: E402
+from layers.query import (  # noqa: E402
+    Binder,
+    choose_filter_first,
+    fetch_one_serial,
+    page_sql,
+    parse_items_params,
+)
 from layers.registry import get_registry  # noqa: E402
 
 LAYER = "land_parcels"
@@ -85,9 +106,26 @@ def start(cmd: list[str], env: dict[str, str], url: str, log: Path) -> subproces
     raise RuntimeError(f"{cmd} did not start: {log.read_text()[-2000:]}")
 
 
-async def measure(calls: list[Callable[[], Awaitable[Any]]], concurrency: int) -> tuple[float, float, float]:
-    """Run calls with bounded concurrency; return (p50 ms, p95 ms, requests/s)."""
-    lat: list[float] = []
+Stats = tuple[float, float, float]
+TARGETS = ("ours", "tipg", "raw SQL")
+
+
+class Acc:
+    """Latencies (ms), wall time (s) and response sizes (bytes) of one target in one case."""
+
+    def __init__(self) -> None:
+        self.lat: list[float] = []
+        self.wall = 0.0
+        self.sizes: list[int] = []
+
+    def stats(self) -> Stats:
+        lat = sorted(self.lat)
+        p95 = lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))]
+        return statistics.median(lat), p95, len(lat) / self.wall
+
+
+async def run_calls(calls: list[Callable[[], Awaitable[int]]], concurrency: int, acc: Acc) -> None:
+    """Run calls with bounded concurrency, adding latencies, sizes and wall time to ``acc``."""
     queue = list(calls)
     queue.reverse()
 
@@ -95,15 +133,27 @@ async def measure(calls: list[Callable[[], Awaitable[Any]]], concurrency: int) -
         while queue:
             fn = queue.pop()
             t0 = time.perf_counter()
-            await fn()
-            lat.append((time.perf_counter() - t0) * 1000)
+            size = await fn()
+            acc.lat.append((time.perf_counter() - t0) * 1000)
+            acc.sizes.append(size)
 
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    wall = time.perf_counter() - t0
-    lat.sort()
-    p95 = lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))]
-    return statistics.median(lat), p95, len(lat) / wall
+    acc.wall += time.perf_counter() - t0
+
+
+async def interleaved(calls: dict[str, list[Callable[[], Awaitable[int]]]], rounds: int,
+                      concurrency: int) -> dict[str, Acc]:
+    """Split each target's calls into ``rounds`` chunks; per round run every target's chunk, rotating the order."""
+    accs = {t: Acc() for t in calls}
+    names = list(calls)
+    for r in range(rounds):
+        for k in range(len(names)):
+            t = names[(r + k) % len(names)]
+            chunk = calls[t][r::rounds]
+            if chunk:
+                await run_calls(chunk, concurrency, accs[t])
+    return accs
 
 
 def tile_list(z: int, n: int, seed: int) -> list[tuple[int, int, int]]:
@@ -119,10 +169,16 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", default=os.environ.get("DATABASE_URL", "postgresql:///renewal_bench"))
     ap.add_argument("--requests", type=int, default=60, help="requests per case and target")
+    ap.add_argument("--rounds", type=int, default=4, help="interleaved rounds per case")
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--pool", type=int, default=8, help="pool size of every target")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--zooms", default=",".join(map(str, ZOOMS)))
+    ap.add_argument("--tipg-tile-cap", type=int, default=100_000,
+                    help="TIPG_MAX_FEATURES_PER_TILE (tipg's default is 10000)")
+    ap.add_argument("--skip-items", action="store_true")
     args = ap.parse_args()
+    zooms = [int(z) for z in args.zooms.split(",") if z.strip()]
 
     reg = get_registry()
     layer = reg.get(LAYER)
@@ -139,34 +195,35 @@ async def main() -> None:
         [sys.executable, "-m", "uvicorn", "tipg.main:app", "--port", str(tipg_port), "--log-level", "warning"],
         {"DATABASE_URL": asyncpg_url(args.db), "TIPG_DB_SCHEMAS": '["renewal"]',
          "DB_MIN_CONN_SIZE": str(args.pool), "DB_MAX_CONN_SIZE": str(args.pool),
-         "TIPG_MAX_FEATURES_PER_QUERY": "10000"},
+         "TIPG_MAX_FEATURES_PER_QUERY": "10000", "TIPG_MAX_FEATURES_PER_TILE": str(args.tipg_tile_cap)},
         f"http://127.0.0.1:{tipg_port}/collections", logs / "bench-tipg.log")
-    pool = AsyncConnectionPool(args.db, min_size=args.pool, max_size=args.pool, open=False,
-                               kwargs={"autocommit": True})
+    # the raw pool: the same construction and connection settings as the service's pool
+    pool = make_pool(Settings(database_url=args.db, pool_min_size=args.pool, pool_max_size=args.pool))
     await pool.open(wait=True)
-    rows: list[tuple[str, str, tuple[float, float, float]]] = []
+    results: list[tuple[str, dict[str, Acc], dict[str, float]]] = []
     try:
         async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=args.concurrency * 2)) as http:
             ob = f"http://127.0.0.1:{ours_port}"
             tb = f"http://127.0.0.1:{tipg_port}"
 
-            async def get(url: str, params: dict[str, str] | None = None) -> None:
+            async def get(url: str, params: dict[str, str] | None = None) -> int:
                 r = await http.get(url, params=params)
                 if r.status_code not in (200, 204):
                     raise RuntimeError(f"{url} {params} -> {r.status_code}: {r.text[:300]}")
-                _ = r.content
+                return len(r.content)
 
-            async def raw(stmt: Any, params: dict[str, Any]) -> None:
+            async def raw(stmt: Any, params: dict[str, Any]) -> int:
                 async with pool.connection() as conn:
-                    cur = await conn.execute(stmt, params)
-                    await cur.fetchall()
+                    row = await fetch_one_serial(conn, stmt, params)
+                return len(row[0]) if row and row[0] is not None else 0
 
             # warm-up (plans, caches, connections) on requests not used below
             for _ in range(3):
                 await get(f"{ob}/collections/{LAYER}/items", {"limit": "10"})
                 await get(f"{tb}/collections/renewal.{LAYER}/items", {"limit": "10"})
 
-            for limit in (100, 1000):
+            n = args.requests
+            for limit in () if args.skip_items else (100, 1000):
                 for bname, bbox in (("small bbox", SMALL_BBOX), ("large bbox", LARGE_BBOX)):
                     case = f"items limit={limit} {bname}"
                     params = {"limit": str(limit), "bbox": bbox}
@@ -175,45 +232,65 @@ async def main() -> None:
                         ff = await choose_filter_first(conn, q)
                     b = Binder()
                     stmt = page_sql(q, b, filter_first=ff)  # the statement the service runs
-                    n = args.requests
                     ours_url = f"{ob}/collections/{LAYER}/items"
                     tipg_url = f"{tb}/collections/renewal.{LAYER}/items"
-                    rows.append((case, "ours", await measure(
-                        [lambda u=ours_url, p=params: get(u, p)] * n, args.concurrency)))
-                    rows.append((case, "tipg", await measure(
-                        [lambda u=tipg_url, p=params: get(u, p)] * n, args.concurrency)))
-                    rows.append((case, "raw SQL", await measure(
-                        [lambda s=stmt, p=b.params: raw(s, p)] * n, args.concurrency)))
+                    accs = await interleaved({
+                        "ours": [lambda u=ours_url, p=params: get(u, p)] * n,
+                        "tipg": [lambda u=tipg_url, p=params: get(u, p)] * n,
+                        "raw SQL": [lambda s=stmt, p=b.params: raw(s, p)] * n,
+                    }, args.rounds, args.concurrency)
+                    results.append((case, accs, {t: float(limit) for t in TARGETS}))
 
-            for z in ZOOMS:
+            for z in zooms:
                 case = f"tiles z{z}" + (" (ours: empty by min_zoom)" if z < layer.min_zoom else "")
-                tiles = tile_list(z, args.requests * 3, args.seed)
-                t_ours, t_tipg, t_raw = (tiles[i::3] for i in range(3))
-                rows.append((case, "ours", await measure(
-                    [lambda t=t: get(f"{ob}/collections/{LAYER}/tiles/WebMercatorQuad/{t[0]}/{t[1]}/{t[2]}")
-                     for t in t_ours], args.concurrency)))
-                rows.append((case, "tipg", await measure(
-                    [lambda t=t: get(f"{tb}/collections/renewal.{LAYER}/tiles/WebMercatorQuad/{t[0]}/{t[1]}/{t[2]}")
-                     for t in t_tipg], args.concurrency)))
-                rows.append((case, "raw SQL", await measure(
-                    [lambda t=t: raw(*tile_sql([layer], *t)) for t in t_raw], args.concurrency)))
+                tiles = tile_list(z, n, args.seed)
+                feats = await tile_feature_counts(pool, tiles)
+                shown = z >= layer.min_zoom
+                mean = statistics.fmean(feats)
+                avg_feats = {"ours": mean if shown else 0.0,
+                             "tipg": statistics.fmean(min(f, args.tipg_tile_cap) for f in feats),
+                             "raw SQL": mean if shown else 0.0}
+                accs = await interleaved({
+                    "ours": [lambda t=t: get(f"{ob}/collections/{LAYER}/tiles/WebMercatorQuad/{t[0]}/{t[1]}/{t[2]}")
+                             for t in tiles],
+                    "tipg": [lambda t=t: get(f"{tb}/collections/renewal.{LAYER}/tiles/WebMercatorQuad/"
+                                             f"{t[0]}/{t[1]}/{t[2]}") for t in tiles],
+                    "raw SQL": [lambda t=t: raw(*tile_sql([layer], *t)) for t in tiles],
+                }, args.rounds, args.concurrency)
+                results.append((case, accs, avg_feats))
     finally:
         await pool.close()
         for proc in (ours, tipg):
             proc.terminate()
             proc.wait(timeout=20)
 
-    print(f"database {args.db}; {args.requests} requests per case and target; concurrency {args.concurrency}; "
-          f"pool {args.pool}")
-    print(f"{'case':44} {'target':8} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>8}")
-    by_case: dict[str, dict[str, tuple[float, float, float]]] = {}
-    for case, target, (p50, p95, rps) in rows:
-        by_case.setdefault(case, {})[target] = (p50, p95, rps)
-        print(f"{case:44} {target:8} {p50:8.1f} {p95:8.1f} {rps:8.1f}")
+    print(f"database {args.db}; {args.requests} requests per case and target in {args.rounds} interleaved rounds; "
+          f"concurrency {args.concurrency}; pool {args.pool}; tipg tile cap {args.tipg_tile_cap}")
+    print(f"{'case':40} {'target':8} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>8} {'features':>9} {'kB/resp':>8}")
+    for case, accs, feats in results:
+        for t in TARGETS:
+            p50, p95, rps = accs[t].stats()
+            kb = statistics.fmean(accs[t].sizes) / 1024
+            print(f"{case:40} {t:8} {p50:8.1f} {p95:8.1f} {rps:8.1f} {feats[t]:9.0f} {kb:8.1f}")
     print()
-    print(f"{'case':44} {'ours/tipg req/s':>16} {'ours/raw p50':>13}")
-    for case, t in by_case.items():
-        print(f"{case:44} {t['ours'][2] / t['tipg'][2]:16.2f} {t['ours'][0] / t['raw SQL'][0]:13.2f}")
+    print(f"{'case':40} {'ours/tipg req/s':>16} {'tipg/ours p50':>14} {'ours/raw p50':>13} {'same features':>14}")
+    for case, accs, feats in results:
+        o, t, r = (accs[x].stats() for x in TARGETS)
+        same = "yes" if round(feats["ours"]) == round(feats["tipg"]) else "NO"
+        print(f"{case:40} {o[2] / t[2]:16.2f} {t[0] / o[0]:14.2f} {o[0] / r[0]:13.2f} {same:>14}")
+
+
+async def tile_feature_counts(pool: Any, tiles: list[tuple[int, int, int]]) -> list[int]:
+    """Features per tile (rows whose box meets the tile with its buffer), counted in SQL."""
+    out = []
+    async with pool.connection() as conn:
+        for z, x, y in tiles:
+            cur = await conn.execute(
+                "SELECT count(*) FROM renewal.land_parcels WHERE geom && "
+                "ST_Transform(ST_TileEnvelope(%s, %s, %s, margin => 64.0 / 4096), 4490)", (z, x, y))
+            row = await cur.fetchone()
+            out.append(int(row[0]) if row else 0)
+    return out
 
 
 if __name__ == "__main__":
