@@ -64,6 +64,7 @@ BULK_LOAD_ROWS = 50_000
 """From this many rows into an empty layer, secondary indexes are rebuilt after the insert."""
 SAME_GEOMETRY_DEG = 1e-9
 """Geometries closer than this (degrees, ≈0.1 mm) count as unchanged in upserts."""
+TRAIL_NOTE = "Audit log and status history written set-based by the importer (row triggers off for this import)."
 TEXT_MAX = 10_000
 """Longest value accepted in a text field without its own ``max_length``."""
 
@@ -141,6 +142,10 @@ class ImportOptions:
     file_name: str | None = None
     districts: frozenset[str] | None = None
     """For an editor limited to districts: the adcodes every imported (and updated) feature must lie in."""
+    trail: Literal["auto", "triggers"] = "auto"
+    """How the audit log and status history are written: ``auto`` set-based by the importer when the
+    database role may switch the row triggers off (the data owner: CLI), else by the triggers (the API's
+    ``renewal_app``); ``triggers`` always by the row triggers. The rows are the same either way."""
 
 
 @dataclass(frozen=True)
@@ -388,7 +393,27 @@ def _suggest_layers(current: Layer) -> Callable[[str], list[str]]:
 
 
 def _text_series(values: pd.Series) -> pd.Series:
-    """Raw cell values as text for COPY (None for missing)."""
+    """Raw cell values as text for COPY (None for missing).
+
+    Vectorised for the column types of a large file (text, whole numbers, decimals); other
+    columns (dates, mixed Excel cells) go value by value through :func:`_cell`, with the same result.
+    """
+    mask = values.isna().to_numpy()
+    if pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_object_dtype(values.dtype):
+        out = values.to_numpy(dtype=object, na_value=None)
+        return pd.Series(out, index=values.index, dtype=object)
+    if pd.api.types.is_integer_dtype(values.dtype) and not mask.any():
+        return pd.Series(values.to_numpy().astype(str).astype(object), index=values.index, dtype=object)
+    if pd.api.types.is_float_dtype(values.dtype) and not isinstance(values.dtype, pd.api.extensions.ExtensionDtype):
+        arr = values.to_numpy(dtype=np.float64)
+        res = np.full(len(arr), None, dtype=object)
+        whole = ~mask & np.isfinite(arr) & (np.abs(arr) < 1e15)
+        whole[whole] = arr[whole] == np.trunc(arr[whole])
+        res[whole] = arr[whole].astype(np.int64).astype(str)
+        rest = ~mask & ~whole
+        if rest.any():
+            res[rest] = [repr(v) for v in arr[rest].tolist()]
+        return pd.Series(res, index=values.index, dtype=object)
     s = values.astype(object)
     mask = s.isna()
     out = s.map(_cell)
@@ -580,6 +605,9 @@ def _stage_validate_apply(
 
     # --- stage: every mapped value as text, the geometry as hex EWKB (EPSG:4490)
     stage_cols = ["rn", *cols, "geom"]
+    # Local buffers of TEMP tables (8 MB by default): a large staging table otherwise goes through
+    # the disk several times. Allowed only before the session's first TEMP table, as here.
+    cur.execute("SELECT set_config('temp_buffers', %s, true)", (f"{min(512, 32 + n // 4000)}MB",))
     cur.execute(
         sql.SQL("CREATE TEMP TABLE import_stage ({}) ON COMMIT DROP").format(
             sql.SQL(", ").join(
@@ -647,13 +675,17 @@ def _stage_validate_apply(
     cur.execute(
         "SELECT set_config('renewal.actor', %s, true), set_config('renewal.channel', %s, true), "
         "set_config('renewal.effective_date', %s, true), set_config('renewal.source_doc', %s, true), "
-        "set_config('renewal.history_mode', '', true), set_config('renewal.audit_mode', '', true)",
+        "set_config('renewal.history_mode', '', true), set_config('renewal.audit_mode', '', true), "
+        "set_config('synchronous_commit', 'off', true), set_config('maintenance_work_mem', '256MB', true)",
         (report.actor, opts.channel, eff.isoformat(), opts.source_doc or report.file_name),
     )
     report.import_id = _record(conn, report, started, status="applied")
     cur.execute("SELECT set_config('renewal.note', %s, true)", (f"import #{report.import_id}: {report.file_name}",))
     cur.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(target))
-    _apply(cur, layer, target, cols, cmap, cfg, opts, report)
+    trail = _SetBasedTrail.start(cur, layer, opts) if opts.trail != "triggers" else None
+    if trail is not None:
+        report.notes.append(TRAIL_NOTE)
+    _apply(cur, layer, target, cols, cmap, cfg, opts, report, trail)
     report.timings_s["apply"] = round(time.perf_counter() - t0, 3)
     step("apply", 1, 1)
     if opts.dry_run:
@@ -1018,16 +1050,19 @@ def _apply(
     cfg: MappingConfig,
     opts: ImportOptions,
     report: ImportReport,
+    trail: _SetBasedTrail | None = None,
 ) -> None:
     mapped = [c for c in cols if c in cmap.fields or c in cfg.defaults or c == "code"]
     if "code" not in cmap.fields and "code" not in cfg.defaults and opts.mode != "append":
         mapped.remove("code")
     if opts.mode == "replace":
-        cur.execute(
-            sql.SQL(
-                "DELETE FROM {} AS t WHERE NOT EXISTS (SELECT 1 FROM import_ready AS r WHERE r.code = t.code)"
-            ).format(target)
-        )
+        delete = sql.SQL(
+            "DELETE FROM {} AS t WHERE NOT EXISTS (SELECT 1 FROM import_ready AS r WHERE r.code = t.code)"
+        ).format(target)
+        if trail is None:
+            cur.execute(delete)
+        else:
+            cur.execute(trail.wrap(sql.SQL("{} RETURNING t.*").format(delete), "DELETE"))
         report.counts["deleted"] = cur.rowcount
     matched = 0
     if opts.mode in ("upsert", "replace"):
@@ -1059,11 +1094,19 @@ def _apply(
             if olds
             else geom_changed
         )
-        cur.execute(
-            sql.SQL(
-                "UPDATE {} AS t SET {} FROM import_ready AS r WHERE t.code = r.code AND NOT r.is_new AND ({})"
-            ).format(target, sql.SQL(", ").join(sets), changed)
-        )
+        update = sql.SQL(
+            "UPDATE {} AS t SET {} FROM import_ready AS r WHERE t.code = r.code AND NOT r.is_new AND ({})"
+        ).format(target, sql.SQL(", ").join(sets), changed)
+        if trail is None:
+            cur.execute(update)
+        else:
+            # The old row as it was before this statement: the same table joined once more by id
+            # (the join sees the statement's snapshot, i.e. the row before the update).
+            update = sql.SQL(
+                "UPDATE {} AS t SET {} FROM import_ready AS r, {} AS o "
+                "WHERE o.id = t.id AND t.code = r.code AND NOT r.is_new AND ({}) RETURNING t.*, {}"
+            ).format(target, sql.SQL(", ").join(sets), target, changed, trail.old_columns())
+            cur.execute(trail.wrap(update, "UPDATE"))
         report.counts["updated"] = cur.rowcount
         cur.execute("SELECT count(*) FROM import_ready WHERE NOT is_new")
         row = cur.fetchone()
@@ -1087,41 +1130,162 @@ def _apply(
     ins_cols.append("geom")
     exprs.append(sql.SQL("r.geom"))
     rebuild = _drop_indexes_for_bulk_load(cur, layer, report)
-    cur.execute(
-        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM import_ready AS r WHERE r.is_new ORDER BY r.rn").format(
-            target, sql.SQL(", ").join(_ident(c) for c in ins_cols), sql.SQL(", ").join(exprs)
-        )
+    insert = sql.SQL("INSERT INTO {} AS t ({}) SELECT {} FROM import_ready AS r WHERE r.is_new ORDER BY r.rn").format(
+        target, sql.SQL(", ").join(_ident(c) for c in ins_cols), sql.SQL(", ").join(exprs)
     )
+    if trail is None:
+        cur.execute(insert)
+    else:
+        cur.execute(trail.wrap(sql.SQL("{} RETURNING t.*").format(insert), "INSERT"))
     report.counts["added"] = cur.rowcount
     for stmt in rebuild:
         cur.execute(stmt)
 
 
+_SETTING = "nullif(current_setting({}, true), '')"
+
+
+def _setting(name: str) -> sql.Composable:
+    return sql.SQL(_SETTING).format(sql.Literal(name))
+
+
+def _row_json(alias: str) -> sql.Composable:
+    """The audit trigger's image of a row: every column, the geometry as GeoJSON (``renewal.audit_row()``)."""
+    a = sql.Identifier(alias)
+    return sql.SQL("(to_jsonb({a}) - 'geom') || jsonb_build_object('geom', ST_AsGeoJSON({a}.geom)::jsonb)").format(a=a)
+
+
+@dataclass(frozen=True)
+class _SetBasedTrail:
+    """The audit log and status history written set-based, in the statement that changes the layer.
+
+    The row triggers (``renewal.audit_row()``, ``renewal.track_status()``) cost a PL/pgSQL call, a
+    ``to_jsonb`` and an ``ST_AsGeoJSON`` per row and feature, about 80 % of a large insert. When the
+    database role may switch them off (the data owner: CLI imports; never the API's ``renewal_app``,
+    migration 0006), the importer sets ``renewal.audit_mode = 'off'`` and ``renewal.history_mode =
+    'manual'`` for its transaction and writes the same rows itself with ``INSERT ... SELECT`` from the
+    ``RETURNING`` of the data-modifying statement: the same columns, the same settings, the same
+    before/after images (all columns, generated ones included, geometry as GeoJSON).
+    """
+
+    layer: Layer
+
+    @classmethod
+    def start(cls, cur: psycopg.Cursor[Any], layer: Layer, opts: ImportOptions) -> _SetBasedTrail | None:
+        """Switch the triggers off for this transaction if the role may; None (triggers stay on) otherwise."""
+        cur.execute(
+            "SELECT set_config('renewal.audit_mode', 'off', true), set_config('renewal.history_mode', 'manual', true), "
+            "renewal.bypass_allowed('renewal.audit_mode', 'off') AND "
+            "renewal.bypass_allowed('renewal.history_mode', 'manual')"
+        )
+        row = cur.fetchone()
+        if row and row[2]:
+            return cls(layer)
+        cur.execute("SELECT set_config('renewal.audit_mode', '', true), set_config('renewal.history_mode', '', true)")
+        return None
+
+    def old_columns(self) -> sql.Composable:
+        """Extra ``RETURNING`` columns of an UPDATE joined to the old row ``o``: its image and status."""
+        status = sql.SQL("o.status") if self.layer.has_status else sql.SQL("NULL::text")
+        return sql.SQL("{} AS audit_before__, {} AS status_before__").format(_row_json("o"), status)
+
+    def wrap(self, statement: sql.Composable, action: Literal["INSERT", "UPDATE", "DELETE"]) -> sql.Composed:
+        """``statement ... RETURNING t.*`` wrapped so that its rows land in the audit log and status history.
+
+        The rowcount of the result is the number of audit rows, i.e. of features written.
+        """
+        table = sql.Literal(self.layer.table)
+        ctes: list[sql.Composable] = [sql.SQL("w AS ({})").format(statement)]
+        if self.layer.has_status and action != "DELETE":
+            from_status = sql.SQL("w.status_before__") if action == "UPDATE" else sql.SQL("NULL::text")
+            changed = sql.SQL("WHERE w.status IS DISTINCT FROM w.status_before__" if action == "UPDATE" else "")
+            ctes.append(
+                sql.SQL(
+                    "h AS (INSERT INTO renewal.status_history "
+                    "(layer, feature_id, code, from_status, to_status, effective_date, source_doc, note, recorded_by) "
+                    "SELECT {table}, w.id, w.code, {from_status}, w.status, "
+                    "coalesce({eff}::date, current_date), {src}, {note}, coalesce({actor}, current_user) "
+                    "FROM w {changed} RETURNING 1)"
+                ).format(
+                    table=table,
+                    from_status=from_status,
+                    eff=_setting("renewal.effective_date"),
+                    src=_setting("renewal.source_doc"),
+                    note=_setting("renewal.note"),
+                    actor=_setting("renewal.actor"),
+                    changed=changed,
+                )
+            )
+        image = sql.SQL(
+            "(to_jsonb(w) - 'geom' - 'audit_before__' - 'status_before__') || "
+            "jsonb_build_object('geom', ST_AsGeoJSON(w.geom)::jsonb)"
+        )
+        before = {"INSERT": sql.SQL("NULL::jsonb"), "UPDATE": sql.SQL("w.audit_before__"), "DELETE": image}[action]
+        after = sql.SQL("NULL::jsonb") if action == "DELETE" else image
+        return sql.SQL(
+            "WITH {ctes} INSERT INTO renewal.audit_log "
+            "(actor, channel, action, layer, feature_id, code, before, after, request_id, source_doc, note) "
+            "SELECT coalesce({actor}, current_user), {channel}, {action}, {table}, w.id, w.code, {before}, {after}, "
+            "{request}, {src}, {note} FROM w"
+        ).format(
+            ctes=sql.SQL(", ").join(ctes),
+            actor=_setting("renewal.actor"),
+            channel=_setting("renewal.channel"),
+            action=sql.Literal(action),
+            table=table,
+            before=before,
+            after=after,
+            request=_setting("renewal.request_id"),
+            src=_setting("renewal.source_doc"),
+            note=_setting("renewal.note"),
+        )
+
+
 def _drop_indexes_for_bulk_load(cur: psycopg.Cursor[Any], layer: Layer, report: ImportReport) -> list[sql.SQL]:
-    """Drop the secondary indexes before a large load into an empty layer; return the statements rebuilding them.
+    """Drop the layer's secondary indexes before a large insert; return the statements rebuilding them.
 
     Building an index once after the load is several times faster than maintaining it row by row
-    (the conventions' "indexes built after large loads"). Only non-unique, non-primary indexes are
-    dropped (the unique code index guards the load); all of it is transactional, so a failed or
-    killed import leaves the indexes as they were.
+    (the conventions' "indexes built after large loads"). This is done when at least
+    ``BULK_LOAD_ROWS`` features are added and they are at least as many as the layer already holds
+    (else maintaining the index is cheaper than rebuilding it over the existing rows). Into an
+    empty layer the unique code constraint is dropped and re-added too: the staging checks have
+    already rejected duplicate codes, and re-adding it checks again. All of it is transactional, so
+    a failed or killed import leaves the indexes as they were.
     """
-    if report.counts["read"] < BULK_LOAD_ROWS:
-        return []
     target = sql.Identifier(layer.schema_name, layer.table)
-    cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(target))
+    cur.execute("SELECT count(*) FROM import_ready WHERE is_new")
     row = cur.fetchone()
-    if not row or not row[0]:
+    new = int(row[0]) if row else 0
+    if new < BULK_LOAD_ROWS:
         return []
+    cur.execute(sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} LIMIT %s) AS x").format(target), (new + 1,))
+    row = cur.fetchone()
+    existing = int(row[0]) if row else 0
+    if new < existing:
+        return []
+    regclass = f"{layer.schema_name}.{layer.table}"
     cur.execute(
         "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid "
         "WHERE i.indrelid = %s::regclass AND NOT i.indisprimary AND NOT i.indisunique",
-        (f"{layer.schema_name}.{layer.table}",),
+        (regclass,),
     )
     rebuild: list[sql.SQL] = []
     for name, definition in cur.fetchall():
         cur.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(layer.schema_name, name)))
         rebuild.append(sql.SQL(definition))  # DDL from the catalog (pg_get_indexdef), not from input
-    report.notes.append(f"Large load into an empty layer: {len(rebuild)} indexes rebuilt after the insert.")
+    if existing == 0:
+        cur.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = %s::regclass AND contype = 'u'",
+            (regclass,),
+        )
+        for name, definition in cur.fetchall():
+            cur.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(target, sql.Identifier(name)))
+            # DDL from the catalog (pg_get_constraintdef), not from input
+            rebuild.append(
+                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(target, sql.Identifier(name), sql.SQL(definition))
+            )
+    report.notes.append(f"Large load: {len(rebuild)} indexes/constraints rebuilt after the insert.")
     return rebuild
 
 

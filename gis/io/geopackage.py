@@ -48,7 +48,7 @@ def read_geopackage(path: Path, *, layer: str | None = None, prefer: tuple[str, 
                 "choose one with --layer-name."
             )
         chosen = matches[0]
-    source = ogr_read(path, fmt="gpkg", what=f"layer '{chosen}' of '{path.name}'", layer=chosen)
+    source = ogr_read(path, fmt="gpkg", what=f"layer '{chosen}' of '{path.name}'", layer=chosen, use_arrow=True)
     source.layer = chosen
     source.layers_available = names
     return source
