@@ -201,13 +201,18 @@ async def main() -> None:
     pool = make_pool(Settings(database_url=args.db, pool_min_size=args.pool, pool_max_size=args.pool))
     await pool.open(wait=True)
     results: list[tuple[str, dict[str, Acc], dict[str, float]]] = []
+    retries: list[str] = []
     try:
         async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=args.concurrency * 2)) as http:
             ob = f"http://127.0.0.1:{ours_port}"
             tb = f"http://127.0.0.1:{tipg_port}"
 
             async def get(url: str, params: dict[str, str] | None = None) -> int:
-                r = await http.get(url, params=params)
+                try:
+                    r = await http.get(url, params=params)
+                except httpx.TransportError as exc:  # a dropped keep-alive connection under load: retry once, count it
+                    retries.append(f"{url}: {exc!r}")
+                    r = await http.get(url, params=params)
                 if r.status_code not in (200, 204):
                     raise RuntimeError(f"{url} {params} -> {r.status_code}: {r.text[:300]}")
                 return len(r.content)
@@ -273,6 +278,8 @@ async def main() -> None:
             kb = statistics.fmean(accs[t].sizes) / 1024
             print(f"{case:40} {t:8} {p50:8.1f} {p95:8.1f} {rps:8.1f} {feats[t]:9.0f} {kb:8.1f}")
     print()
+    for line in retries:
+        print("retried after a transport error:", line)
     print(f"{'case':40} {'ours/tipg req/s':>16} {'tipg/ours p50':>14} {'ours/raw p50':>13} {'same features':>14}")
     for case, accs, feats in results:
         o, t, r = (accs[x].stats() for x in TARGETS)
