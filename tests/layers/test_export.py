@@ -54,14 +54,15 @@ def _features(url: str, layer_id: str) -> dict[str, tuple[Any, ...]]:
 
 @pytest.mark.parametrize("ext", FORMATS)
 @pytest.mark.parametrize("layer_id", LAYERS)
-def test_round_trip(layer_id: str, ext: str, io_db: str, rt_db: str, tmp_path: Path) -> None:
+def test_round_trip(layer_id: str, ext: str, db_url: str, demo_loaded: dict[str, int], rt_db: str, tmp_path: Path) -> None:
+    # exported from the pristine session demo, which no import test writes to
     out = tmp_path / f"{layer_id}.{ext}"
-    count = export_to_path(io_db, layer_id, out)
+    count = export_to_path(db_url, layer_id, out)
     crs = "EPSG:4490" if ext in ("csv", "xlsx") else None
     report = run_import(rt_db, layer_id, out, ImportOptions(mode="replace", crs=crs))
     assert report.status == "applied", report.as_dict()
     assert report.unmapped_columns == []
-    src, dst = _features(io_db, layer_id), _features(rt_db, layer_id)
+    src, dst = _features(db_url, layer_id), _features(rt_db, layer_id)
     assert len(src) == len(dst) == count
     for code, row in src.items():
         other = dst[code]
