@@ -35,11 +35,15 @@ apt_install() {
 }
 
 # 1. PostgreSQL server
-if ! command -v pg_lsclusters >/dev/null 2>&1 || [ -z "$(ls /etc/postgresql 2>/dev/null)" ]; then
+server_versions() { ls -d /usr/lib/postgresql/*/bin/postgres 2>/dev/null | cut -d/ -f5 | sort -V; }
+if ! command -v pg_lsclusters >/dev/null 2>&1 || [ -z "$(server_versions)" ]; then
   command -v apt-get >/dev/null 2>&1 || die "PostgreSQL is not installed and this is not a Debian/Ubuntu system: install PostgreSQL 13+ with PostGIS 3, then set DATABASE_URL."
   apt_install postgresql
 fi
-PGV="$(ls /etc/postgresql | sort -V | tail -n 1)"
+# The newest installed server, or the one an existing cluster runs on.
+PGV="$(pg_lsclusters -h 2>/dev/null | awk '{print $1}' | sort -V | tail -n 1)"
+[ -n "$PGV" ] || PGV="$(server_versions | tail -n 1)"
+[ -n "$PGV" ] || die "no PostgreSQL server binaries found under /usr/lib/postgresql after installing postgresql"
 
 # 2. PostGIS for that server version
 if [ ! -f "/usr/share/postgresql/$PGV/extension/postgis.control" ]; then
@@ -49,7 +53,7 @@ fi
 # 3. Server running (a fresh install, a stopped service, or no cluster yet)
 if ! pg_lsclusters -h 2>/dev/null | grep -q .; then
   say "creating cluster $PGV/main"
-  as_root pg_createcluster "$PGV" main >/dev/null
+  as_root pg_createcluster "$PGV" main >/dev/null || die "could not create a cluster: sudo pg_createcluster $PGV main"
 fi
 CLUSTER_LINE="$(pg_lsclusters -h | sort -V | tail -n 1)"
 CL_VER="$(echo "$CLUSTER_LINE" | awk '{print $1}')"
