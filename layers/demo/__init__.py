@@ -20,14 +20,13 @@ from layers.demo.loader import load_demo as load_foundation_demo
 def load_demo(conninfo: str, *, scale: int = 1, progress: Progress | None = None) -> dict[str, int]:
     """Load the foundation demo city, then the plan layers and indicator reports (issue 5).
 
-    Returns the foundation layer counts (``layers.demo.plan_layers.load_plan_layers`` returns
-    its own).
+    Returns the feature count of every layer loaded (and of the indicator reports), so the
+    CLI can show the whole city.
     """
     from layers.demo.plan_layers import load_plan_layers
 
     counts = load_foundation_demo(conninfo, scale=scale, progress=progress)
-    load_plan_layers(conninfo)
-    return counts
+    return {**counts, **load_plan_layers(conninfo)}
 
 
 __all__ = ["load_demo", "load_foundation_demo"]

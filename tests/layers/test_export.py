@@ -54,7 +54,9 @@ def _features(url: str, layer_id: str) -> dict[str, tuple[Any, ...]]:
 
 @pytest.mark.parametrize("ext", FORMATS)
 @pytest.mark.parametrize("layer_id", LAYERS)
-def test_round_trip(layer_id: str, ext: str, db_url: str, demo_loaded: dict[str, int], rt_db: str, tmp_path: Path) -> None:
+def test_round_trip(
+    layer_id: str, ext: str, db_url: str, demo_loaded: dict[str, int], rt_db: str, tmp_path: Path
+) -> None:
     # exported from the pristine session demo, which no import test writes to
     out = tmp_path / f"{layer_id}.{ext}"
     count = export_to_path(db_url, layer_id, out)
