@@ -109,7 +109,8 @@ def _geom_ewkb(geom: shapely.Geometry, geometry_type: str) -> str:
     return str(shapely.to_wkb(shapely.set_srid(geom, 4490), hex=True, include_srid=True))
 
 
-def _begin_layer(cur: psycopg.Cursor[Any], table: str) -> None:
+def begin_layer(cur: psycopg.Cursor[Any], table: str) -> None:
+    """Empty a demo layer and its history inside the caller's transaction, triggers bypassed."""
     # we write the histories ourselves; synthetic rows are not changes anyone made (no audit)
     cur.execute("SELECT set_config('renewal.history_mode', 'manual', true)")
     cur.execute("SELECT set_config('renewal.audit_mode', 'off', true)")
@@ -158,7 +159,8 @@ def _load_history(cur: psycopg.Cursor[Any], table: str, history: list[tuple[Any,
     cur.execute("TRUNCATE demo_history")
 
 
-def _load_python_layer(cur: psycopg.Cursor[Any], data: synth.LayerData, geometry_type: str) -> None:
+def load_python_layer(cur: psycopg.Cursor[Any], data: synth.LayerData, geometry_type: str) -> None:
+    """COPY generated features and their dated histories into a layer (shared with the plan layers)."""
     table = data.table
     cols = [*data.columns, "geom"]
     stmt = sql.SQL("COPY {t} ({cols}) FROM STDIN").format(
@@ -285,11 +287,11 @@ def load_demo(
                 progress(step, 0, 1)
                 progress("demo", n, total)
             with conn.transaction(), conn.cursor() as cur:
-                _begin_layer(cur, layer.table)
+                begin_layer(cur, layer.table)
                 if layer_id == "land_parcels":
                     _load_parcels(cur, scale)
                 else:
-                    _load_python_layer(cur, layers[layer.table], layer.geometry_type)
+                    load_python_layer(cur, layers[layer.table], layer.geometry_type)
                 cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier("renewal", layer.table)))
                 row = cur.fetchone()
                 counts[layer_id] = int(row[0]) if row else 0

@@ -348,10 +348,10 @@ def indicator_reports() -> list[tuple[str, dt.date, float, str, str]]:
 
 
 def _load(cur: psycopg.Cursor[Any], data: LayerData, geometry_type: str) -> None:
-    from layers.demo.loader import _begin_layer, _load_python_layer
+    from layers.demo.loader import begin_layer, load_python_layer
 
-    _begin_layer(cur, data.table)
-    _load_python_layer(cur, data, geometry_type)
+    begin_layer(cur, data.table)
+    load_python_layer(cur, data, geometry_type)
 
 
 def load_plan_layers(conninfo: str) -> dict[str, int]:
