@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import psycopg
 import typer
@@ -12,6 +13,10 @@ from rich.table import Table
 
 from api.settings import Settings
 from gis.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import folium
+
 from layers.progress import STATUS_COLORS, STATUS_LABELS, Quarter, parse_as_of, progress_as_of, ranking, select_targets
 
 map_app = typer.Typer(help="Folium maps (offline: libraries inlined into the file).", no_args_is_help=True)
@@ -70,6 +75,19 @@ def ranking_cmd(
     console.print(table)
 
 
+def _write_map(output: Path, make: Callable[[psycopg.AsyncConnection[Any]], Awaitable[folium.Map]]) -> None:
+    """Build a folium map on one connection and write it as a stand-alone HTML file (libraries inlined)."""
+    from api.cli import console
+    from gis.maps import render
+
+    async def build() -> str:
+        async with await psycopg.AsyncConnection.connect(Settings().database_url) as conn:
+            return render(await make(conn), inline=True)
+
+    output.write_text(asyncio.run(build()), encoding="utf-8")
+    console.print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB)")
+
+
 @map_app.command("progress")
 def map_progress(
     output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write")],
@@ -78,19 +96,14 @@ def map_progress(
     basemap: Annotated[str, typer.Option(help="none, osm, tianditu or gaode")] = "none",
 ) -> None:
     """Write a stand-alone progress map (libraries inlined: opens with no internet and no server)."""
-    from api.cli import console
-    from gis.maps import progress_map, render
+    from gis.maps import progress_map
 
     date = parse_as_of(as_of)
     settings = Settings()
-
-    async def build() -> str:
-        async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
-            m = await progress_map(conn, date, target, basemap=basemap, tianditu_key=settings.tianditu_key)
-        return render(m, inline=True)
-
-    output.write_text(asyncio.run(build()), encoding="utf-8")
-    console.print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB)")
+    _write_map(
+        output,
+        lambda conn: progress_map(conn, date, target, basemap=basemap, tianditu_key=settings.tianditu_key),
+    )
 
 
 @map_app.command("layer")
@@ -101,8 +114,7 @@ def map_layer(
     status: Annotated[list[str] | None, typer.Option(help="Only these statuses")] = None,
 ) -> None:
     """Write a stand-alone map of one layer coloured by status."""
-    from api.cli import console
-    from gis.maps import layer_map, render
+    from gis.maps import layer_map
     from layers.registry import get_registry
 
     layer = get_registry().get(layer_id)
@@ -110,13 +122,7 @@ def map_layer(
     if status and layer.lifecycle is None:
         raise InvalidInputError(f"Layer '{layer.id}' has no status to filter on.")
 
-    async def build() -> str:
-        async with await psycopg.AsyncConnection.connect(Settings().database_url) as conn:
-            m = await layer_map(conn, layer, date, status or None)
-        return render(m, inline=True)
-
-    output.write_text(asyncio.run(build()), encoding="utf-8")
-    console.print(f"wrote {output}")
+    _write_map(output, lambda conn: layer_map(conn, layer, date, status or None))
 
 
 @ledger_app.command("target")
