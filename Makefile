@@ -7,23 +7,39 @@ DB_NAME ?= renewal
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup assets db demo serve lint typecheck bench notebooks clean
+.PHONY: run test setup setup-run lock assets db demo serve lint typecheck bench notebooks clean
 
-$(VENV)/.installed: pyproject.toml
+# Python dependencies come from lock files with hashes (requirements/*.lock, made by `make lock`),
+# so a fresh clone installs exactly what the suite passed with. `run` needs only run.lock.
+$(VENV)/.run-installed: requirements/run.lock pyproject.toml
 	@scripts/venv.sh
 	@$(VENV)/bin/pip install -q --upgrade pip
-	@$(VENV)/bin/pip install -q -e '.[dev]'
+	@$(VENV)/bin/pip install -q --require-hashes -r requirements/run.lock
+	@$(VENV)/bin/pip install -q --no-deps -e .
 	@touch $@
 
-## setup: the virtualenv with every Python dependency, and the map libraries (node_modules)
-setup: $(VENV)/.installed assets
+$(VENV)/.dev-installed: requirements/dev.lock $(VENV)/.run-installed
+	@$(VENV)/bin/pip install -q --require-hashes -r requirements/dev.lock
+	@touch $@
+
+## setup-run: the virtualenv with what running needs, and the map libraries (node_modules)
+setup-run: $(VENV)/.run-installed assets
+
+## setup: everything, including the test and lint tools
+setup: $(VENV)/.dev-installed assets
+
+## lock: re-pin the Python dependency tree (after editing pyproject.toml's dependencies)
+lock:
+	@command -v uv >/dev/null || $(VENV)/bin/pip install -q uv
+	uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -q -o requirements/run.lock
+	uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -q -o requirements/dev.lock
 
 ## assets: front-end libraries for offline maps (npm ci from package-lock.json), served at /vendor/
 assets:
 	@scripts/assets.sh
 
 ## db: PostgreSQL + PostGIS (installed/started when needed), database created and migrated
-db: setup
+db: setup-run
 	@scripts/provision-db.sh $(DB_NAME)
 	@$(PY) -m api.cli db upgrade
 

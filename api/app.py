@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from api import routers
 from api.db import make_pool
 from api.errors import install_error_handlers
+from api.input_guard import InputGuardMiddleware
 from api.settings import Settings
 from layers.registry import get_registry
 
@@ -62,4 +63,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
         if hasattr(module, "install"):  # app-wide hooks a router module needs (e.g. middleware)
             module.install(app)
+    # Added last, so it runs first: no route, middleware or log line sees unsafe text.
+    app.add_middleware(InputGuardMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

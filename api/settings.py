@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     public_url: str | None = None
     """Base URL used in links when behind a proxy; None means derive from the request."""
     log_level: str = "info"
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    """Largest request body (uploads included); larger bodies get 413."""
 
     # Access control, audit and rate limiting (api/auth.py)
     db_role: str = "renewal_app"

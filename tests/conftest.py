@@ -26,6 +26,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 REFERENCE_DISTRICTS = SHARED / "reference" / "shijiazhuang_districts_datav_gcj02.json"
+PLAN_TEXT_FILE = SHARED / "seed" / "shijiazhuang_implementation_plan_zh.txt"
 ARTIFACTS = ROOT / "artifacts"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # Anonymous rate limiting off for the suite (also inherited by live servers); tests/api/test_auth*.py
@@ -42,6 +43,29 @@ def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
         report.outcome = "failed"
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.longrepr = f"skipped in CI (CI=true), which counts as a failure: {reason}"
+
+
+def shared_file(path: Path) -> Path:
+    """A file from ``../shared/`` (plan text, reference data), or a skip that names it.
+
+    A user's clone has no ``../shared/``: the few tests that read it skip with this message
+    (and in CI, where it must be present, the skip is a failure like any other).
+    """
+    if not path.exists():
+        pytest.skip(f"needs {path} (the project's ../shared/ directory), which is absent in this clone")
+    return path
+
+
+@pytest.fixture
+def reference_districts() -> Path:
+    """The real DataV district boundaries (GCJ-02), skipping when ../shared/ is absent."""
+    return shared_file(REFERENCE_DISTRICTS)
+
+
+@pytest.fixture(scope="session")
+def plan_text() -> str:
+    """The plan's Chinese text, skipping when ../shared/ is absent."""
+    return shared_file(PLAN_TEXT_FILE).read_text(encoding="utf-8")
 
 
 def base_url() -> str:

@@ -78,7 +78,7 @@ def ranking_cmd(
 def _write_map(output: Path, make: Callable[[psycopg.AsyncConnection[Any]], Awaitable[folium.Map]]) -> None:
     """Build a folium map on one connection and write it as a stand-alone HTML file (libraries inlined)."""
     from api.cli import console
-    from gis.maps import render
+    from layers.maps import render
 
     async def build() -> str:
         async with await psycopg.AsyncConnection.connect(Settings().database_url) as conn:
@@ -96,7 +96,7 @@ def map_progress(
     basemap: Annotated[str, typer.Option(help="none, osm, tianditu or gaode")] = "none",
 ) -> None:
     """Write a stand-alone progress map (libraries inlined: opens with no internet and no server)."""
-    from gis.maps import progress_map
+    from layers.maps import progress_map
 
     date = parse_as_of(as_of)
     settings = Settings()
@@ -114,7 +114,7 @@ def map_layer(
     status: Annotated[list[str] | None, typer.Option(help="Only these statuses")] = None,
 ) -> None:
     """Write a stand-alone map of one layer coloured by status."""
-    from gis.maps import layer_map
+    from layers.maps import layer_map
     from layers.registry import get_registry
 
     layer = get_registry().get(layer_id)

@@ -23,7 +23,7 @@ from psycopg import sql
 from layers.exporter import export_columns, export_to_path
 from layers.importer import ImportOptions, run_import
 from layers.registry import get_registry
-from tests.conftest import REFERENCE_DISTRICTS, create_database, drop_database
+from tests.conftest import REFERENCE_DISTRICTS, shared_file, create_database, drop_database
 
 FORMATS = ["gpkg", "zip", "geojson", "csv", "xlsx", "kml"]
 LAYERS = ["old_compounds", "parking_sites", "planned_roads"]
@@ -36,7 +36,7 @@ def rt_db() -> Iterator[str]:
     url = create_database("renewal_rt")
     try:
         upgrade(url)
-        assert run_import(url, "districts", REFERENCE_DISTRICTS, ImportOptions(mode="replace", crs="gcj02")).ok
+        assert run_import(url, "districts", shared_file(REFERENCE_DISTRICTS), ImportOptions(mode="replace", crs="gcj02")).ok
         yield url
     finally:
         drop_database(url)

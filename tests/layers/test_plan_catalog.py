@@ -9,27 +9,24 @@ from pydantic import ValidationError
 from layers.plan import get_catalog, load_catalog
 from layers.plan.models import Catalog, Target
 from layers.registry import get_registry
-from tests.conftest import SHARED
-
-PLAN_TEXT = (SHARED / "seed" / "shijiazhuang_implementation_plan_zh.txt").read_text(encoding="utf-8")
 
 
-def test_45_tasks_in_nine_programmes() -> None:
+def test_45_tasks_in_nine_programmes(plan_text: str) -> None:
     c = load_catalog()
     assert [t.number for t in c.tasks] == list(range(1, 46))
     assert [p.name for p in c.programmes][:3] == ["铸魂强基工程", "跨越赶超工程", "空间拓展工程"]
     assert len(c.programmes) == 9
     for t in c.tasks:  # every title is the task's opening sentence in the plan
-        assert f"{t.number}.{t.title}。" in PLAN_TEXT, t.number
+        assert f"{t.number}.{t.title}。" in plan_text, t.number
     assert c.programme_of(13).name == "空间拓展工程" and c.programme_of(32).name == "交通畅通工程"
     assert c.task(32).final_deadline is not None and c.task(32).final_deadline.isoformat() == "2021-09-30"
 
 
-def test_every_source_is_quoted_verbatim() -> None:
+def test_every_source_is_quoted_verbatim(plan_text: str) -> None:
     c = get_catalog()
     for item in [*c.targets, *c.indicators]:
-        assert item.source in PLAN_TEXT, item.id
-    assert c.plan.supervision_source in PLAN_TEXT
+        assert item.source in plan_text, item.id
+    assert c.plan.supervision_source in plan_text
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """How far renewal reaches: old compounds, urban villages and resettlement housing by district, ring zone and date.
 
 Every function takes a connection (or URL) and a date; statuses are read as of that date
-from ``renewal.status_history`` (see :func:`gis.analysis._sql.as_of_subquery`), so the same
+from ``renewal.status_history`` (see :func:`layers.analysis._sql.as_of_subquery`), so the same
 call answers "where were we at the end of 2022?" and "where are we today?".
 """
 
@@ -14,7 +14,7 @@ import geopandas as gpd
 import pandas as pd
 from psycopg import sql
 
-from gis.analysis._sql import (
+from layers.analysis._sql import (
     METRIC_SRID,
     ConnLike,
     Params,
@@ -157,7 +157,7 @@ def status_counts_over_time(
 
     Notes
     -----
-    Same rule as :func:`gis.analysis._sql.as_of_subquery`, computed for all dates at once:
+    Same rule as :func:`layers.analysis._sql.as_of_subquery`, computed for all dates at once:
     each history row is valid from its effective date until the feature's next row (rows of
     one day in recorded order, so the last of the day wins), and every date is joined to the
     row valid on it; features without a valid row are in the first status.
@@ -448,7 +448,7 @@ def read_layer(conn: ConnLike, layer_id: str, as_of: dt.date | str | None = None
 
     For maps and ad-hoc questions in notebooks; the set-based analyses above do not need it.
     The status columns are ``status`` (current) and, for lifecycle layers, ``status_as_of`` and
-    ``status_since`` as of the date (see :func:`gis.analysis._sql.as_of_subquery`).
+    ``status_since`` as of the date (see :func:`layers.analysis._sql.as_of_subquery`).
     """
     lyr = layer(layer_id)
     p = Params()

@@ -12,7 +12,7 @@ import geopandas as gpd
 import pandas as pd
 from psycopg import sql
 
-from gis.analysis._sql import METRIC_SRID, ConnLike, Params, as_of_subquery, codes, connect, frame, resolve_as_of
+from layers.analysis._sql import METRIC_SRID, ConnLike, Params, as_of_subquery, codes, connect, frame, resolve_as_of
 from gis.errors import InvalidInputError
 
 

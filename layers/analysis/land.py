@@ -14,7 +14,7 @@ import geopandas as gpd
 import pandas as pd
 from psycopg import sql
 
-from gis.analysis._sql import (
+from layers.analysis._sql import (
     M2_TO_MU,
     METRIC_SRID,
     ConnLike,

@@ -4,12 +4,12 @@ Every function takes an open psycopg connection or a libpq URL and, where status
 matter, an ``as_of`` date (default today). Statuses as of a date come from
 ``renewal.status_history``: the ``to_status`` of the latest change dated on or before
 the date; a feature with no change recorded by then is in the first status of its
-lifecycle (see :func:`gis.analysis._sql.as_of_subquery`). Heavy spatial work (KNN,
+lifecycle (see :func:`layers.analysis._sql.as_of_subquery`). Heavy spatial work (KNN,
 intersections, areas in EPSG:4547) runs in PostGIS; results come back as pandas
 DataFrames or geopandas GeoDataFrames in EPSG:4490.
 """
 
-from gis.analysis.coverage import (
+from layers.analysis.coverage import (
     has_resettlement_layer,
     period_ends,
     read_layer,
@@ -19,15 +19,15 @@ from gis.analysis.coverage import (
     status_counts_over_time,
     urban_village_stages,
 )
-from gis.analysis.land import (
+from layers.analysis.land import (
     constraint_conflicts,
     far_violations,
     vacated_land_by_stage,
     vacated_land_by_use,
     vacated_land_plots,
 )
-from gis.analysis.parking import parking_coverage, parking_coverage_by_district, parking_gaps
-from gis.analysis.roads import compounds_near_opened_roads, road_length_by_district
+from layers.analysis.parking import parking_coverage, parking_coverage_by_district, parking_gaps
+from layers.analysis.roads import compounds_near_opened_roads, road_length_by_district
 
 __all__ = [
     "compounds_near_opened_roads",

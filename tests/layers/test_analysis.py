@@ -1,4 +1,4 @@
-"""gis.analysis against the demo city: every value re-derived with independent SQL or geopandas.
+"""layers.analysis against the demo city: every value re-derived with independent SQL or geopandas.
 
 The expected values are computed differently from the functions under test: statuses as
 of a date with ``DISTINCT ON`` over the history (the functions use a LATERAL ``LIMIT 1``),
@@ -22,7 +22,7 @@ import psycopg
 import pytest
 import shapely
 
-from gis import analysis as an
+from layers import analysis as an
 from gis.errors import InvalidInputError, NotFoundError
 from layers.errors import UnknownLayerError
 
