@@ -99,6 +99,7 @@ class InputGuardMiddleware:
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the request, then pass it on (with its body replayed) or answer 400/413."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
