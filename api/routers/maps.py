@@ -13,8 +13,8 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import PoolDep, RegistryDep, SettingsDep
 from gis.errors import InvalidInputError
-from layers.maps import BASEMAPS, layer_map, progress_map, render
 from layers.errors import UnknownStatusError
+from layers.maps import BASEMAPS, layer_map, progress_map, render
 from layers.progress import parse_as_of
 
 ORDER = 41

@@ -14,6 +14,7 @@ import geopandas as gpd
 import pandas as pd
 from psycopg import sql
 
+from gis.errors import InvalidInputError, NotFoundError
 from layers.analysis._sql import (
     METRIC_SRID,
     ConnLike,
@@ -28,7 +29,6 @@ from layers.analysis._sql import (
     table,
     table_exists,
 )
-from gis.errors import InvalidInputError, NotFoundError
 
 RESETTLEMENT_LAYER = "resettlement_housing"
 """Table of the resettlement (棚改安置住房) projects, added by a later migration."""

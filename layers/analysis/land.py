@@ -14,6 +14,7 @@ import geopandas as gpd
 import pandas as pd
 from psycopg import sql
 
+from gis.errors import InvalidInputError
 from layers.analysis._sql import (
     M2_TO_MU,
     METRIC_SRID,
@@ -27,7 +28,6 @@ from layers.analysis._sql import (
     resolve_as_of,
     table,
 )
-from gis.errors import InvalidInputError
 
 USE_SEPARATORS = r"[、,，;；/／]+"
 """How several planned uses are written in one ``planned_use`` value (居住、商业、公园绿地)."""

@@ -15,8 +15,8 @@ import geopandas as gpd
 import pandas as pd
 from psycopg import sql
 
-from layers.analysis._sql import METRIC_SRID, ConnLike, Params, as_of_subquery, codes, connect, frame, resolve_as_of
 from gis.errors import InvalidInputError
+from layers.analysis._sql import METRIC_SRID, ConnLike, Params, as_of_subquery, codes, connect, frame, resolve_as_of
 
 DEFAULT_RADII = (300.0, 500.0)
 """Walking radii (m) at which spaces are summed: a five-minute walk and a longer one."""

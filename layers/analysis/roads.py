@@ -12,8 +12,8 @@ import geopandas as gpd
 import pandas as pd
 from psycopg import sql
 
-from layers.analysis._sql import METRIC_SRID, ConnLike, Params, as_of_subquery, codes, connect, frame, resolve_as_of
 from gis.errors import InvalidInputError
+from layers.analysis._sql import METRIC_SRID, ConnLike, Params, as_of_subquery, codes, connect, frame, resolve_as_of
 
 
 def road_length_by_district(conn: ConnLike, as_of: dt.date | str | None = None) -> pd.DataFrame:

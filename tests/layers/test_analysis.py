@@ -22,8 +22,8 @@ import psycopg
 import pytest
 import shapely
 
-from layers import analysis as an
 from gis.errors import InvalidInputError, NotFoundError
+from layers import analysis as an
 from layers.errors import UnknownLayerError
 
 DATES = [dt.date(2020, 12, 31), dt.date(2021, 12, 31), dt.date(2023, 6, 30), dt.date(2099, 1, 1)]

@@ -23,7 +23,7 @@ from psycopg import sql
 from layers.exporter import export_columns, export_to_path
 from layers.importer import ImportOptions, run_import
 from layers.registry import get_registry
-from tests.conftest import REFERENCE_DISTRICTS, shared_file, create_database, drop_database
+from tests.conftest import REFERENCE_DISTRICTS, create_database, drop_database, shared_file
 
 FORMATS = ["gpkg", "zip", "geojson", "csv", "xlsx", "kml"]
 LAYERS = ["old_compounds", "parking_sites", "planned_roads"]
@@ -36,7 +36,8 @@ def rt_db() -> Iterator[str]:
     url = create_database("renewal_rt")
     try:
         upgrade(url)
-        assert run_import(url, "districts", shared_file(REFERENCE_DISTRICTS), ImportOptions(mode="replace", crs="gcj02")).ok
+        assert run_import(url, "districts", shared_file(REFERENCE_DISTRICTS), 
+        ImportOptions(mode="replace", crs="gcj02")).ok
         yield url
     finally:
         drop_database(url)
@@ -81,7 +82,8 @@ def test_gcj02_export_shifts_and_comes_back(io_db: str, rt_db: str, tmp_path: Pa
     first = shapely.from_wkb(src[gcj.loc[0, "code"]][-1])
     shift = gcj.geometry.iloc[0].distance(first)
     assert 0.002 < shift < 0.01  # a few hundred metres, as GCJ-02 is
-    report = run_import(rt_db, "parking_sites", out, ImportOptions(mode="replace", crs="gcj02"))
+    report = run_import(rt_db, "parking_sites", out, 
+        ImportOptions(mode="replace", crs="gcj02"))
     assert report.status == "applied"
     back = _features(rt_db, "parking_sites")
     for code, row in src.items():

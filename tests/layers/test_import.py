@@ -24,12 +24,13 @@ from gis.chinacrs import gcj02_to_wgs84
 from gis.geodesy import geodesic_area_mu
 from layers.importer import ImportOptions, map_columns, run_import
 from layers.registry import get_registry
-from tests.conftest import REFERENCE_DISTRICTS, shared_file, ROOT
+from tests.conftest import REFERENCE_DISTRICTS, ROOT, shared_file
 from tests.fixtures.io_files import compound_frame, parking_ledger_rows, to_crs, write_shapefile, write_xlsx_ledger
 
 
 def test_reference_districts_gcj02_replace(io_db: str, io_conn: Any) -> None:
-    report = run_import(io_db, "districts", shared_file(REFERENCE_DISTRICTS), ImportOptions(mode="replace", crs="gcj02"))
+    report = run_import(io_db, "districts", shared_file(REFERENCE_DISTRICTS), 
+        ImportOptions(mode="replace", crs="gcj02"))
     assert report.status == "applied", report.as_dict()
     features = json.loads(REFERENCE_DISTRICTS.read_text(encoding="utf-8"))
     rows = {

@@ -19,7 +19,7 @@ from psycopg.conninfo import make_conninfo
 
 from layers.importer import TRAIL_NOTE, ImportOptions, run_import
 from layers.registry import get_registry
-from tests.conftest import REFERENCE_DISTRICTS, shared_file, create_database, drop_database
+from tests.conftest import REFERENCE_DISTRICTS, create_database, drop_database, shared_file
 from tests.fixtures.io_files import compound_frame, write_shapefile
 
 IMAGE = "(to_jsonb(t) - 'geom') || jsonb_build_object('geom', ST_AsGeoJSON(t.geom)::jsonb)"
@@ -33,7 +33,8 @@ def trail_db() -> Iterator[str]:
     url = create_database("renewal_trail")
     try:
         upgrade(url)
-        report = run_import(url, "districts", shared_file(REFERENCE_DISTRICTS), ImportOptions(mode="replace", crs="gcj02"))
+        report = run_import(url, "districts", shared_file(REFERENCE_DISTRICTS), 
+        ImportOptions(mode="replace", crs="gcj02"))
         assert report.status == "applied", report.as_dict()
         yield url
     finally:
