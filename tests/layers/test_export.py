@@ -36,7 +36,7 @@ def rt_db() -> Iterator[str]:
     url = create_database("renewal_rt")
     try:
         upgrade(url)
-        assert run_import(url, "districts", shared_file(REFERENCE_DISTRICTS), 
+        assert run_import(url, "districts", shared_file(REFERENCE_DISTRICTS),
         ImportOptions(mode="replace", crs="gcj02")).ok
         yield url
     finally:
@@ -82,7 +82,7 @@ def test_gcj02_export_shifts_and_comes_back(io_db: str, rt_db: str, tmp_path: Pa
     first = shapely.from_wkb(src[gcj.loc[0, "code"]][-1])
     shift = gcj.geometry.iloc[0].distance(first)
     assert 0.002 < shift < 0.01  # a few hundred metres, as GCJ-02 is
-    report = run_import(rt_db, "parking_sites", out, 
+    report = run_import(rt_db, "parking_sites", out,
         ImportOptions(mode="replace", crs="gcj02"))
     assert report.status == "applied"
     back = _features(rt_db, "parking_sites")

@@ -29,7 +29,7 @@ from tests.fixtures.io_files import compound_frame, parking_ledger_rows, to_crs,
 
 
 def test_reference_districts_gcj02_replace(io_db: str, io_conn: Any) -> None:
-    report = run_import(io_db, "districts", shared_file(REFERENCE_DISTRICTS), 
+    report = run_import(io_db, "districts", shared_file(REFERENCE_DISTRICTS),
         ImportOptions(mode="replace", crs="gcj02"))
     assert report.status == "applied", report.as_dict()
     features = json.loads(REFERENCE_DISTRICTS.read_text(encoding="utf-8"))

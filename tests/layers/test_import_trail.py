@@ -33,7 +33,7 @@ def trail_db() -> Iterator[str]:
     url = create_database("renewal_trail")
     try:
         upgrade(url)
-        report = run_import(url, "districts", shared_file(REFERENCE_DISTRICTS), 
+        report = run_import(url, "districts", shared_file(REFERENCE_DISTRICTS),
         ImportOptions(mode="replace", crs="gcj02"))
         assert report.status == "applied", report.as_dict()
         yield url
