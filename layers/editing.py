@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -63,6 +62,7 @@ from gis.errors import (
 )
 from layers.errors import UnknownFieldError, UnknownStatusError
 from layers.models import Layer
+from layers.values import EXPECTED, ConversionError, convert
 
 __all__ = [
     "ChangeInfo",
@@ -279,13 +279,12 @@ def _bad(layer: Layer, name: str, value: Any, expected: str) -> InvalidInputErro
 
 
 def _text(layer: Layer, name: str, value: Any, max_length: int) -> str:
-    if not isinstance(value, str):
-        raise _bad(layer, name, value, "text")
-    text = value.strip()
+    try:
+        text: str = convert("text", value)
+    except ConversionError:
+        raise _bad(layer, name, value, "text") from None
     if len(text) > max_length:
         raise _bad(layer, name, value, f"at most {max_length} characters")
-    if "\x00" in text:
-        raise _bad(layer, name, value, "text without NUL characters")
     return text
 
 
@@ -320,26 +319,14 @@ def _value(layer: Layer, name: str, value: Any) -> Any:  # noqa: C901 - one bran
                     return c.code
             raise _bad(layer, name, value, "one of " + ", ".join(f"{c.code} ({c.label})" for c in f.choices))
         return text
-    if f.type == "date":
-        if not isinstance(value, str):
-            raise _bad(layer, name, value, "a date (YYYY-MM-DD)")
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            raise _bad(layer, name, value, "a date (YYYY-MM-DD)") from None
-    if f.type == "boolean":
-        if not isinstance(value, bool):
-            raise _bad(layer, name, value, "true or false")
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _bad(layer, name, value, "a number")
-    if not math.isfinite(value):
-        raise _bad(layer, name, value, "a finite number")
-    num: int | float = value
-    if f.type == "integer":
-        if float(value) != int(value) or abs(value) > 2**31 - 1:
-            raise _bad(layer, name, value, "a whole number")
-        num = int(value)
+    try:
+        num = convert(f.type, value)  # one rule set for URLs, JSON bodies and file cells
+    except ConversionError:
+        raise _bad(layer, name, value, EXPECTED[f.type]) from None
+    if f.type not in ("integer", "number"):
+        return num
+    if f.type == "integer" and abs(num) > 2**31 - 1:
+        raise _bad(layer, name, value, "a whole number from -2147483648 to 2147483647")
     if f.min is not None and num < f.min:
         raise _bad(layer, name, value, f"at least {f.min:g}" + (f" {f.unit}" if f.unit else ""))
     if f.max is not None and num > f.max:

@@ -91,6 +91,7 @@ from gis.crs import CRS84, STORAGE, CrsRef, parse_crs, proj_crs, transform_coord
 from gis.errors import CRSError, InvalidInputError, NotFoundError
 from layers.errors import UnknownFieldError
 from layers.models import Layer
+from layers.values import convert_field
 
 __all__ = [
     "COUNT_MAX_ROWS",
@@ -380,64 +381,8 @@ def parse_datetime(text: str) -> TimeInterval:
 
 
 def _coerce(layer: Layer, prop: str, kind: str, value: Any) -> Any:
-    """Convert a literal (string from a URL or JSON value) to the property's Python type, or raise 400."""
-    if value is None:
-        return None
-    try:
-        if kind == "text":
-            if isinstance(value, bool) or not isinstance(value, str | int | float):
-                raise ValueError
-            return str(value) if not isinstance(value, float) or not value.is_integer() else str(int(value))
-        if kind == "integer":
-            if isinstance(value, bool):
-                raise ValueError
-            num = float(value) if isinstance(value, str) else value
-            if not isinstance(num, int | float) or not math.isfinite(num) or float(num) != int(num):
-                raise ValueError
-            out = int(num)
-            if abs(out) > 2**62:
-                raise ValueError
-            return out
-        if kind == "number":
-            if isinstance(value, bool):
-                raise ValueError
-            f = float(value)
-            if not math.isfinite(f):
-                raise ValueError
-            return f
-        if kind == "boolean":
-            if isinstance(value, bool):
-                return value
-            low = str(value).strip().lower()
-            if low in ("true", "1", "yes"):
-                return True
-            if low in ("false", "0", "no"):
-                return False
-            raise ValueError
-        if kind == "date":
-            if isinstance(value, dt.datetime):
-                return value.date()
-            if isinstance(value, dt.date):
-                return value
-            return dt.date.fromisoformat(str(value)[:10])
-        if kind == "timestamp":
-            if isinstance(value, dt.datetime):
-                return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-            if isinstance(value, dt.date):
-                return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
-            parsed = _parse_instant(str(value), end=False)
-            if parsed is None:
-                raise ValueError
-            return parsed
-    except (ValueError, TypeError, OverflowError):
-        pass
-    expected = {"text": "text", "integer": "a whole number", "number": "a number", "boolean": "true or false",
-                "date": "a date (YYYY-MM-DD)", "timestamp": "an RFC 3339 date-time"}[kind]
-    raise InvalidInputError(
-        f"Value {json.dumps(value, ensure_ascii=False, default=str)} for property '{prop}' of layer '{layer.id}' "
-        f"is not {expected}.",
-        detail={"layer": layer.id, "property": prop},
-    )
+    """A literal (URL text or JSON value) as the property's Python value by :mod:`layers.values`' rules, or a 400."""
+    return convert_field(kind, value, field=prop, layer_id=layer.id, label=layer.labels.get(prop))
 
 
 def _status_value(layer: Layer, value: str) -> str:
@@ -1292,6 +1237,9 @@ def decode_cursor(q: FeatureQuery, token: str) -> Cursor:
             if name == "id":
                 raise bad
             out.append(None)
+            continue
+        if kinds[name] == "text" and isinstance(v, str):
+            out.append(v)  # a stored value, exactly as the database gave it (not user input to trim)
             continue
         try:
             out.append(_coerce(q.layer, name, kinds[name], v))
