@@ -9,6 +9,7 @@ so adding an endpoint family is adding a module.
 from __future__ import annotations
 
 import importlib
+import logging
 import pkgutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,11 +18,15 @@ from types import ModuleType
 from fastapi import FastAPI
 
 from api import routers
+from api.city import load_city
 from api.db import make_pool
 from api.errors import install_error_handlers
 from api.input_guard import InputGuardMiddleware
 from api.settings import Settings
+from layers import city
 from layers.registry import get_registry
+
+log = logging.getLogger(__name__)
 
 
 def _router_modules() -> list[ModuleType]:
@@ -39,9 +44,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool = make_pool(settings)
         await pool.open(wait=False)
         app.state.pool = pool
+        app.state.city = None
+        previous = city.activate(None)
+        try:
+            await load_city(app)
+        except Exception as exc:  # noqa: BLE001 - the database may be down at start; routes load it later
+            log.warning("city profile not loaded at start (%s); loading on first use", exc)
         try:
             yield
         finally:
+            city.activate(previous)
             await pool.close()
 
     app = FastAPI(

@@ -1,14 +1,17 @@
 """Coordinate reference systems used by the toolkit, and transforms between them.
 
-Storage is CGCS2000 geographic (EPSG:4490). Areas and lengths come from CGCS2000
-3-degree Gauss-Krüger zone 38, central meridian 114°E (EPSG:4547), whose scale error
-over Shijiazhuang (113.5°E–115.5°E) stays below 0.05 % in area. GeoJSON output is
-CRS84 (RFC 7946). GCJ-02 and BD-09 are not EPSG systems; they are accepted as the
+Storage is CGCS2000 geographic (EPSG:4490). Areas and lengths come from a projected
+CRS the caller names (a city's CGCS2000 3-degree Gauss-Krüger zone, see
+:func:`nearest_gauss_kruger_3deg`), whose scale error within 1.5° of the central meridian
+stays below 0.07 % in area. Nothing here knows a city: the city's extent is an
+:class:`Extent` handed in by the caller. GeoJSON output is CRS84 (RFC 7946). GCJ-02 and
+BD-09 are not EPSG systems; they are accepted as the
 pseudo-codes ``GCJ02`` and ``BD09`` and routed through :mod:`gis.chinacrs`.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,8 +28,6 @@ from gis.errors import CRSError
 
 STORAGE_SRID: Final = 4490
 """CGCS2000 geographic: authoritative storage."""
-METRIC_SRID: Final = 4547
-"""CGCS2000 / 3-degree Gauss-Krüger CM 114E: areas and lengths."""
 WGS84_SRID: Final = 4326
 WEB_MERCATOR_SRID: Final = 3857
 MU_PER_SQUARE_METRE: Final = 15.0 / 10000.0
@@ -36,9 +37,50 @@ CRS84_URI: Final = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 GCJ02: Final = "GCJ02"
 BD09: Final = "BD09"
 
-# Shijiazhuang municipality with a margin, in degrees: used to catch swapped axes,
-# wrong zones and projected coordinates declared as degrees.
-CITY_EXTENT: Final = (113.4, 37.4, 115.6, 38.8)
+
+
+@dataclass(frozen=True)
+class Extent:
+    """A lon/lat box in CGCS2000 degrees with the name messages give it (a city with a margin).
+
+    Used to catch swapped axes, wrong Gauss-Krüger zones and projected coordinates declared
+    as degrees: a point outside it is almost always a CRS mistake, not a real feature.
+    """
+
+    minx: float
+    miny: float
+    maxx: float
+    maxy: float
+    name: str = "the area"
+
+    def contains(self, x: npt.ArrayLike, y: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+        """Which lon/lat points lie inside (NaN is outside)."""
+        ax, ay = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            return (ax >= self.minx) & (ax <= self.maxx) & (ay >= self.miny) & (ay <= self.maxy)
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        """The middle of the box (lon, lat)."""
+        return ((self.minx + self.maxx) / 2, (self.miny + self.maxy) / 2)
+
+    def describe(self) -> str:
+        """``about 113.4–115.6°E, 37.4–38.8°N`` for messages."""
+        return f"about {self.minx:g}–{self.maxx:g}°E, {self.miny:g}–{self.maxy:g}°N"
+
+    def as_tuple(self) -> tuple[float, float, float, float]:
+        """(minx, miny, maxx, maxy)."""
+        return (self.minx, self.miny, self.maxx, self.maxy)
+
+    def buffered(self, margin: float) -> Extent:
+        """The box grown by ``margin`` degrees on every side, rounded outwards to 0.1°."""
+        return Extent(
+            math.floor((self.minx - margin) * 10) / 10,
+            math.floor((self.miny - margin) * 10) / 10,
+            math.ceil((self.maxx + margin) * 10) / 10,
+            math.ceil((self.maxy + margin) * 10) / 10,
+            self.name,
+        )
 
 
 @dataclass(frozen=True)
@@ -156,6 +198,36 @@ def gauss_kruger_6deg_epsg(lon: float, *, with_zone_prefix: bool = False) -> int
     return (4491 if with_zone_prefix else 4502) + zone - 13
 
 
+def nearest_gauss_kruger_3deg(lon: float) -> int:
+    """The zoned CGCS2000 3-degree Gauss-Krüger CRS (EPSG:4513–4533) whose central meridian is nearest ``lon``.
+
+    Within 1.5° of the central meridian the area scale error stays below about 0.07 % at
+    China's latitudes, so a city's areas in its own zone are within 0.1 % of the geodesic area.
+    """
+    return gauss_kruger_3deg_epsg(lon, with_zone_prefix=True)
+
+
+def gauss_kruger_candidates(lon: float) -> tuple[int, ...]:
+    """Gauss-Krüger systems data near ``lon`` arrives in, most likely first.
+
+    CGCS2000, Xi'an 80 and Beijing 54; 3° and 6° zones; "CM" (no zone number in the easting)
+    and zoned variants. Used to explain coordinates that fall outside a city.
+    """
+    z3 = int(round(lon / 3.0))
+    z6 = int(lon // 6.0) + 1
+    if not (25 <= z3 <= 45 and 13 <= z6 <= 23):
+        return ()
+    d3, d6 = z3 - 25, z6 - 13
+    return (
+        4534 + d3, 4513 + d3,  # CGCS2000 3°: CM, zoned
+        4502 + d6, 4491 + d6,  # CGCS2000 6°
+        2370 + d3, 2349 + d3,  # Xi'an 1980 3°
+        2422 + d3, 2401 + d3,  # Beijing 1954 3°
+        2338 + d6, 2327 + d6,  # Xi'an 1980 6°
+        21453 + d6, 21413 + d6,  # Beijing 1954 6°
+    )
+
+
 def _to_lonlat_4490(ref: CrsRef, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> tuple[
     npt.NDArray[np.float64], npt.NDArray[np.float64]
 ]:
@@ -213,21 +285,18 @@ def to_storage(geom: shapely.Geometry, src: CrsRef) -> shapely.Geometry:
     return transform_geometry(geom, src, STORAGE)
 
 
-def area_mu(geom_4490: shapely.Geometry) -> float:
-    """Area in mu of a CGCS2000 lon/lat geometry, measured in EPSG:4547 as the database does."""
-    projected = transform_geometry(geom_4490, STORAGE, CrsRef("epsg", METRIC_SRID))
+def area_mu(geom_4490: shapely.Geometry, metric_srid: int) -> float:
+    """Area in mu of a CGCS2000 lon/lat geometry, measured in ``metric_srid`` as the database does."""
+    projected = transform_geometry(geom_4490, STORAGE, CrsRef("epsg", metric_srid))
     return float(shapely.area(projected)) * MU_PER_SQUARE_METRE
 
 
-def length_m(geom_4490: shapely.Geometry) -> float:
-    """Length in metres of a CGCS2000 lon/lat geometry, measured in EPSG:4547."""
-    projected = transform_geometry(geom_4490, STORAGE, CrsRef("epsg", METRIC_SRID))
+def length_m(geom_4490: shapely.Geometry, metric_srid: int) -> float:
+    """Length in metres of a CGCS2000 lon/lat geometry, measured in ``metric_srid``."""
+    projected = transform_geometry(geom_4490, STORAGE, CrsRef("epsg", metric_srid))
     return float(shapely.length(projected))
 
 
-def outside_city(x: npt.ArrayLike, y: npt.ArrayLike) -> npt.NDArray[np.bool_]:
-    """Which lon/lat points fall outside Shijiazhuang's extent (with a margin)."""
-    ax = np.asarray(x, dtype=np.float64)
-    ay = np.asarray(y, dtype=np.float64)
-    minx, miny, maxx, maxy = CITY_EXTENT
-    return ~((ax >= minx) & (ax <= maxx) & (ay >= miny) & (ay <= maxy))
+def outside_city(x: npt.ArrayLike, y: npt.ArrayLike, extent: Extent) -> npt.NDArray[np.bool_]:
+    """Which lon/lat points fall outside ``extent`` (a city with a margin)."""
+    return ~extent.contains(x, y)

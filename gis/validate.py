@@ -19,7 +19,7 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 
-from gis.crs import CITY_EXTENT, STORAGE, CrsRef, proj_crs, transform_coords, transform_geometry
+from gis.crs import STORAGE, CrsRef, Extent, gauss_kruger_candidates, proj_crs, transform_coords, transform_geometry
 
 ObjArray = npt.NDArray[np.object_]
 OnInvalid = Literal["repair", "reject"]
@@ -44,10 +44,6 @@ FAMILY: Final[dict[str, str]] = {
     "MultiPolygon": "polygons",
     "GeometryCollection": "mixed",
 }
-
-GK_CANDIDATES: Final[tuple[int, ...]] = (4547, 4526, 4509, 4498, 2383, 2362, 2435, 2414, 2345, 2334, 21460, 21420)
-"""Gauss-Krüger systems Shijiazhuang data arrives in: CGCS2000, Xi'an 80 and Beijing 54, 3° and 6°, CM and zoned."""
-
 
 @dataclass(frozen=True)
 class GeometryIssue:
@@ -96,12 +92,9 @@ def parse_reason(text: str) -> tuple[str, tuple[float, float] | None]:
     return m.group("reason").strip(), (float(m.group("x")), float(m.group("y")))
 
 
-def in_city(x: npt.ArrayLike, y: npt.ArrayLike) -> npt.NDArray[np.bool_]:
-    """Whether lon/lat points lie inside Shijiazhuang's extent (with a margin)."""
-    ax, ay = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    minx, miny, maxx, maxy = CITY_EXTENT
-    with np.errstate(invalid="ignore"):
-        return (ax >= minx) & (ax <= maxx) & (ay >= miny) & (ay <= maxy)
+def in_city(x: npt.ArrayLike, y: npt.ArrayLike, extent: Extent) -> npt.NDArray[np.bool_]:
+    """Whether lon/lat points lie inside the city's ``extent`` (with a margin)."""
+    return extent.contains(x, y)
 
 
 def _is_geographic(ref: CrsRef) -> bool:
@@ -111,13 +104,13 @@ def _is_geographic(ref: CrsRef) -> bool:
     return bool(proj_crs(ref.epsg).is_geographic)
 
 
-def fitting_crs(x: float, y: float) -> list[int]:
-    """Gauss-Krüger EPSG codes under which the projected point (x, y) falls inside the city."""
+def fitting_crs(x: float, y: float, extent: Extent) -> list[int]:
+    """Gauss-Krüger EPSG codes under which the projected point (x, y) falls inside ``extent``."""
     out = []
-    for code in GK_CANDIDATES:
+    for code in gauss_kruger_candidates(extent.centre[0]):
         with np.errstate(all="ignore"):
             lon, lat = transform_coords(CrsRef("epsg", code), STORAGE, [x], [y])
-        if bool(in_city(lon, lat)[0]):
+        if bool(in_city(lon, lat, extent)[0]):
             out.append(code)
     return out
 
@@ -126,19 +119,19 @@ def _names(codes: list[int]) -> str:
     return "; ".join(f"EPSG:{c} ({proj_crs(c).name})" for c in codes)
 
 
-def explain_outside(x: float, y: float, declared: CrsRef) -> str:
-    """The likely reason why a point given as (x, y) in ``declared`` falls outside Shijiazhuang."""
-    minx, miny, maxx, maxy = CITY_EXTENT
-    where = f"The coordinates ({x:.6g}, {y:.6g}) read as {declared.label} fall outside Shijiazhuang"
-    extent = f"(about {minx}–{maxx}°E, {miny}–{maxy}°N)"
+def explain_outside(x: float, y: float, declared: CrsRef, extent: Extent) -> str:
+    """The likely reason why a point given as (x, y) in ``declared`` falls outside the city's ``extent``."""
+    minx, miny, maxx, maxy = extent.as_tuple()
+    where = f"The coordinates ({x:.6g}, {y:.6g}) read as {declared.label} fall outside {extent.name}"
+    box = f"({extent.describe()})"
     if _is_geographic(declared):
-        if bool(in_city([y], [x])[0]):
+        if bool(in_city([y], [x], extent)[0]):
             return (
                 f"{where}: they look like latitude/longitude in swapped order ({x:.6g} is a latitude). "
                 "Swap the X/Y (longitude/latitude) columns or axes and import again."
             )
         if abs(x) > 180 or abs(y) > 90:
-            fits = fitting_crs(x, y)
+            fits = fitting_crs(x, y, extent)
             zone = _zone_hint(x)
             if fits:
                 return (
@@ -149,20 +142,20 @@ def explain_outside(x: float, y: float, declared: CrsRef) -> str:
                 f"{where}: values beyond ±180/±90 are not degrees; the file is projected (metres) but declared "
                 "as degrees. Pass --crs with its real CRS."
             )
-        return f"{where} {extent}: is this the right file, and is its CRS right?"
+        return f"{where} {box}: is this the right file, and is its CRS right?"
     if minx - 5 <= x <= maxx + 5 and miny - 5 <= y <= maxy + 5:
         return (
             f"{where}: these are degrees, but the CRS says projected metres. "
             "Import with --crs EPSG:4490 (or gcj02 for coordinates from Gaode/web maps)."
         )
-    fits = [c for c in fitting_crs(x, y) if c != declared.epsg]
+    fits = [c for c in fitting_crs(x, y, extent) if c != declared.epsg]
     zone = _zone_hint(x)
     if fits:
         return (
             f"{where}: the Gauss-Krüger zone or its false easting does not match. {zone}"
             f"They fit {_names(fits)}; import with --crs EPSG:{fits[0]}."
         )
-    return f"{where} {extent}. Check the CRS (--crs) and that this is the right file."
+    return f"{where} {box}. Check the CRS (--crs) and that this is the right file."
 
 
 def _zone_hint(x: float) -> str:
@@ -179,6 +172,7 @@ def check_geometries(
     *,
     src_crs: CrsRef,
     target_type: str,
+    extent: Extent,
     on_invalid: OnInvalid = "repair",
     drop_z: bool = False,
     layer_label: str = "the layer",
@@ -192,6 +186,8 @@ def check_geometries(
         Shapely geometries (or None) in ``src_crs``.
     src_crs
         The CRS of the coordinates.
+    extent
+        The city's lon/lat box: rows outside it are errors, with the likely cause explained.
     target_type
         The layer's geometry type (``MultiPolygon`` ...).
     on_invalid
@@ -293,19 +289,19 @@ def check_geometries(
         with np.errstate(all="ignore"):
             out[ok] = transform_geometry(g[ok], src_crs, STORAGE)
         bounds = shapely.bounds(out[ok])
-        inside = in_city(bounds[:, 0], bounds[:, 1]) & in_city(bounds[:, 2], bounds[:, 3])
+        inside = in_city(bounds[:, 0], bounds[:, 1], extent) & in_city(bounds[:, 2], bounds[:, 3], extent)
         outside_rows = np.flatnonzero(ok)[~inside]
         if len(outside_rows):
             first = outside_rows[0]
             x0, y0 = shapely.get_coordinates(g[first])[0]
-            explanation = explain_outside(float(x0), float(y0), src_crs)
+            explanation = explain_outside(float(x0), float(y0), src_crs, extent)
             for i in outside_rows:
                 x, y = shapely.get_coordinates(g[i])[0]
                 errors.append(
                     GeometryIssue(
                         int(i),
                         "outside_city",
-                        f"coordinates ({x:.6g}, {y:.6g}) fall outside Shijiazhuang",
+                        f"coordinates ({x:.6g}, {y:.6g}) fall outside {extent.name}",
                         (float(x), float(y)),
                     )
                 )

@@ -52,7 +52,7 @@ import shapely
 import shapely.geometry
 from psycopg import AsyncConnection, sql
 
-from gis.crs import CITY_EXTENT, CRS84, CrsRef, outside_city, parse_crs, to_storage
+from gis.crs import CRS84, CrsRef, Extent, outside_city, parse_crs, to_storage
 from gis.errors import (
     ConflictError,
     GeometryError,
@@ -60,6 +60,7 @@ from gis.errors import (
     PermissionDeniedError,
     PreconditionFailedError,
 )
+from layers import city
 from layers.errors import UnknownFieldError, UnknownStatusError
 from layers.models import Layer
 from layers.values import EXPECTED, ConversionError, convert
@@ -381,13 +382,13 @@ def _lat_first(crs: CrsRef) -> bool:
     return axis_swapped(crs)
 
 
-def parse_geometry(layer: Layer, value: Any, crs: CrsRef = CRS84) -> shapely.Geometry:
+def parse_geometry(layer: Layer, value: Any, extent: Extent, crs: CrsRef = CRS84) -> shapely.Geometry:
     """A GeoJSON geometry in ``crs`` (its own axis order) as a valid 2-D CGCS2000 lon/lat geometry of the layer's type.
 
     Raises
     ------
     GeometryError
-        Malformed, empty, non-finite, of the wrong type, invalid, or outside Shijiazhuang (HTTP 400).
+        Malformed, empty, non-finite, of the wrong type, invalid, or outside the city's ``extent`` (HTTP 400).
     """
     if not isinstance(value, dict) or not isinstance(value.get("type"), str):
         raise GeometryError("'geometry' must be a GeoJSON geometry object with a 'type' and 'coordinates'.")
@@ -419,10 +420,10 @@ def parse_geometry(layer: Layer, value: Any, crs: CrsRef = CRS84) -> shapely.Geo
     if crs.kind != "crs84" and not (crs.kind == "epsg" and crs.epsg in (4326, 4490)):
         geom = to_storage(geom, crs)
     xy = shapely.get_coordinates(geom)
-    if not np.isfinite(xy).all() or outside_city(xy[:, 0], xy[:, 1]).any():
-        minx, miny, maxx, maxy = CITY_EXTENT
+    if not np.isfinite(xy).all() or outside_city(xy[:, 0], xy[:, 1], extent).any():
+        minx, miny, maxx, maxy = extent.as_tuple()
         raise GeometryError(
-            f"The geometry lies (partly) outside Shijiazhuang (lon {minx}–{maxx}, lat {miny}–{maxy}) when read as "
+            f"The geometry lies (partly) outside {extent.name} (lon {minx}–{maxx}, lat {miny}–{maxy}) when read as "
             f"{crs.label}. Check the Content-Crs header and the axis order (CRS84: lon,lat; EPSG:4490: lat,lon).",
             detail={"crs": crs.label},
         )
@@ -573,7 +574,7 @@ async def create_feature(conn: AsyncConnection[Any], layer: Layer, feature: Any,
     values = validate_properties(layer, props)
     _check_required(layer, values)
     _lifecycle_checks(layer, None, values.get("status"), change)
-    geom = parse_geometry(layer, geometry, crs)
+    geom = parse_geometry(layer, geometry, (await city.load_async(conn)).bbox, crs)
     wkb = _wkb(geom)
     try:
         async with conn.transaction():
@@ -641,7 +642,7 @@ async def update_feature(conn: AsyncConnection[Any], layer: Layer, feature_id: i
     if change is None:
         change = parse_change(member)
     values = validate_properties(layer, props)
-    geom = parse_geometry(layer, geometry, crs) if geometry is not None else None
+    geom = parse_geometry(layer, geometry, (await city.load_async(conn)).bbox, crs) if geometry is not None else None
     if merge and "geometry" in body and body["geometry"] is None:
         raise GeometryError("A feature's geometry cannot be removed; send a new geometry or leave it out.")
     try:

@@ -13,8 +13,10 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from api.auth import Principal, require_authenticated
+from api.city import CityDep
 from api.deps import PoolDep
 from gis.errors import InvalidInputError, NotFoundError
+from layers.city import CityProfile
 from layers.indicators import aindicator_progress, indicator_history
 from layers.plan import get_catalog
 from layers.progress import (
@@ -47,10 +49,11 @@ RULES = {
 }
 
 
-def _check_district(district: str | None) -> None:
-    if district is not None and not (len(district) == 6 and district.isdigit() and district.startswith("1301")):
+def _check_district(district: str | None, city: CityProfile) -> None:
+    if district is not None and not city.is_district_code(district):
         raise InvalidInputError(
-            f"district must be a 6-digit Shijiazhuang adcode such as 130102; got {district!r}.",
+            f"district must be a 6-digit {city.name_en} district adcode (starting {city.district_prefix}); "
+            f"got {district!r}.",
             detail={"district": district},
         )
 
@@ -58,6 +61,7 @@ def _check_district(district: str | None) -> None:
 @router.get("/progress", summary="Progress of every plan target as of a date (optionally one district or task)")
 async def progress(
     pool: PoolDep,
+    city: CityDep,
     as_of: AsOf = None,
     district: Annotated[str | None, Query(description="adcode, e.g. 130102: that district's share")] = None,
     task: Annotated[int | None, Query(description="Task number 1–45")] = None,
@@ -65,7 +69,7 @@ async def progress(
 ) -> dict[str, Any]:
     """City-wide records (or one district's apportioned records) for the chosen targets."""
     date = parse_as_of(as_of)
-    _check_district(district)
+    _check_district(district, city)
     targets = select_targets(task=task, programme=programme)
     async with pool.connection() as conn:
         records = await aprogress_as_of(conn, date, targets, district=district)

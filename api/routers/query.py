@@ -1,11 +1,11 @@
 """The planner's everyday spatial queries: what is here, what is inside, what is nearest, district summary.
 
 Every answer is one SQL statement that builds its JSON in PostgreSQL and returns text. Distances are
-geodesic metres (``geography``), areas are mu from EPSG:4547 (``area_mu`` columns, or the area of an
+geodesic metres (``geography``), areas are mu in the city's area CRS (``area_mu`` columns, or the area of an
 intersection measured the same way); the geometry column stays bare in ``WHERE`` (a degree box around
 the query geometry prefilters on the GiST index, then the exact metric test runs).
 
-Point inputs may be in CRS84/WGS84 (default), CGCS2000, EPSG:4547, EPSG:3857, or the Chinese web-map
+Point inputs may be in CRS84/WGS84 (default), CGCS2000, the city's Gauss-Krüger CRS, EPSG:3857, or the Chinese web-map
 datums GCJ02 (Gaode/Tencent) and BD09 (Baidu): ``lon``/``lat`` are the x/y of that CRS (easting/northing
 for projected ones).
 """
@@ -24,9 +24,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from api.auth import readable_layers
+from api.city import CityDep
 from api.deps import PoolDep, RegistryDep
 from gis.crs import CRS84, CrsRef, outside_city, parse_crs, transform_coords, transform_geometry
 from gis.errors import GeometryError, InvalidInputError, NotFoundError
+from layers.city import CityProfile
 from layers.models import Layer
 from layers.query import Binder, feature_sql, table_sql
 from layers.registry import Registry
@@ -45,19 +47,19 @@ def _json_text(text: str | None) -> Response:
     return Response(text or "null", media_type="application/json")
 
 
-def _point_4490(lon: float, lat: float, crs: str | None) -> tuple[float, float]:
-    """The query point in CGCS2000 lon/lat; 400 if not finite or outside Shijiazhuang."""
+def _point_4490(lon: float, lat: float, crs: str | None, city: CityProfile) -> tuple[float, float]:
+    """The query point in CGCS2000 lon/lat; 400 if not finite or outside the city."""
     if not (math.isfinite(lon) and math.isfinite(lat)):
         raise InvalidInputError("lon and lat must be finite numbers.")
     ref = parse_crs(crs) if crs else CRS84
-    if ref.kind == "epsg" and ref.epsg not in (4326, 4490, 4547, 3857):
-        raise InvalidInputError(f"crs {ref.label} is not accepted here; use CRS84, EPSG:4326, EPSG:4490, EPSG:4547, "
-                                "EPSG:3857, GCJ02 or BD09.")
+    if ref.kind == "epsg" and ref.epsg not in (4326, 4490, city.area_srid, 3857):
+        raise InvalidInputError(f"crs {ref.label} is not accepted here; use CRS84, EPSG:4326, EPSG:4490, "
+                                f"EPSG:{city.area_srid}, EPSG:3857, GCJ02 or BD09.")
     xs, ys = transform_coords(ref, STORAGE_STORAGE, [lon], [lat])
     x, y = float(xs[0]), float(ys[0])
-    if not (math.isfinite(x) and math.isfinite(y)) or bool(outside_city([x], [y])[0]):
+    if not (math.isfinite(x) and math.isfinite(y)) or bool(outside_city([x], [y], city.bbox)[0]):
         raise InvalidInputError(
-            f"The point ({lon}, {lat}) in {ref.label} lies outside Shijiazhuang (about 113.4–115.6°E, 37.4–38.8°N). "
+            f"The point ({lon}, {lat}) in {ref.label} lies outside {city.name_en} ({city.bbox.describe()}). "
             "Check the order (lon first) and the CRS."
         )
     return x, y
@@ -110,7 +112,7 @@ def _parse_layer_list(registry: Registry, text: str | list[str] | None) -> list[
 
 @router.get("/point", summary="What is here: district, ring zone, land parcel and every feature near a point")
 async def point(
-    request: Request, pool: PoolDep, registry: RegistryDep,
+    request: Request, pool: PoolDep, registry: RegistryDep, city: CityDep,
     lon: Annotated[float, Query(description="Longitude (or easting for projected CRSs)")],
     lat: Annotated[float, Query(description="Latitude (or northing for projected CRSs)")],
     crs: Annotated[str | None, Query(description="CRS of lon/lat: CRS84 (default), EPSG:4490, EPSG:4547, "
@@ -123,7 +125,7 @@ async def point(
     Features are sorted by distance; ``contains`` is true when the feature covers the point
     (distance 0).
     """
-    x, y = _point_4490(lon, lat, crs)
+    x, y = _point_4490(lon, lat, crs, city)
     chosen = _parse_layer_list(registry, layers)
     b = Binder()
     pt = sql.SQL("ST_SetSRID(ST_MakePoint({}, {}), 4490)").format(b(x, "double precision"), b(y, "double precision"))
@@ -208,7 +210,7 @@ def _area_from_selector(registry: Registry, b: Binder, district: str | None, rin
     return sql.SQL("(SELECT ST_Union(t.geom) FROM {} AS t WHERE {})").format(table_sql(layer), cond), kind, value
 
 
-def _posted_area(body: WithinBody, b: Binder) -> sql.Composable:
+def _posted_area(body: WithinBody, b: Binder, city: CityProfile) -> sql.Composable:
     geom = body.geometry
     if geom.get("type") == "Feature":
         geom = geom.get("geometry") or {}
@@ -227,14 +229,14 @@ def _posted_area(body: WithinBody, b: Binder) -> sql.Composable:
     if not shp.is_valid:
         shp = shapely.make_valid(shp)
     c = shapely.get_coordinates(shp)
-    if bool(outside_city(c[:, 0], c[:, 1]).all()):
-        raise GeometryError("The posted polygon lies entirely outside Shijiazhuang; check the CRS and axis order.")
+    if bool(outside_city(c[:, 0], c[:, 1], city.bbox).all()):
+        raise GeometryError(f"The posted polygon lies entirely outside {city.name_en}; check the CRS and axis order.")
     wkb = shapely.to_wkb(shapely.force_2d(shp), hex=True)
     return sql.SQL("ST_SetSRID(ST_GeomFromWKB(decode({}, 'hex')), 4490)").format(b(wkb))
 
 
 def _within_sql(layers: list[Layer], area: sql.Composable, predicate: str, limit: int, b: Binder,
-                area_info: dict[str, Any]) -> sql.Composable:
+                area_info: dict[str, Any], srid: int) -> sql.Composable:
     pred = "ST_Within" if predicate == "within" else "ST_Intersects"
     per_layer = []
     for layer in layers:
@@ -260,30 +262,33 @@ def _within_sql(layers: list[Layer], area: sql.Composable, predicate: str, limit
             "{msql}::double precision AS m, ({clip})::double precision AS mi "
             "FROM {table} AS t, a WHERE {pred}(t.geom, a.g)"
         ).format(lid=sql.Literal(layer.id), status=_status_sql(layer), label=_status_label_sql(layer),
-                 msql=_measure_sql(layer)[1], clip=_clip_sql(layer), table=table_sql(layer), pred=sql.SQL(pred))
+                 msql=_measure_sql(layer)[1], clip=_clip_sql(layer, srid), table=table_sql(layer), pred=sql.SQL(pred))
         for layer in layers
     )
     return sql.SQL(
         "WITH a AS MATERIALIZED (SELECT {area} AS g), f AS MATERIALIZED ({feats}) "
         "SELECT CASE WHEN (SELECT g FROM a) IS NULL THEN NULL ELSE json_build_object("
-        "'area', ({info}::jsonb || jsonb_build_object('area_mu', round((SELECT ST_Area(ST_Transform(g, 4547)) * {mu} "
+        "'area', ({info}::jsonb || jsonb_build_object('area_mu', round((SELECT ST_Area(ST_Transform(g, {srid})) * {mu} "
         "FROM a)::numeric, 3)))::json, 'predicate', {pred}, 'layers', "
         "coalesce((SELECT json_agg(doc ORDER BY ord) FROM ({docs}) d), '[]'::json))::text END"
     ).format(area=area, feats=feats, info=b(json.dumps(area_info, ensure_ascii=False)), mu=sql.Literal(MU_PER_M2),
+             srid=sql.Literal(int(srid)),
              pred=sql.Literal(predicate),
              docs=sql.SQL(" UNION ALL ").join(
                  sql.SQL("SELECT {} AS ord, doc FROM ({}) x").format(sql.Literal(i), p)
                  for i, p in enumerate(per_layer)))
 
 
-def _clip_sql(layer: Layer) -> sql.Composable:
+def _clip_sql(layer: Layer, srid: int) -> sql.Composable:
+    """The measure of the part inside the area, in the city's area CRS (as the stored columns)."""
     if layer.measure == "area":
         return sql.SQL("CASE WHEN ST_CoveredBy(t.geom, a.g) THEN t.area_mu "
-                       "ELSE ST_Area(ST_Transform(ST_Intersection(t.geom, a.g), 4547)) * {} END").format(
-            sql.Literal(MU_PER_M2))
+                       "ELSE ST_Area(ST_Transform(ST_Intersection(t.geom, a.g), {})) * {} END").format(
+            sql.Literal(int(srid)), sql.Literal(MU_PER_M2))
     if layer.measure == "length":
         return sql.SQL("CASE WHEN ST_CoveredBy(t.geom, a.g) THEN t.length_m "
-                       "ELSE ST_Length(ST_Transform(ST_Intersection(t.geom, a.g), 4547)) END")
+                       "ELSE ST_Length(ST_Transform(ST_Intersection(t.geom, a.g), {})) END").format(
+            sql.Literal(int(srid)))
     return sql.SQL("NULL")
 
 
@@ -298,7 +303,7 @@ async def _run_within(pool: Any, stmt: sql.Composable, params: dict[str, Any], w
 
 @router.get("/within", summary="Features of chosen layers inside a district, ring zone or Hutuo belt zone")
 async def within(
-    pool: PoolDep, registry: RegistryDep,
+    pool: PoolDep, registry: RegistryDep, city: CityDep,
     district: Annotated[str | None, Query(description="District adcode or name, e.g. 130102 or 长安区")] = None,
     ring_zone: Annotated[str | None, Query(description="inside_2nd, between_2nd_3rd, outside_3rd or name")] = None,
     belt_zone: Annotated[str | None, Query(description="Hutuo belt zone code or type, e.g. flood_channel")] = None,
@@ -311,17 +316,18 @@ async def within(
     b = Binder()
     area, kind, value = _area_from_selector(registry, b, district, ring_zone, belt_zone)
     chosen = _parse_layer_list(registry, layers) if layers else [x for x in registry if x.kind == "renewal"]
-    stmt = _within_sql(chosen, area, predicate, limit, b, {"kind": kind, "value": value})
+    stmt = _within_sql(chosen, area, predicate, limit, b, {"kind": kind, "value": value}, city.area_srid)
     return await _run_within(pool, stmt, b.params, f"{kind}='{value}'")
 
 
 @router.post("/within", summary="Features of chosen layers inside a posted GeoJSON polygon")
-async def within_polygon(pool: PoolDep, registry: RegistryDep, body: Annotated[WithinBody, Body()]) -> Response:
+async def within_polygon(pool: PoolDep, registry: RegistryDep, city: CityDep,
+                         body: Annotated[WithinBody, Body()]) -> Response:
     """The same answer as ``GET /query/within`` for a polygon drawn by the planner."""
     b = Binder()
-    area = _posted_area(body, b)
+    area = _posted_area(body, b, city)
     chosen = _parse_layer_list(registry, body.layers) if body.layers else [x for x in registry if x.kind == "renewal"]
-    stmt = _within_sql(chosen, area, body.predicate, body.limit, b, {"kind": "polygon"})
+    stmt = _within_sql(chosen, area, body.predicate, body.limit, b, {"kind": "polygon"}, city.area_srid)
     return await _run_within(pool, stmt, b.params, "the posted polygon")
 
 
@@ -330,7 +336,7 @@ async def within_polygon(pool: PoolDep, registry: RegistryDep, body: Annotated[W
 
 @router.get("/nearest", summary="The k nearest features of a layer to a point or to another feature")
 async def nearest(
-    pool: PoolDep, registry: RegistryDep,
+    pool: PoolDep, registry: RegistryDep, city: CityDep,
     layer: Annotated[str, Query(description="Layer to search, e.g. parking_sites")],
     lon: Annotated[float | None, Query(description="Longitude / easting of the point")] = None,
     lat: Annotated[float | None, Query(description="Latitude / northing of the point")] = None,
@@ -358,7 +364,7 @@ async def nearest(
     else:
         if lon is None or lat is None:
             raise InvalidInputError("Give lon and lat (or from_layer with from_id/from_code).")
-        x, y = _point_4490(lon, lat, crs)
+        x, y = _point_4490(lon, lat, crs, city)
         origin = sql.SQL("ST_SetSRID(ST_MakePoint({}, {}), 4490)").format(b(x, "double precision"),
                                                                           b(y, "double precision"))
         origin_info = {"lon": x, "lat": y, "crs": "EPSG:4490"}

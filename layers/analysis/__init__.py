@@ -5,7 +5,7 @@ matter, an ``as_of`` date (default today). Statuses as of a date come from
 ``renewal.status_history``: the ``to_status`` of the latest change dated on or before
 the date; a feature with no change recorded by then is in the first status of its
 lifecycle (see :func:`layers.analysis._sql.as_of_subquery`). Heavy spatial work (KNN,
-intersections, areas in EPSG:4547) runs in PostGIS; results come back as pandas
+intersections, areas in the city's area CRS) runs in PostGIS; results come back as pandas
 DataFrames or geopandas GeoDataFrames in EPSG:4490.
 """
 

@@ -29,8 +29,8 @@ ConnLike: TypeAlias = "psycopg.Connection[Any] | str"
 
 STORAGE_SRID = 4490
 """CGCS2000 geographic: every layer table stores this."""
-METRIC_SRID = 4547
-"""CGCS2000 Gauss-Krüger 3° zone, CM 114°E: areas and distances in metres over the city."""
+METRIC_SRID = sql.SQL("(SELECT area_srid FROM renewal.city)")
+"""The city's area/length CRS (its Gauss-Krüger zone, :mod:`layers.city`), read in the same query."""
 M2_TO_MU = 0.0015
 """1 mu = 10000/15 m², as in the generated ``area_mu`` columns."""
 

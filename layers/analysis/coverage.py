@@ -311,7 +311,7 @@ def ring_zone_summary(conn: ConnLike, as_of: dt.date | str | None = None) -> pd.
     """Renewal inside versus outside the second ring (二环内"减量"、二环外"增量") as of a date.
 
     Polygons and points are assigned to the ring zone containing their point-on-surface;
-    road lengths are split exactly by intersection with each zone (metres in EPSG:4547).
+    road lengths are split exactly by intersection with each zone (metres in the city's area CRS).
 
     Returns
     -------
@@ -419,7 +419,7 @@ def ring_zone_summary(conn: ConnLike, as_of: dt.date | str | None = None) -> pd.
         pr_opened=p.add("pr_opened", codes("planned_roads")[-1]),
         lp_supplied=p.add("lp_supplied", ["supplied", "built"]),
         year=p.add("year", day.year),
-        srid=p.add("srid", METRIC_SRID),
+        srid=METRIC_SRID,
         zone_order=p.add("zone_order", zone_order),
     )
     with connect(conn) as c:

@@ -1,6 +1,6 @@
 """Land: vacated plots by stage and planned use, conflicts with the Hutuo belt, and floor-area-ratio compliance.
 
-Intersection areas are measured in EPSG:4547 (CGCS2000 Gauss-Krüger CM 114°E) and given in
+Intersection areas are measured in the city's Gauss-Krüger CRS (renewal.city.area_srid) and given in
 mu (亩, 1 mu = 666.67 m²), the same way as the generated ``area_mu`` columns: the overlay is cut
 in the storage CRS (EPSG:4490, where the stored edges are straight) and the pieces are
 transformed and measured, so a plot wholly inside a zone overlaps it by exactly its ``area_mu``.
@@ -230,7 +230,7 @@ def constraint_conflicts(
         src=src,
         belt=p.add("belt", "hutuo_belt"),
         special=p.add("special", [c for c in CONSTRAINTS if c != "hutuo_belt"]),
-        srid=p.add("srid", METRIC_SRID),
+        srid=METRIC_SRID,
         m2_to_mu=p.add("m2_to_mu", M2_TO_MU),
         cat_cols=cat_cols,
     )

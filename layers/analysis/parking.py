@@ -1,6 +1,6 @@
 """Public parking around old compounds: nearest built site, spaces within walking radii, coverage and gaps.
 
-Distances are planar in CGCS2000 / 3-degree Gauss-Krüger CM 114°E (EPSG:4547), which over the
+Distances are planar in the city's CGCS2000 3-degree Gauss-Krüger zone (renewal.city.area_srid), which over the
 city is within 0.05 % of the geodesic distance; they are measured from the compound's
 outline (a site inside a compound is at 0 m). Only sites whose status as of the date is
 ``built`` (建成) count.
@@ -80,7 +80,7 @@ def _per_compound_query(p: Params, day: dt.date, radii: list[float]) -> sql.Comp
         ) AS w
         """
     ).format(
-        srid=p.add("srid", METRIC_SRID),
+        srid=METRIC_SRID,
         ps=as_of_subquery("parking_sites", p, day),
         built=p.add("built", codes("parking_sites")[-1]),
         oc=as_of_subquery("old_compounds", p, day),
@@ -96,7 +96,7 @@ def parking_coverage(
     """For every old compound: the nearest built public parking site and the spaces within each radius.
 
     The nearest site is found with a KNN ``<->`` search in a LATERAL join over the built sites
-    (in EPSG:4547, so the order is by true metric distance); spaces within a radius are summed
+    (in the city's area CRS, so the order is by true metric distance); spaces within a radius are summed
     over sites with ``ST_DWithin``.
 
     Returns

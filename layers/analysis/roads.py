@@ -1,6 +1,6 @@
 """Planned roads (打通断头路): planned versus opened length by district, and compounds near newly opened roads.
 
-Lengths are split exactly among districts by intersection and measured in EPSG:4547;
+Lengths are split exactly among districts by intersection and measured in the city's area CRS;
 distances are measured there too (within 0.05 % of geodesic over the city).
 """
 
@@ -51,7 +51,7 @@ def road_length_by_district(conn: ConnLike, as_of: dt.date | str | None = None) 
         """
     ).format(
         pr=as_of_subquery("planned_roads", p, day),
-        srid=p.add("srid", METRIC_SRID),
+        srid=METRIC_SRID,
         started=p.add("started", started),
         opened=p.add("opened", opened),
     )
@@ -120,7 +120,7 @@ def compounds_near_opened_roads(
         ORDER BY n.distance_m, cc.code
         """
     ).format(
-        srid=p.add("srid", METRIC_SRID),
+        srid=METRIC_SRID,
         pr=as_of_subquery("planned_roads", p, day),
         opened=p.add("opened", codes("planned_roads")[-1]),
         since=p.add("since", start),

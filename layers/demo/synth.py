@@ -30,6 +30,7 @@ import shapely.ops
 from shapely.geometry import LineString, MultiLineString, MultiPolygon, Point, Polygon, box, shape
 
 from gis.crs import MU_PER_SQUARE_METRE, area_mu, transformer
+from layers.city import SHIJIAZHUANG
 
 SEED = 20210101
 """Base seed; each layer uses ``SEED + k`` so layers do not shift each other."""
@@ -109,7 +110,7 @@ def scale_to_mu(poly_deg: shapely.Geometry, target_mu: float) -> shapely.Geometr
     """Scale a lon/lat polygon about its centroid (in metres) so its area is ``target_mu``."""
     geom = poly_deg
     for _ in range(4):
-        actual = area_mu(geom)
+        actual = area_mu(geom, SHIJIAZHUANG.area_srid)
         if abs(actual - target_mu) < 1e-7 * target_mu:
             break
         f = math.sqrt(target_mu / actual)
@@ -454,7 +455,7 @@ def build_urban_villages(occ: Occupancy) -> LayerData:
             k += 1
             placed += 1
             code = f"CZC-2021-{k:03d}"
-            a = area_mu(geom_deg)
+            a = area_mu(geom_deg, SHIJIAZHUANG.area_srid)
             households = int(round(a * rng.uniform(6.0, 14.0)))
             # final stage: completed 30 %, construction 32 %, demolition 18 %, acquisition 12 %, started 8 %
             u = rng.random()

@@ -16,6 +16,7 @@ from gis.crs import CrsRef, parse_crs
 from gis.errors import CRSError, InvalidInputError, RenewalError, ServiceUnavailableError
 from gis.io import Source, read_source
 from gis.validate import FAMILY, GeometryCheck, GeometryIssue, check_geometries
+from layers.city import for_conninfo as city_for_conninfo
 from layers.importer.apply import apply
 from layers.importer.mapping import ColumnMap, MappingConfig, check_mapping, load_mapping, map_columns, writable_columns
 from layers.importer.options import ImportOptions, ImportReport, Progress, Rejected
@@ -127,6 +128,7 @@ def run_import(
         source.geometry,
         src_crs=crs,
         target_type=layer.geometry_type,
+        extent=city_for_conninfo(conninfo).bbox,
         on_invalid=opts.on_invalid,
         drop_z=opts.drop_z,
         layer_label=f"layer '{layer.id}' ({layer.title})",

@@ -13,6 +13,7 @@ from gis.crs import parse_crs
 from gis.errors import InvalidInputError
 from gis.io import export_format, read_source
 from gis.validate import check_geometries, explain_outside, parse_reason
+from layers.city import SHIJIAZHUANG
 from tests.fixtures.io_files import (
     compound_frame,
     parking_ledger_rows,
@@ -92,7 +93,7 @@ def test_xlsx_ledger(tmp_path: Path) -> None:
     ],
 )
 def test_outside_city_explained(x: float, y: float, crs: str, fragment: str) -> None:
-    assert fragment in explain_outside(x, y, parse_crs(crs))
+    assert fragment in explain_outside(x, y, parse_crs(crs), SHIJIAZHUANG.bbox)
 
 
 def test_geometry_checks() -> None:
@@ -107,7 +108,8 @@ def test_geometry_checks() -> None:
         ],
         dtype=object,
     )
-    check = check_geometries(geoms, src_crs=parse_crs("EPSG:4490"), target_type="MultiPolygon", on_invalid="repair")
+    check = check_geometries(geoms, src_crs=parse_crs("EPSG:4490"), target_type="MultiPolygon", on_invalid="repair",
+                             extent=SHIJIAZHUANG.bbox)
     kinds = {(e.row, e.kind) for e in check.errors}
     assert kinds == {(2, "missing"), (3, "wrong_type"), (4, "duplicate_geometry")}
     assert check.repair_rows.tolist() == [1]
