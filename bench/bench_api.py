@@ -56,14 +56,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from api.db import make_pool  # noqa: E402
+from api.params import parse_items_params  # noqa: E402
 from api.routers.tiles import tile_sql  # noqa: E402
 from api.settings import Settings  # noqa: E402
 from layers.query import (  # noqa: E402
     Binder,
+    build_where,
     choose_filter_first,
     fetch_one_serial,
     page_sql,
-    parse_items_params,
 )
 from layers.registry import get_registry  # noqa: E402
 
@@ -233,16 +234,18 @@ async def main() -> None:
                     case = f"items limit={limit} {bname}"
                     params = {"limit": str(limit), "bbox": bbox}
                     q = parse_items_params(layer, params)
+                    where = build_where(q)
                     async with pool.connection() as conn:
-                        ff = await choose_filter_first(conn, q)
+                        ff = await choose_filter_first(conn, q, where)
                     b = Binder()
-                    stmt = page_sql(q, b, filter_first=ff)  # the statement the service runs
+                    stmt = page_sql(q, b, where=where, filter_first=ff)  # the statement the service runs
+                    stmt_params = where.with_params(b.params)
                     ours_url = f"{ob}/collections/{LAYER}/items"
                     tipg_url = f"{tb}/collections/renewal.{LAYER}/items"
                     accs = await interleaved({
                         "ours": [lambda u=ours_url, p=params: get(u, p)] * n,
                         "tipg": [lambda u=tipg_url, p=params: get(u, p)] * n,
-                        "raw SQL": [lambda s=stmt, p=b.params: raw(s, p)] * n,
+                        "raw SQL": [lambda s=stmt, p=stmt_params: raw(s, p)] * n,
                     }, args.rounds, args.concurrency)
                     results.append((case, accs, {t: float(limit) for t in TARGETS}))
 

@@ -144,10 +144,14 @@ def export_cmd(
 ) -> None:
     """Export a layer (or the features matching a CQL2 filter) to a file."""
     from api.cli import console
-    from layers.exporter import export_to_path
+    from layers.export import export_to_path, whole_layer
+    from layers.query import parse_filter
+    from layers.registry import get_registry
 
+    lyr = get_registry().get(layer)
+    query = whole_layer(lyr, parse_filter(lyr, filter_text) if filter_text else None)
     with console.status(f"Exporting {layer} to {out.name} ..."):
-        count = export_to_path(Settings().database_url, layer, out, filter_text=filter_text, crs=crs, encoding=encoding)
+        count = export_to_path(Settings().database_url, query, out, crs=crs, encoding=encoding)
     console.print(f"[green]{count:,} features[/] of {layer} written to {out} ({out.stat().st_size:,} bytes).")
 
 

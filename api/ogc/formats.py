@@ -2,7 +2,7 @@
 
 The OGC router serves GeoJSON and HTML itself. Another module (the exporter) registers further
 encodings here at import time; the items endpoint then validates the request with
-:func:`layers.query.parse_items_params` (so every items filter applies) and hands the
+:func:`api.params.items_request` (so every items filter applies) and hands the
 :class:`layers.query.FeatureQuery` to the handler::
 
     from api.ogc.formats import register_items_format
@@ -13,7 +13,8 @@ encodings here at import time; the items endpoint then validates the request wit
 
 For these formats ``query.limit`` is the client's ``limit`` when given (any positive number) and
 :data:`EXPORT_ALL` otherwise, because an export wants every matching feature; handlers select with
-``where_clause``/``order_by`` and apply ``query.limit``.
+``layers.export.select_sql`` (the query's condition, order and limit). ``query.crs`` is None
+when the client gave no ``crs``, so the format's own default applies.
 """
 
 from __future__ import annotations

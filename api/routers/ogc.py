@@ -25,20 +25,12 @@ from api.ogc import html as ogc_html
 from api.ogc.links import GEOJSON, HTML_TYPE, JSON_TYPE, OPENAPI_JSON, SCHEMA_JSON, base_url, link, with_query
 from api.ogc.metadata import CITY_BBOX, CONFORMANCE, CRS_URIS, property_schema, queryables, storage_crs
 from api.ogc.negotiation import HTML, JSON, HtmlFallbackRoute, JsonPreferredRoute, negotiate
+from api.params import ItemsRequestDep, doc_query, parse_crs_param
 from api.settings import Settings
 from gis.crs import CRS84
 from gis.errors import InvalidInputError
 from layers.models import Layer
-from layers.query import (
-    FeatureQuery,
-    column_kinds,
-    fetch_feature,
-    fetch_page,
-    parse_crs_param,
-    parse_feature_id,
-    parse_items_params,
-    table_sql,
-)
+from layers.query import FeatureQuery, column_kinds, fetch_feature, fetch_page, parse_feature_id, table_sql
 
 ORDER = 10
 router = APIRouter(tags=["OGC API Features"])
@@ -288,56 +280,22 @@ def _map_context(layer: Layer, geojson_features: str) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- items
 
-_ITEMS_DOC = {
-    "bbox": "minx,miny,maxx,maxy in bbox-crs (axis order of that CRS: EPSG:4326/4490 are lat,lon; EPSG:4547 is N,E)",
-    "bbox-crs": "CRS of bbox (default CRS84)",
-    "datetime": "RFC 3339 instant or interval (a/b, '..' open); matched against the layer's temporal fields",
-    "limit": "Features per page (1 to RENEWAL_MAX_LIMIT; default RENEWAL_DEFAULT_LIMIT)",
-    "cursor": "Opaque keyset cursor from a next/prev link",
-    "properties": "Comma-separated properties to return",
-    "sortby": "Comma-separated properties, '-' prefix for descending, e.g. -area_mu,name",
-    "crs": "Output CRS: CRS84 (default), EPSG:4326, EPSG:4490, EPSG:4547, EPSG:3857 (URIs or EPSG:n)",
-    "filter": "CQL2 filter (text or JSON per filter-lang)",
-    "filter-lang": "cql2-text (default) or cql2-json",
-    "filter-crs": "CRS of geometry literals in filter (default CRS84)",
-    "f": "json (GeoJSON), html, or an export format",
-}
-
-
-def _q(name: str) -> Any:
-    return Query(alias=name, description=_ITEMS_DOC[name])
-
 
 @router.get("/collections/{collection_id}/items", summary="Features of a collection (GeoJSON, HTML)",
             response_class=Response,
             responses={200: {"content": {GEOJSON: {}, HTML_TYPE: {}}}, 400: {"description": "Invalid input"},
                        404: {"description": "Unknown collection"}})
-async def items(
-    request: Request, layer: LayerDep, pool: PoolDep, settings: SettingsDep,
-    bbox: Annotated[str | None, _q("bbox")] = None,
-    bbox_crs: Annotated[str | None, _q("bbox-crs")] = None,
-    datetime: Annotated[str | None, _q("datetime")] = None,
-    limit: Annotated[str | None, _q("limit")] = None,
-    cursor: Annotated[str | None, _q("cursor")] = None,
-    properties: Annotated[str | None, _q("properties")] = None,
-    sortby: Annotated[str | None, _q("sortby")] = None,
-    crs: Annotated[str | None, _q("crs")] = None,
-    filter: Annotated[str | None, _q("filter")] = None,  # noqa: A002 - the OGC parameter name
-    filter_lang: Annotated[str | None, _q("filter-lang")] = None,
-    filter_crs: Annotated[str | None, _q("filter-crs")] = None,
-    f: Annotated[str | None, _q("f")] = None,
-) -> Response:
-    """Features, paged by keyset; also ``<property>=<value>`` equality filters on queryables."""
-    extra = ogc_formats.items_formats()
-    f_value = (request.query_params.get("f") or "").strip().lower()
-    if f_value in extra:
-        export_limit = ogc_formats.EXPORT_ALL
-        q = parse_items_params(layer, request.query_params.multi_items(), default_limit=export_limit,
-                               max_limit=export_limit)
-        return await extra[f_value].handler(request, layer, q, pool, settings)
-    fmt = negotiate(request, (JSON, HTML, *extra))
-    q = parse_items_params(layer, request.query_params.multi_items(), default_limit=settings.default_limit,
-                           max_limit=settings.max_limit)
+async def items(request: Request, layer: LayerDep, pool: PoolDep, settings: SettingsDep,
+                items_req: ItemsRequestDep) -> Response:
+    """Features, paged by keyset; also ``<property>=<value>`` equality filters on queryables.
+
+    The OGC parameters are declared and parsed by :func:`api.params.items_request`; this route
+    gets the typed query and only builds the response envelope.
+    """
+    q = items_req.query
+    if items_req.is_export:
+        return await ogc_formats.items_formats()[items_req.format].handler(request, layer, q, pool, settings)
+    fmt = items_req.format
     root = base_url(request, settings)
     url = f"{root}/collections/{layer.id}/items"
     async with pool.connection() as conn:
@@ -350,7 +308,7 @@ async def items(
              "此页 HTML This page as HTML"),
     ]
     if q.cursor is not None:
-        cur_param = request.query_params.get("cursor", "")
+        cur_param = request.query_params.get("cursor", "")  # the token as the client sent it
         for lk in links:
             lk["href"] = with_query(url, [*params, ("f", "json" if lk["type"] == GEOJSON else "html"),
                                           ("cursor", cur_param)])
@@ -363,7 +321,7 @@ async def items(
         links.append(link(with_query(url, [*params, ("f", fname), ("cursor", page.prev_cursor)]), "prev", ftype,
                           "上一页 Previous page"))
     links.append(link(f"{root}/collections/{layer.id}", "collection", JSON_TYPE, layer.title))
-    headers = _content_crs(q.crs.uri)
+    headers = _content_crs(q.output_crs.uri)
     if fmt == HTML:
         feats = json.loads(page.features)
         columns = list(q.properties) if q.properties is not None else [
@@ -371,7 +329,7 @@ async def items(
         if "status" in columns:
             columns.insert(columns.index("status") + 1, "status_label")
         labels = {**layer.labels, "status_label": "状态名称", "area_mu": "面积（亩）", "length_m": "长度（米）"}
-        map_features = page.features if q.crs == CRS84 else "[]"
+        map_features = page.features if q.output_crs == CRS84 else "[]"
         return ogc_html.render(
             "items.html", title=f"{layer.title} {layer.title_en}", links=links, root=root, features=feats,
             columns=columns, labels=labels, collection_id=layer.id, number_returned=page.number_returned,
@@ -393,7 +351,7 @@ async def items(
             responses={200: {"content": {GEOJSON: {}, HTML_TYPE: {}}}, 404: {"description": "Unknown feature"}})
 async def feature(
     request: Request, layer: LayerDep, feature_id: str, pool: PoolDep, settings: SettingsDep,
-    crs: Annotated[str | None, _q("crs")] = None,
+    crs: Annotated[str | None, doc_query("crs")] = None,
     f: Annotated[str | None, Query(description="json or html")] = None,
 ) -> Response:
     """One feature by id, with links to its collection."""

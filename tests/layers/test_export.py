@@ -20,8 +20,9 @@ import shapely
 from openpyxl import load_workbook
 from psycopg import sql
 
-from layers.exporter import export_columns, export_to_path
+from layers.export import export_columns, export_to_path, whole_layer
 from layers.importer import ImportOptions, run_import
+from layers.query import parse_filter
 from layers.registry import get_registry
 from tests.conftest import REFERENCE_DISTRICTS, create_database, drop_database, shared_file
 
@@ -92,9 +93,9 @@ def test_gcj02_export_shifts_and_comes_back(io_db: str, rt_db: str, tmp_path: Pa
 
 def test_filtered_gbk_shapefile(io_db: str, io_conn: Any, tmp_path: Path) -> None:
     out = tmp_path / "started.zip"
-    n = export_to_path(
-        io_db, "old_compounds", out, filter_text="status = 'started' AND households > 500", encoding="GBK"
-    )
+    layer = get_registry().get("old_compounds")
+    query = whole_layer(layer, parse_filter(layer, "status = 'started' AND households > 500"))
+    n = export_to_path(io_db, query, out, encoding="GBK")
     expected = io_conn.execute(
         "SELECT count(*) FROM renewal.old_compounds WHERE status = 'started' AND households > 500"
     ).fetchone()[0]

@@ -13,7 +13,7 @@ from typing import Any
 import pyogrio
 import pytest
 
-from layers.exporter import export_to_path
+from layers.export import export_to_path
 from tests.conftest import ARTIFACTS, ROOT
 from tests.layers.conftest import side_tables_state, table_state
 

@@ -1,0 +1,219 @@
+"""The SQL of a feature query: its WHERE condition (built once), its ORDER BY, its GeoJSON features.
+
+Rows are always aliased ``t``; identifiers come from the layer registry only and every value is a
+bound parameter. The geometry column stays bare in ``WHERE`` (query geometries are moved to
+EPSG:4490), so the GiST index is used.
+
+Public API
+----------
+build_where(query) -> Where
+    The ``WHERE`` condition and its own parameters (placeholders ``%(w0)s``...), built once per
+    request and reused by the planner estimate, the page and the count (:mod:`.execute`) and by
+    the exporter.
+where_clause(query, binder) -> sql.Composable
+    The same condition bound through a caller's binder.
+order_by(query, *, reverse=False, filter_first=False) -> sql.Composable
+    The ``ORDER BY`` list matching ``sortby`` (stable: ``t.id`` last).
+feature_sql(layer, binder, crs=CRS84, properties=None) -> sql.Composable
+    A text expression producing one GeoJSON Feature from the row ``t``.
+one_feature_sql(layer, feature_id, crs=CRS84) -> tuple[sql.Composed, dict]
+    ``SELECT`` of one feature's GeoJSON text by primary key, and its parameters.
+
+Notes
+-----
+* ``datetime`` is matched against the layer's ``temporal: true`` fields: one year field is a
+  calendar-year instant-interval; two (e.g. ``start_year``/``target_year``) are the feature's
+  interval; with none, ``updated_at`` is used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import sql
+
+from gis.crs import CRS84, CrsRef
+from layers.models import Layer
+from layers.query.common import (
+    CAST_OF_KIND,
+    GEOGRAPHIC_SRIDS,
+    Binder,
+    col,
+    column_kinds,
+    geometry_sql,
+    output_properties,
+    srid_of,
+    table_sql,
+)
+from layers.query.cql2sql import filter_sql
+from layers.query.model import FeatureQuery
+
+__all__ = [
+    "Where",
+    "build_where",
+    "feature_sql",
+    "key_sql",
+    "one_feature_sql",
+    "order_by",
+    "properties_sql",
+    "sort_terms",
+    "where_clause",
+]
+
+
+@dataclass(frozen=True)
+class Where:
+    """A query's ``WHERE`` condition (rows aliased ``t``) with its own bound parameters.
+
+    Its placeholders (``w0``, ``w1``...) cannot clash with those of a statement's other binder
+    (``q0``...), so one ``Where`` goes into several statements: ``{**where.params, **b.params}``.
+    """
+
+    cond: sql.Composable
+    params: Mapping[str, Any]
+
+    def with_params(self, other: Mapping[str, Any]) -> dict[str, Any]:
+        """The parameters of this condition together with those of the statement around it."""
+        return {**self.params, **other}
+
+
+def build_where(q: FeatureQuery) -> Where:
+    """The condition of ``q``, built (and its CQL2 translated) once."""
+    b = Binder("w")
+    cond = where_clause(q, b)
+    return Where(cond, b.params)
+
+
+def sort_terms(q: FeatureQuery) -> list[tuple[str, bool]]:
+    """The sort order as (property, descending), always ending with ``id`` so it is total (keyset needs that)."""
+    terms = [(k.prop, k.descending) for k in q.sortby]
+    if not terms or terms[-1][0] != "id":
+        terms.append(("id", False))
+    return terms
+
+
+def _temporal_fields(layer: Layer) -> list[str]:
+    return [f.name for f in layer.fields if f.temporal]
+
+
+def _datetime_condition(q: FeatureQuery, b: Binder) -> sql.Composable:
+    assert q.datetime is not None
+    start, end = q.datetime.start, q.datetime.end
+    temporal = _temporal_fields(q.layer)
+    conds: list[sql.Composable] = []
+    if temporal:
+        first, last = temporal[0], temporal[-1]
+        if start is not None:
+            conds.append(sql.SQL("{} >= {}").format(col(last), b(start.astimezone(dt.UTC).year, "integer")))
+        if end is not None:
+            conds.append(sql.SQL("{} <= {}").format(col(first), b(end.astimezone(dt.UTC).year, "integer")))
+    else:
+        if start is not None:
+            conds.append(sql.SQL("{} >= {}").format(col("updated_at"), b(start, "timestamptz")))
+        if end is not None:
+            conds.append(sql.SQL("{} <= {}").format(col("updated_at"), b(end, "timestamptz")))
+    return sql.SQL(" AND ").join(conds)
+
+
+def where_clause(q: FeatureQuery, binder: Binder) -> sql.Composable:
+    """The ``WHERE`` condition of ``q`` for rows aliased ``t`` (``TRUE`` when nothing narrows)."""
+    kinds = column_kinds(q.layer)
+    conds: list[sql.Composable] = []
+    if q.ids is not None:
+        conds.append(sql.SQL("{} = ANY({})").format(col("id"), binder(list(q.ids), "bigint[]")))
+    if q.bbox is not None:
+        minx, miny, maxx, maxy = q.bbox
+        env: sql.Composable = sql.SQL("ST_MakeEnvelope({}, {}, {}, {})").format(
+            binder(minx, "double precision"), binder(miny, "double precision"),
+            binder(maxx, "double precision"), binder(maxy, "double precision"),
+        )
+        srid = srid_of(q.bbox_crs)
+        if srid in GEOGRAPHIC_SRIDS:
+            env4490 = sql.SQL("ST_SetSRID({}, 4490)").format(env)
+        else:
+            # densify so the curved edges of a projected box survive the transform
+            env4490 = sql.SQL("ST_Transform(ST_Segmentize(ST_SetSRID({e}, {s}), "
+                              "greatest({w}, {h}) / 32.0), 4490)").format(
+                e=env, s=sql.Literal(srid), w=binder(maxx - minx, "double precision"),
+                h=binder(maxy - miny, "double precision"))
+        conds.append(sql.SQL("ST_Intersects({}, {})").format(col("geom"), env4490))
+    if q.datetime is not None:
+        conds.append(_datetime_condition(q, binder))
+    for name, value in q.equals:
+        if value is None:
+            conds.append(sql.SQL("{} IS NULL").format(col(name)))
+        else:
+            conds.append(sql.SQL("{} = {}").format(col(name), binder(value, CAST_OF_KIND[kinds[name]])))
+    if q.filter is not None:
+        conds.append(filter_sql(q.filter, q.layer, binder))
+    if not conds:
+        return sql.SQL("TRUE")
+    return sql.SQL(" AND ").join(sql.SQL("({})").format(c) for c in conds)
+
+
+def order_by(q: FeatureQuery, *, reverse: bool = False, filter_first: bool = False) -> sql.Composable:
+    """``ORDER BY`` terms for ``q`` (NULLs last in the forward direction).
+
+    ``filter_first`` orders by ``t.id + 0``: same order, but the planner cannot walk the primary
+    key and filter (fatal when the matches cluster far along the key, as a small bbox does); it
+    collects the matches through the spatial index and sorts them instead.
+    """
+    parts = []
+    for name, desc in sort_terms(q):
+        d = desc != reverse
+        nulls = "NULLS LAST" if not reverse else "NULLS FIRST"
+        term = sql.SQL("({} + 0)").format(col(name)) if (filter_first and name == "id") else col(name)
+        parts.append(sql.SQL("{} {} {}").format(term, sql.SQL("DESC" if d else "ASC"), sql.SQL(nulls)))
+    return sql.SQL(", ").join(parts)
+
+
+def properties_sql(layer: Layer, props: Sequence[str] | None, b: Binder) -> sql.Composable:
+    """JSON text of a feature's properties (``status_label`` next to ``status``), built by PostgreSQL."""
+    names = list(props) if props is not None else output_properties(layer)
+    pairs: list[sql.Composable] = []
+    for name in names:
+        pairs.append(sql.SQL("{}, {}").format(sql.Literal(name), col(name)))
+        if name == "status" and layer.lifecycle is not None:
+            whens = sql.SQL(" ").join(
+                sql.SQL("WHEN {} THEN {}").format(sql.Literal(s.code), sql.Literal(s.label))
+                for s in layer.lifecycle.statuses
+            )
+            pairs.append(sql.SQL("'status_label', CASE {} {} END").format(col("status"), whens))
+    if not pairs:
+        return sql.SQL("'{}'")
+    # json_build_object takes at most 100 arguments; chunk and concatenate as jsonb only if needed
+    chunks = [pairs[i:i + 45] for i in range(0, len(pairs), 45)]
+    if len(chunks) == 1:
+        return sql.SQL("json_build_object({})::text").format(sql.SQL(", ").join(pairs))
+    return sql.SQL("({})::text").format(sql.SQL(" || ").join(
+        sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(c)) for c in chunks))
+
+
+def feature_sql(layer: Layer, binder: Binder, crs: CrsRef = CRS84,
+                properties: Sequence[str] | None = None) -> sql.Composable:
+    """A text expression: the GeoJSON Feature of row ``t`` (``id`` = primary key, geometry in ``crs``).
+
+    The geometry and properties are serialised by PostGIS/PostgreSQL; nothing is parsed in Python.
+    Status codes are accompanied by ``status_label`` (the Chinese label).
+    """
+    geom, digits = geometry_sql(crs)
+    return sql.SQL(
+        """'{{"type":"Feature","id":' || {id} || ',"geometry":' || ST_AsGeoJSON({geom}, {digits}, 0) """
+        """|| ',"properties":' || {props} || '}}'"""
+    ).format(id=col("id"), geom=geom, digits=sql.Literal(digits), props=properties_sql(layer, properties, binder))
+
+
+def key_sql(q: FeatureQuery) -> sql.Composable:
+    """A row's sort key values as JSON array text (what a cursor stores)."""
+    return sql.SQL("json_build_array({})::text").format(sql.SQL(", ").join(col(n) for n, _ in sort_terms(q)))
+
+
+def one_feature_sql(layer: Layer, feature_id: int, crs: CrsRef = CRS84) -> tuple[sql.Composed, dict[str, Any]]:
+    """``SELECT`` of one feature's GeoJSON text by primary key, and its parameters."""
+    b = Binder()
+    stmt = sql.SQL("SELECT {} FROM {} AS t WHERE t.id = {}").format(
+        feature_sql(layer, b, crs), table_sql(layer), b(feature_id, "bigint"))
+    return stmt, b.params

@@ -1,0 +1,139 @@
+"""Running a feature query: the page (and a count when cheap), one feature, the plan-shape decisions.
+
+Hot-path statements run through :func:`fetch_one_serial` (no parallel workers, custom plans).
+The request's WHERE condition is built once (:func:`~layers.query.builder.build_where`) and used
+by the planner estimate, the page and the count.
+
+Public API
+----------
+fetch_page(conn, query, *, count=True) -> Page
+    The page, ``numberMatched`` (or None) and the next/prev cursors.
+fetch_feature(conn, layer, feature_id, crs=CRS84) -> str
+    One feature's GeoJSON text, or :class:`FeatureNotFoundError` (404).
+fetch_one_serial(conn, stmt, params) -> row
+    Run a hot-path statement the way every hot path runs (tiles use it too).
+choose_filter_first(conn, query, where=None) -> bool
+    Whether to collect the matches and sort them instead of walking the primary key.
+
+Notes
+-----
+* ``numberMatched`` is exact and counted only when the table is small (estimated rows at or
+  below :data:`COUNT_MAX_ROWS`); otherwise it is omitted (the standard allows that) so no page
+  of a million-row layer pays for a ``count(*)``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Final
+
+from psycopg import AsyncConnection, sql
+from psycopg.pq import TransactionStatus
+
+from gis.crs import CRS84, CrsRef
+from layers.models import Layer
+from layers.query.builder import Where, build_where, one_feature_sql
+from layers.query.common import Binder, FeatureNotFoundError, parse_feature_id, table_sql
+from layers.query.model import FeatureQuery
+from layers.query.paging import Page, page_sql, read_page
+
+__all__ = [
+    "COUNT_MAX_ROWS",
+    "FILTER_FIRST_MAX_ROWS",
+    "choose_filter_first",
+    "count_if_cheap",
+    "fetch_feature",
+    "fetch_one_serial",
+    "fetch_page",
+]
+
+COUNT_MAX_ROWS: Final = 100_000
+"""Count ``numberMatched`` exactly only for tables with at most this many (estimated) rows."""
+FILTER_FIRST_MAX_ROWS: Final = 100_000
+"""Collect-then-sort when the planner expects at most this many matches (see :func:`layers.query.builder.order_by`)."""
+
+_SERIAL: Final = sql.SQL("SET LOCAL max_parallel_workers_per_gather = 0")
+
+
+async def fetch_one_serial(conn: AsyncConnection[Any], stmt: sql.Composed | sql.SQL, params: Mapping[str, Any]) -> Any:
+    """Run a hot-path statement without parallel workers or a cached generic plan; return its first row.
+
+    Why: launching parallel workers costs 20-50 ms per query (far more than a 100-row page or a
+    tile needs, and a concurrent server has no idle cores to give them), and psycopg prepares a
+    statement after five executions, after which PostgreSQL may switch to a *generic* plan that
+    ignores the bbox (measured: 3-5 s instead of 30 ms for a large-bbox page). ``prepare=False``
+    keeps custom plans (planning costs about 1 ms). When the connection is idle in autocommit,
+    ``SET LOCAL`` runs in a pipelined transaction (one round trip); inside a caller's transaction the
+    statement just runs as is.
+    """
+    if conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
+        async with conn.pipeline(), conn.transaction():
+            await conn.execute(_SERIAL)
+            cur = await conn.execute(stmt, params, prepare=False)
+            return await cur.fetchone()
+    cur = await conn.execute(stmt, params, prepare=False)
+    return await cur.fetchone()
+
+
+async def count_if_cheap(conn: AsyncConnection[Any], q: FeatureQuery, where: Where | None = None) -> int | None:
+    """The exact number of matches when the table is small (see :data:`COUNT_MAX_ROWS`), else None."""
+    cur = await conn.execute(
+        "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
+        (f"{q.layer.schema_name}.{q.layer.table}",),
+    )
+    row = await cur.fetchone()
+    estimate = int(row[0]) if row and row[0] is not None else -1
+    if estimate > COUNT_MAX_ROWS:
+        return None
+    where = where if where is not None else build_where(q)
+    stmt = sql.SQL("SELECT count(*) FROM {} AS t WHERE {}").format(table_sql(q.layer), where.cond)
+    cur = await conn.execute(stmt, where.params, prepare=False)
+    row = await cur.fetchone()
+    return int(row[0]) if row else None
+
+
+async def choose_filter_first(conn: AsyncConnection[Any], q: FeatureQuery, where: Where | None = None) -> bool:
+    """Whether to collect matches first and sort them (see :func:`order_by`).
+
+    Only for narrowed queries in key order: the planner's estimate of the matching rows (one
+    planning round trip, no execution) decides; few matches are cheaper to sort than to find by
+    walking the primary key.
+    """
+    if not q.has_conditions or q.sortby:
+        return False
+    where = where if where is not None else build_where(q)
+    stmt = sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} AS t WHERE {}").format(table_sql(q.layer), where.cond)
+    cur = await conn.execute(stmt, where.params, prepare=False)
+    row = await cur.fetchone()
+    try:
+        plan = row[0] if row else None
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        rows = float(plan[0]["Plan"]["Plan Rows"]) if plan else 0.0
+    except (KeyError, IndexError, TypeError, ValueError):
+        return False
+    return rows <= FILTER_FIRST_MAX_ROWS
+
+
+async def fetch_page(conn: AsyncConnection[Any], q: FeatureQuery, *, count: bool = True) -> Page:
+    """Run the page query (and the count when cheap) and return the page with its cursors."""
+    where = build_where(q)
+    filter_first = await choose_filter_first(conn, q, where)
+    b = Binder()
+    row = await fetch_one_serial(conn, page_sql(q, b, where=where, filter_first=filter_first),
+                                 where.with_params(b.params))
+    assert row is not None
+    matched = await count_if_cheap(conn, q, where) if count else None
+    return read_page(q, row, matched)
+
+
+async def fetch_feature(conn: AsyncConnection[Any], layer: Layer, feature_id: int | str,
+                        crs: CrsRef = CRS84) -> str:
+    """One feature's GeoJSON text; :class:`FeatureNotFoundError` (404) when absent."""
+    fid = parse_feature_id(layer, str(feature_id)) if not isinstance(feature_id, int) else feature_id
+    stmt, params = one_feature_sql(layer, fid, crs)
+    cur = await conn.execute(stmt, params)
+    row = await cur.fetchone()
+    if row is None:
+        raise FeatureNotFoundError(layer.id, feature_id)
+    return str(row[0])
