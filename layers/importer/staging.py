@@ -5,9 +5,7 @@ Nothing is interpreted here: the raw text keeps what the file said, so the repor
 
 from __future__ import annotations
 
-import datetime as dt
 import io
-import json
 from typing import Any
 
 import numpy as np
@@ -21,47 +19,7 @@ from gis.validate import GeometryCheck
 from layers.importer.mapping import ColumnMap, MappingConfig, writable_columns
 from layers.importer.options import COPY_CHUNK, ImportOptions, ImportReport, Progress
 from layers.models import Layer
-
-
-def _text_series(values: pd.Series) -> pd.Series:
-    """Raw cell values as text for COPY (None for missing).
-
-    Vectorised for the column types of a large file (text, whole numbers, decimals); other
-    columns (dates, mixed Excel cells) go value by value through :func:`_cell`, with the same result.
-    """
-    mask = values.isna().to_numpy()
-    if pd.api.types.is_string_dtype(values.dtype) and not pd.api.types.is_object_dtype(values.dtype):
-        out = values.to_numpy(dtype=object)
-        out[mask] = None
-        return pd.Series(out, index=values.index, dtype=object)
-    if pd.api.types.is_integer_dtype(values.dtype) and not mask.any():
-        return pd.Series(values.to_numpy().astype(str).astype(object), index=values.index, dtype=object)
-    if pd.api.types.is_float_dtype(values.dtype) and not isinstance(values.dtype, pd.api.extensions.ExtensionDtype):
-        arr = values.to_numpy(dtype=np.float64)
-        res = np.full(len(arr), None, dtype=object)
-        whole = ~mask & np.isfinite(arr) & (np.abs(arr) < 1e15)
-        whole[whole] = arr[whole] == np.trunc(arr[whole])
-        res[whole] = arr[whole].astype(np.int64).astype(str)
-        rest = ~mask & ~whole
-        if rest.any():
-            res[rest] = [repr(v) for v in arr[rest].tolist()]
-        return pd.Series(res, index=values.index, dtype=object)
-    s = values.astype(object)
-    cells = s.map(_cell)
-    cells[mask] = None
-    return cells
-
-
-def _cell(v: Any) -> Any:
-    if v is None:
-        return None
-    if isinstance(v, float):
-        return repr(v) if not v.is_integer() or abs(v) >= 1e15 else str(int(v))
-    if isinstance(v, (dt.datetime, pd.Timestamp)):
-        return v.isoformat()
-    if isinstance(v, (list, dict)):
-        return json.dumps(v, ensure_ascii=False)
-    return str(v)
+from layers.values import text_series
 
 
 def stage(
@@ -97,7 +55,7 @@ def stage(
     frame = pd.DataFrame({"rn": np.arange(1, n + 1)})
     for col in cols:
         if col in cmap.fields:
-            frame[col] = _text_series(source.frame[cmap.fields[col]]).to_numpy()
+            frame[col] = text_series(source.frame[cmap.fields[col]]).to_numpy()
         elif col in cfg.defaults:
             frame[col] = str(cfg.defaults[col])
         elif col == "code" and opts.mode == "append":

@@ -25,6 +25,7 @@ from layers.importer.options import (
     ImportReport,
 )
 from layers.models import Layer
+from layers.values import EXPECTED, sql_convert
 
 
 def _lookups(cur: psycopg.Cursor[Any], layer: Layer, cfg: MappingConfig) -> None:
@@ -60,12 +61,6 @@ def _lookups(cur: psycopg.Cursor[Any], layer: Layer, cfg: MappingConfig) -> None
     )
 
 
-_INT_RE = r"^[-+]?\d{1,15}(\.0*)?$"
-_NUM_RE = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d{1,3})?$"
-_TRUE = ("true", "t", "1", "yes", "y", "是", "有")
-_FALSE = ("false", "f", "0", "no", "n", "否", "无")
-
-
 def _coded(layer: Layer, col: str) -> bool:
     if col in ("status", "district_code"):
         return True
@@ -78,9 +73,14 @@ def _lookup_alias(col: str) -> sql.Identifier:
     return sql.Identifier("lk_" + col)
 
 
+def trimmed(raw: sql.Composable) -> sql.Composable:
+    """The text rule of :mod:`layers.values` over a staged text cell, blank as NULL (a cell "has a value")."""
+    return sql.SQL("nullif({}, '')").format(sql_convert("text", raw))
+
+
 def _value_expr(layer: Layer, col: str) -> sql.Composable:
-    """The normalised value of ``s.<col>`` (NULL where it does not parse; the raw text stays in r_<col>)."""
-    raw = sql.SQL("nullif(btrim(s.{}), '')").format(sql.Identifier(col))
+    """The value of ``s.<col>`` by :mod:`layers.values`' rules (NULL where it does not convert; raw text in r_<col>)."""
+    raw = trimmed(sql.SQL("s.{}").format(sql.Identifier(col)))
     if _coded(layer, col):
         lk = sql.SQL("{}.code").format(_lookup_alias(col))
         if col == "district_code":
@@ -90,20 +90,8 @@ def _value_expr(layer: Layer, col: str) -> sql.Composable:
         return lk
     if col in ("code", "name"):
         return raw
-    fdef = layer.field(col)
-    if fdef.type == "integer":
-        return sql.SQL("CASE WHEN {r} ~ {re} THEN trunc({r}::numeric) END").format(r=raw, re=sql.Literal(_INT_RE))
-    if fdef.type == "number":
-        return sql.SQL("CASE WHEN {r} ~ {re} THEN {r}::numeric END").format(r=raw, re=sql.Literal(_NUM_RE))
-    if fdef.type == "boolean":
-        return sql.SQL("CASE WHEN lower({r}) = ANY({t}) THEN true WHEN lower({r}) = ANY({f}) THEN false END").format(
-            r=raw, t=sql.Literal(list(_TRUE)), f=sql.Literal(list(_FALSE))
-        )
-    if fdef.type == "date":
-        return sql.SQL(
-            "CASE WHEN {r} ~ '^\\d{{4}}-\\d{{1,2}}-\\d{{1,2}}' THEN to_date(substr({r}, 1, 10), 'YYYY-MM-DD') END"
-        ).format(r=raw)
-    return raw
+    kind = layer.field(col).type
+    return raw if kind == "text" else sql_convert(kind, raw)
 
 
 def _geom_expr(layer: Layer) -> sql.Composable:
@@ -127,11 +115,13 @@ def _ready_sql(
         parts.append(sql.SQL("{} AS {}").format(_value_expr(layer, col), sql.Identifier(col)))
     parts.append(sql.SQL("{} AS geom").format(_geom_expr(layer)))
     parts.append(
-        sql.SQL("NOT EXISTS (SELECT 1 FROM {} AS t WHERE t.code = nullif(btrim(s.code), '')) AS is_new").format(target)
+        sql.SQL("NOT EXISTS (SELECT 1 FROM {} AS t WHERE t.code = {}) AS is_new").format(
+            target, trimmed(sql.SQL("s.code"))
+        )
     )
     joins = [
-        sql.SQL("LEFT JOIN import_lookup AS {a} ON {a}.col = {c} AND {a}.key = lower(nullif(btrim(s.{i}), ''))").format(
-            a=_lookup_alias(col), c=sql.Literal(col), i=sql.Identifier(col)
+        sql.SQL("LEFT JOIN import_lookup AS {a} ON {a}.col = {c} AND {a}.key = lower({v})").format(
+            a=_lookup_alias(col), c=sql.Literal(col), v=trimmed(sql.SQL("s.{}").format(sql.Identifier(col)))
         )
         for col in cols
         if _coded(layer, col)
@@ -157,7 +147,7 @@ def _sql_errors(
     mapped = set(cmap.fields) | set(cfg.defaults)
     raw = {c: sql.SQL("r.{}").format(sql.Identifier("r_" + c)) for c in cols}
     val = {c: sql.SQL("r.{}").format(sql.Identifier(c)) for c in cols}
-    present = {c: sql.SQL("nullif(btrim({}), '') IS NOT NULL").format(raw[c]) for c in cols}
+    present = {c: sql.SQL("{} IS NOT NULL").format(trimmed(raw[c])) for c in cols}
     add(sql.SQL("r.code IS NULL"), "code", "required")
     add(sql.SQL("length(r.code) > {}").format(sql.Literal(CODE_MAX)), "code", "too_long", sql.SQL("r.code"))
     add(sql.SQL("r.name IS NULL AND (r.is_new OR {})").format(sql.Literal("name" in mapped)), "name", "required")
@@ -249,14 +239,8 @@ def _message(layer: Layer, col: str, kind: str, value: str | None) -> str:
         fdef = layer.field(col)
         allowed = ", ".join(f"{c.label} ({c.code})" for c in fdef.choices or [])
         return f"{shown} is not a known {what}. Allowed: {allowed}"
-    if kind in ("not_integer", "not_number", "not_boolean", "not_date"):
-        noun = {
-            "not_integer": "a whole number",
-            "not_number": "a number",
-            "not_boolean": "yes/no",
-            "not_date": "a date (YYYY-MM-DD)",
-        }[kind]
-        return f"{what} {shown} is not {noun}"
+    if kind.startswith("not_") and kind[4:] in EXPECTED:
+        return f"{what} {shown} is not {EXPECTED[kind[4:]]}"
     if kind == "out_of_range":
         fdef = layer.field(col)
         return (
