@@ -57,8 +57,10 @@ test: setup
 	@scripts/os-test-deps.sh
 	@$(VENV)/bin/pytest
 
+## lint: ruff, and the import contract in pyproject.toml (api -> layers -> gis)
 lint: setup
 	$(VENV)/bin/ruff check api gis layers tests bench
+	$(VENV)/bin/lint-imports
 
 typecheck: setup
 	$(VENV)/bin/mypy

@@ -58,7 +58,7 @@ from starlette.responses import JSONResponse, Response
 
 from api.errors import RETRY_AFTER_S, problem
 from api.settings import Settings
-from gis.errors import AuthenticationError, PermissionDeniedError
+from layers.errors import AuthenticationError, PermissionDeniedError
 from layers.models import Layer
 from layers.registry import Registry
 

@@ -1,6 +1,7 @@
 """The one place where domain errors become HTTP responses (RFC 9457 problem+json).
 
-Routers raise :class:`gis.errors.RenewalError` subclasses; this module maps each class
+Routers raise :class:`gis.errors.RenewalError` subclasses (generic ones from :mod:`gis.errors`,
+domain ones from :mod:`layers.errors`); this module maps each class
 to a status code. The ``detail`` message is written for a GIS officer; exception
 internals go to the log, never to the client.
 """
@@ -18,17 +19,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from gis import errors as e
+from layers import errors as le
 
 log = logging.getLogger("renewal.api")
 
 STATUS_BY_ERROR: dict[type[e.RenewalError], int] = {
     e.InvalidInputError: 400,
-    e.AuthenticationError: 401,
-    e.PermissionDeniedError: 403,
+    le.AuthenticationError: 401,
+    le.PermissionDeniedError: 403,
     e.NotFoundError: 404,
     e.ConflictError: 409,
-    e.PreconditionFailedError: 412,
-    e.ServiceUnavailableError: 503,
+    le.PreconditionFailedError: 412,
+    le.ServiceUnavailableError: 503,
 }
 
 RETRY_AFTER_S = 2

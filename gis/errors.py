@@ -1,8 +1,11 @@
-"""Domain errors raised by the toolkit.
+"""The error base of the toolkit and the errors of plain GIS input.
 
-The API maps these to HTTP problem+json in one place (``api.errors``); the CLI prints
-their message. The message is meant for a GIS officer, so it says what was wrong with
-the input and how to fix it; details for developers go to the log.
+Every package raises subclasses of :class:`RenewalError`; it lives here, at the bottom of
+the dependency order (``gis`` <- ``layers`` <- ``api``), so that every package can use it.
+The errors about access and edit semantics (401/403/412/503) belong to the domain and are
+in :mod:`layers.errors`. The API maps all of them to HTTP problem+json in one place
+(``api.errors``); the CLI prints their message. The message is meant for a GIS officer, so
+it says what was wrong with the input and how to fix it; details for developers go to the log.
 """
 
 from __future__ import annotations
@@ -47,27 +50,3 @@ class ConflictError(RenewalError):
     """The change conflicts with the current state (HTTP 409)."""
 
     title = "Conflict"
-
-
-class PreconditionFailedError(RenewalError):
-    """An ``If-Match`` precondition did not hold (HTTP 412)."""
-
-    title = "Precondition failed"
-
-
-class PermissionDeniedError(RenewalError):
-    """The caller may not do this (HTTP 403)."""
-
-    title = "Forbidden"
-
-
-class AuthenticationError(RenewalError):
-    """The caller is not authenticated (HTTP 401)."""
-
-    title = "Unauthorized"
-
-
-class ServiceUnavailableError(RenewalError):
-    """The database is unreachable; the client should retry (HTTP 503)."""
-
-    title = "Service unavailable"

@@ -24,7 +24,8 @@ from psycopg import sql
 from pydantic import BaseModel, Field
 
 from gis.crs import Extent, nearest_gauss_kruger_3deg, parse_crs, proj_crs
-from gis.errors import ConflictError, CRSError, InvalidInputError, ServiceUnavailableError
+from gis.errors import ConflictError, CRSError, InvalidInputError
+from layers.errors import ServiceUnavailableError
 
 SCHEMA: Final = "renewal"
 EXTENT_MARGIN_DEG: Final = 0.2

@@ -53,15 +53,9 @@ import shapely.geometry
 from psycopg import AsyncConnection, sql
 
 from gis.crs import CRS84, CrsRef, Extent, outside_city, parse_crs, to_storage
-from gis.errors import (
-    ConflictError,
-    GeometryError,
-    InvalidInputError,
-    PermissionDeniedError,
-    PreconditionFailedError,
-)
+from gis.errors import ConflictError, GeometryError, InvalidInputError
 from layers import city
-from layers.errors import UnknownFieldError, UnknownStatusError
+from layers.errors import PermissionDeniedError, PreconditionFailedError, UnknownFieldError, UnknownStatusError
 from layers.models import Layer
 from layers.values import EXPECTED, ConversionError, convert
 

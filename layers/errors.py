@@ -1,8 +1,38 @@
-"""Errors about layers and their fields, built on the :mod:`gis.errors` hierarchy."""
+"""Domain errors: layers and their fields, access and edit semantics.
+
+Built on the :mod:`gis.errors` hierarchy (its base :class:`gis.errors.RenewalError` is what
+``api.errors`` maps to problem+json). Who may do what (401/403), whether an edit still
+applies to the version the caller saw (412) and whether the store is reachable (503) are
+questions of the domain, not of plain GIS, so those errors live here.
+"""
 
 from __future__ import annotations
 
-from gis.errors import InvalidInputError, NotFoundError
+from gis.errors import InvalidInputError, NotFoundError, RenewalError
+
+
+class PreconditionFailedError(RenewalError):
+    """An ``If-Match`` precondition did not hold (HTTP 412)."""
+
+    title = "Precondition failed"
+
+
+class PermissionDeniedError(RenewalError):
+    """The caller may not do this (HTTP 403)."""
+
+    title = "Forbidden"
+
+
+class AuthenticationError(RenewalError):
+    """The caller is not authenticated (HTTP 401)."""
+
+    title = "Unauthorized"
+
+
+class ServiceUnavailableError(RenewalError):
+    """The database is unreachable; the client should retry (HTTP 503)."""
+
+    title = "Service unavailable"
 
 
 class UnknownLayerError(NotFoundError):

@@ -34,7 +34,8 @@ from psycopg import sql
 from api.auth import readable_layers
 from api.deps import PoolDep, RegistryDep, SettingsDep
 from api.ogc.negotiation import HtmlPreferredRoute
-from gis.errors import AuthenticationError, InvalidInputError, NotFoundError
+from gis.errors import InvalidInputError, NotFoundError
+from layers.errors import AuthenticationError
 from layers.models import Layer
 from layers.plan import get_target
 from layers.progress import target_filter_sql

@@ -13,10 +13,11 @@ import psycopg
 from psycopg import sql
 
 from gis.crs import CrsRef, parse_crs
-from gis.errors import CRSError, InvalidInputError, RenewalError, ServiceUnavailableError
+from gis.errors import CRSError, InvalidInputError, RenewalError
 from gis.io import Source, read_source
 from gis.validate import FAMILY, GeometryCheck, GeometryIssue, check_geometries
 from layers.city import for_conninfo as city_for_conninfo
+from layers.errors import ServiceUnavailableError
 from layers.importer.apply import apply
 from layers.importer.mapping import ColumnMap, MappingConfig, check_mapping, load_mapping, map_columns, writable_columns
 from layers.importer.options import ImportOptions, ImportReport, Progress, Rejected

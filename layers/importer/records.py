@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from gis.errors import ServiceUnavailableError
+from layers.errors import ServiceUnavailableError
 from layers.importer.options import ImportReport
 
 
