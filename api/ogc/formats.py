@@ -26,7 +26,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-EXPORT_ALL = 2**31 - 1
+from layers.query import NO_LIMIT
+
+EXPORT_ALL = NO_LIMIT
 """``query.limit`` of an export request without ``limit``."""
 
 ItemsHandler = Callable[[Request, Any, Any, Any, Any], Awaitable[Response]]

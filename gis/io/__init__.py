@@ -5,15 +5,14 @@ Public API
 read_source(path, *, layer_name=None, encoding=None, prefer=()) -> Source
     Read any supported input (format from the extension): Shapefile (``.shp`` or ``.zip``),
     GeoPackage, GeoJSON (FeatureCollection, Feature, bare array), KML, CSV, XLSX.
-EXPORT_FORMATS
-    Output formats by short name (``gpkg shp geojson csv xlsx kml``): extension and media type.
-export_format(name_or_path) -> ExportFormat
-    The output format for a short name or a file name.
+
+The writers (``write_geopackage``, ``write_shapefile_zip``, ...) are plain functions of a table and
+geometries; which formats the toolkit exports, with their names, extensions and media types, is
+the registry of :mod:`layers.export` (one module per format).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from gis.errors import InvalidInputError
@@ -24,7 +23,7 @@ from gis.io.kml import read_kml
 from gis.io.shapefile import read_shapefile
 from gis.io.tabular import read_csv, read_xlsx
 
-__all__ = ["EXPORT_FORMATS", "ExportFormat", "Source", "export_format", "input_format", "read_source"]
+__all__ = ["Source", "input_format", "read_source"]
 
 INPUT_SUFFIXES: dict[str, str] = {
     ".shp": "shp",
@@ -40,39 +39,6 @@ INPUT_SUFFIXES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class ExportFormat:
-    """An output format: short name, file extension, media type, and whether it carries a CRS."""
-
-    name: str
-    extension: str
-    media_type: str
-    label: str
-
-
-EXPORT_FORMATS: dict[str, ExportFormat] = {
-    f.name: f
-    for f in (
-        ExportFormat("gpkg", ".gpkg", "application/geopackage+sqlite3", "GeoPackage"),
-        ExportFormat("shp", ".zip", "application/zip", "Shapefile (zipped)"),
-        ExportFormat("geojson", ".geojson", "application/geo+json", "GeoJSON"),
-        ExportFormat("csv", ".csv", "text/csv; charset=utf-8", "CSV"),
-        ExportFormat("xlsx", ".xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "Excel"),
-        ExportFormat("kml", ".kml", "application/vnd.google-earth.kml+xml", "KML"),
-    )
-}
-_EXPORT_SUFFIXES = {
-    ".gpkg": "gpkg",
-    ".zip": "shp",
-    ".shp": "shp",
-    ".geojson": "geojson",
-    ".json": "geojson",
-    ".csv": "csv",
-    ".xlsx": "xlsx",
-    ".kml": "kml",
-}
-
-
 def input_format(path: Path) -> str:
     """The input format of a file from its extension (a folder is read as shapefiles)."""
     if path.is_dir():
@@ -84,20 +50,6 @@ def input_format(path: Path) -> str:
             "GeoPackage (.gpkg), GeoJSON (.geojson/.json), KML (.kml), CSV (.csv), Excel (.xlsx)."
         )
     return fmt
-
-
-def export_format(name_or_path: str) -> ExportFormat:
-    """The export format for ``gpkg``/``shp``/... or for an output file name."""
-    key = name_or_path.lower().lstrip(".")
-    if key in EXPORT_FORMATS:
-        return EXPORT_FORMATS[key]
-    suffix = Path(name_or_path).suffix.lower()
-    if suffix in _EXPORT_SUFFIXES:
-        return EXPORT_FORMATS[_EXPORT_SUFFIXES[suffix]]
-    raise InvalidInputError(
-        f"Cannot export to '{name_or_path}': use one of {', '.join(EXPORT_FORMATS)} "
-        "(.gpkg, .zip for a zipped shapefile, .geojson, .csv, .xlsx, .kml)."
-    )
 
 
 def read_source(

@@ -48,7 +48,7 @@ from gis.errors import CRSError, InvalidInputError
 from layers.export import csv, geojson, gpkg, kml, shp, xlsx
 from layers.export.base import ExportJob, Writer, export_columns, frame_of
 from layers.models import Layer
-from layers.query import FeatureQuery, Filter, build_where, order_by
+from layers.query import NO_LIMIT, FeatureQuery, Filter, build_where, order_by
 from layers.registry import get_registry
 
 __all__ = [
@@ -71,7 +71,7 @@ WRITERS: Final[dict[str, Writer]] = {w.name: w for w in (
 )}
 """Every export format by short name: the one place a format is registered."""
 
-EXPORT_ALL: Final = 2**31 - 1
+EXPORT_ALL: Final = NO_LIMIT
 """A query ``limit`` at or above this means "every match" (no LIMIT in the export statement)."""
 
 

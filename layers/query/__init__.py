@@ -71,7 +71,7 @@ from layers.query.execute import (
     fetch_one_serial,
     fetch_page,
 )
-from layers.query.model import Cursor, FeatureQuery, Filter, SortKey, TimeInterval
+from layers.query.model import NO_LIMIT, Cursor, FeatureQuery, Filter, SortKey, TimeInterval
 from layers.query.paging import Page, decode_cursor, encode_cursor, keyset_condition, page_sql, read_page
 
 __all__ = [
@@ -79,6 +79,7 @@ __all__ = [
     "COUNT_MAX_ROWS",
     "FILTER_FIRST_MAX_ROWS",
     "GEOGRAPHIC_SRIDS",
+    "NO_LIMIT",
     "SUPPORTED_CRS",
     "Binder",
     "Cursor",

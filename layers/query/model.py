@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Final
 
 from gis.crs import CRS84, CrsRef
 from layers.models import Layer
+
+NO_LIMIT: Final = 2**31 - 1
+"""A ``limit`` meaning "every match" (exports): the statement gets no LIMIT."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import shapely
 
 from gis.crs import parse_crs
 from gis.errors import InvalidInputError
-from gis.io import export_format, read_source
+from gis.io import read_source
 from gis.validate import check_geometries, explain_outside, parse_reason
 from layers.city import SHIJIAZHUANG
 from tests.fixtures.io_files import (
@@ -115,9 +115,3 @@ def test_geometry_checks() -> None:
     assert check.repair_rows.tolist() == [1]
     reason, loc = parse_reason(str(shapely.is_valid_reason(bowtie)))
     assert reason == "Self-intersection" and loc == pytest.approx((114.505, 38.055))
-
-
-def test_export_format_from_name() -> None:
-    assert export_format("out.zip").name == "shp" and export_format("xlsx").extension == ".xlsx"
-    with pytest.raises(InvalidInputError):
-        export_format("drawing.dwg")

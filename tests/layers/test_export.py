@@ -20,7 +20,8 @@ import shapely
 from openpyxl import load_workbook
 from psycopg import sql
 
-from layers.export import export_columns, export_to_path, whole_layer
+from gis.errors import InvalidInputError
+from layers.export import export_columns, export_to_path, whole_layer, writer_for
 from layers.importer import ImportOptions, run_import
 from layers.query import parse_filter
 from layers.registry import get_registry
@@ -199,3 +200,10 @@ def test_api_import_upload_and_record(io_db: str, tmp_path: Path) -> None:
         assert isinstance(nocrs.json()["import_id"], int)
         missing = c.get("/collections/parking_sites/imports/999999", headers={"X-API-Key": key})
         assert missing.status_code == 404
+
+
+def test_export_writer_from_name() -> None:
+    assert writer_for("out.zip").name == "shp" and writer_for("xlsx").extension == ".xlsx"
+    assert writer_for("a/b/台账.CSV").name == "csv" and writer_for("x.json").name == "geojson"
+    with pytest.raises(InvalidInputError, match="Cannot export to 'drawing.dwg'"):
+        writer_for("drawing.dwg")
