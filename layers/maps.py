@@ -1,69 +1,57 @@
-"""Folium progress maps that render with no internet.
+"""The domain's progress maps: what to draw, in which colours, with which captions.
 
 The data come from PostGIS as FeatureCollection text built in SQL (status as of a date,
 its Chinese label and colour, the date it took effect, area or length), so the map
-builder does no per-feature work beyond what folium itself needs. Leaflet and folium's
-other libraries are loaded from the app (``/vendor/...``, :mod:`gis.vendor`) or inlined
-into a stand-alone file; the basemap defaults to none (the project's own layers: districts,
-ring roads, the Hutuo River). OSM, Tianditu (with a key) and Gaode are options; for
-Gaode our CGCS2000 data are shifted to GCJ-02 so they sit on its tiles.
+builder does no per-feature work beyond what folium itself needs. The plain rendering
+(offline libraries, basemaps, the GCJ-02 shift for Gaode, legend and title boxes, the
+percent colour scale, :func:`render`) is :mod:`gis.render`; this module adds the layers,
+the plan targets and the city's frame (districts, ring roads, the Hutuo River), centre
+and sources. The basemap defaults to none; OSM, Tianditu (with a key) and Gaode are options.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import folium
-import numpy as np
 import psycopg
-import shapely
-from branca.element import Figure
 from psycopg import sql
 
-from gis.chinacrs import wgs84_to_gcj02
-from gis.errors import InvalidInputError
-from gis.vendor import FOLIUM_CSS, FOLIUM_JS, local_file
+from gis.render import (
+    BASEMAPS,
+    NO_DATA_COLOR,
+    Basemap,
+    LegendSection,
+    add_html,
+    for_basemap,
+    legend_html,
+    new_map,
+    percent_color,
+    percent_legend,
+    render,
+    title_html,
+)
 from layers.models import Layer
 
-Basemap = Literal["none", "osm", "tianditu", "gaode"]
-BASEMAPS: tuple[str, ...] = ("none", "osm", "tianditu", "gaode")
-
-CENTER = (38.04, 114.50)
-PERCENT_BINS: list[tuple[float, str, str]] = [
-    (25.0, "#d73027", "< 25%"),
-    (50.0, "#fc8d59", "25–50%"),
-    (75.0, "#fee08b", "50–75%"),
-    (100.0, "#d9ef8b", "75–100%"),
-    (float("inf"), "#1a9850", "≥ 100%"),
+__all__ = [
+    "BASEMAPS", "Basemap", "MapLayer", "build_map", "layer_features_query", "layer_map", "progress_map",
+    "reference_query", "render",
 ]
-"""Choropleth classes of percent complete (upper bound exclusive, colour, label)."""
-NO_TASK_COLOR = "#f0f0f0"
+
+CENTER_LONLAT = (114.50, 38.04)
+"""Where the maps open (longitude, latitude), at :data:`ZOOM`."""
+ZOOM = 11
+NO_TASK_COLOR = NO_DATA_COLOR
+"""Fill of a district that has no share of the target."""
 SOURCES = (
     "数据来源：石家庄城市更新演示数据（合成数据，非官方）；区县边界：DataV.GeoAtlas 简化（示意，非官方边界）；"
     "目标：《关于落实〈省委省政府关于大力支持省会建设和高质量发展的意见〉的实施方案》"
 )
-
-
-class OfflineMap(folium.Map):
-    """A folium map whose JavaScript and CSS come from the app, not from CDNs."""
-
-    default_js = FOLIUM_JS
-    default_css = FOLIUM_CSS
-
-
-def percent_color(percent: float | None) -> str:
-    """Fill colour of a district with this percent complete (None: no task there)."""
-    if percent is None:
-        return NO_TASK_COLOR
-    for upper, color, _ in PERCENT_BINS:
-        if percent < upper:
-            return color
-    return PERCENT_BINS[-1][1]
+"""The caption under every map's title."""
 
 
 # --------------------------------------------------------------------------- SQL
@@ -156,86 +144,19 @@ class MapLayer:
         self.count = len(json.loads(self.geojson)["features"])
 
 
-def _shift_gcj02(geojson: str) -> dict[str, Any]:
-    """The FeatureCollection with every coordinate moved from CGCS2000/WGS84 to GCJ-02 (vectorised)."""
-    fc = json.loads(geojson)
-    feats = fc["features"]
-    if not feats:
-        return dict(fc)
-    geoms = shapely.from_geojson([json.dumps(f["geometry"]) for f in feats])
-
-    def shift(coords: Any) -> Any:
-        x, y = wgs84_to_gcj02(coords[:, 0], coords[:, 1])
-        return np.column_stack([x, y])
-
-    moved = shapely.transform(geoms, shift)
-    for f, g in zip(feats, moved, strict=True):
-        f["geometry"] = json.loads(shapely.to_geojson(g))
-    return dict(fc)
-
-
-def _data(geojson: str, basemap: str) -> dict[str, Any]:
-    return _shift_gcj02(geojson) if basemap == "gaode" else dict(json.loads(geojson))
-
-
-def _add_basemap(m: folium.Map, basemap: str, tianditu_key: str | None) -> None:
-    if basemap == "none":
-        return
-    if basemap == "osm":
-        folium.TileLayer("OpenStreetMap", name="OpenStreetMap", control=True).add_to(m)
-    elif basemap == "tianditu":
-        if not tianditu_key:
-            raise InvalidInputError(
-                "The Tianditu basemap needs a key: set RENEWAL_TIANDITU_KEY, or choose basemap=none, osm or gaode."
-            )
-        for layer, name in (("vec", "天地图矢量"), ("cva", "天地图注记")):
-            folium.TileLayer(
-                tiles=(
-                    f"https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
-                    f"&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={{z}}&TILEROW={{y}}"
-                    f"&TILECOL={{x}}&tk={tianditu_key}"
-                ),
-                attr="天地图 Tianditu", name=name, subdomains="01234567", overlay=layer == "cva",
-            ).add_to(m)
-    elif basemap == "gaode":
-        folium.TileLayer(
-            tiles="https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
-            attr="高德地图 AutoNavi (GCJ-02)", name="高德地图", subdomains="1234",
-        ).add_to(m)
-    else:
-        raise InvalidInputError(f"basemap must be one of {', '.join(BASEMAPS)}; got {basemap!r}.")
-
-
-def _legend_html(layers: Sequence[MapLayer], choropleth_title: str | None) -> str:
-    rows = []
+def _legend(layers: Sequence[MapLayer], choropleth_title: str | None) -> list[LegendSection]:
+    """The district percent scale (if a choropleth is drawn), then each layer's lifecycle colours."""
+    sections: list[LegendSection] = []
     if choropleth_title:
-        rows.append(f'<div class="lg-h">{html.escape(choropleth_title)}</div>')
-        for _, color, label in PERCENT_BINS:
-            rows.append(f'<div class="lg-r"><i style="background:{color}"></i>{html.escape(label)}</div>')
-        rows.append(f'<div class="lg-r"><i style="background:{NO_TASK_COLOR}"></i>无分解任务</div>')
+        sections.append(percent_legend(choropleth_title, "无分解任务", NO_TASK_COLOR))
     for ml in layers:
         if ml.layer.lifecycle is None:
             continue
-        rows.append(f'<div class="lg-h">{html.escape(ml.layer.title)}（{html.escape(ml.layer.lifecycle.label)}）</div>')
-        for s in ml.layer.lifecycle.statuses:
-            rows.append(f'<div class="lg-r"><i style="background:{s.color}"></i>{html.escape(s.label)}</div>')
-    return (
-        '<div class="renewal-legend" style="position:absolute;bottom:24px;right:10px;z-index:1000;background:#fff;'
-        'padding:6px 10px;border:1px solid #999;border-radius:4px;font:12px/1.5 sans-serif;max-height:60%;'
-        'overflow:auto"><style>.renewal-legend i{display:inline-block;width:12px;height:12px;margin-right:6px;'
-        'border:1px solid #666;vertical-align:middle}.renewal-legend .lg-h{font-weight:bold;margin-top:4px}</style>'
-        '<div class="lg-h">图例</div>' + "".join(rows) + "</div>"
-    )
-
-
-def _title_html(title: str, as_of: dt.date, subtitle: str | None) -> str:
-    sub = f'<div style="font-size:12px">{html.escape(subtitle)}</div>' if subtitle else ""
-    return (
-        '<div class="renewal-title" style="position:absolute;top:10px;left:50px;z-index:1000;background:#fff;'
-        'padding:6px 12px;border:1px solid #999;border-radius:4px;font:14px/1.4 sans-serif;max-width:70%">'
-        f'<div style="font-weight:bold;font-size:16px">{html.escape(title)} · 截至 {as_of.isoformat()}</div>{sub}'
-        f'<div style="font-size:11px;color:#555">{html.escape(SOURCES)}</div></div>'
-    )
+        sections.append((
+            f"{ml.layer.title}（{ml.layer.lifecycle.label}）",
+            [(s.color, s.label) for s in ml.layer.lifecycle.statuses],
+        ))
+    return sections
 
 
 def build_map(
@@ -251,26 +172,23 @@ def build_map(
     subtitle: str | None = None,
     basemap: str = "none",
     tianditu_key: str | None = None,
+    center_lonlat: tuple[float, float] = CENTER_LONLAT,
+    zoom: int = ZOOM,
+    sources: str = SOURCES,
 ) -> folium.Map:
     """Assemble the map: districts (choropleth if ``district_percent``), rings, river, layers, legend, title.
 
     Every drawn path carries a CSS class (``renewal-district``, ``renewal-ring``,
     ``renewal-river``, ``renewal-feature renewal-<layer id>``) so tests and scripts can count them.
     """
-    if basemap not in BASEMAPS:
-        raise InvalidInputError(f"basemap must be one of {', '.join(BASEMAPS)}; got {basemap!r}.")
-    m = OfflineMap(location=CENTER, zoom_start=11, tiles=None, control_scale=True, prefer_canvas=False)
-    root = m.get_root()
-    assert isinstance(root, Figure)
-    root.header.add_child(folium.Element('<meta name="renewal-map" content="progress">'))
-    _add_basemap(m, basemap, tianditu_key)
+    m = new_map(center_lonlat, zoom, basemap=basemap, tianditu_key=tianditu_key, meta={"renewal-map": "progress"})
     percents = district_percent or {}
-    dfc = _data(districts_geojson, basemap)
+    dfc = for_basemap(districts_geojson, basemap)
     for f in dfc["features"]:
         code = f["properties"]["code"]
         pct = percents.get(code) if district_percent is not None else None
         f["properties"]["percent"] = "—" if pct is None else f"{pct:.1f}%"
-        f["properties"]["_color"] = percent_color(pct) if district_percent is not None else "#ffffff"
+        f["properties"]["_color"] = percent_color(pct, NO_TASK_COLOR) if district_percent is not None else "#ffffff"
     folium.GeoJson(
         dfc,
         name="区县" + ("（完成率）" if district_percent is not None else ""),
@@ -283,12 +201,12 @@ def build_map(
         tooltip=folium.GeoJsonTooltip(fields=["name", "percent"], aliases=["区县", "完成率"]),
     ).add_to(m)
     folium.GeoJson(
-        _data(rings_geojson, basemap), name="环路",
+        for_basemap(rings_geojson, basemap), name="环路",
         style_function=lambda f: {"color": "#636363", "weight": 3, "dashArray": "6 4", "className": "renewal-ring"},
         tooltip=folium.GeoJsonTooltip(fields=["name"], aliases=["环路"]),
     ).add_to(m)
     folium.GeoJson(
-        _data(river_geojson, basemap), name="滹沱河",
+        for_basemap(river_geojson, basemap), name="滹沱河",
         style_function=lambda f: {"color": "#4292c6", "weight": 4, "className": "renewal-river"},
         tooltip=folium.GeoJsonTooltip(fields=["name"], aliases=["河流"]),
     ).add_to(m)
@@ -304,7 +222,7 @@ def build_map(
         if layer.geometry_type in ("Point", "MultiPoint"):
             kwargs["marker"] = folium.CircleMarker(radius=layer.style.radius + 2, fill=True)
         folium.GeoJson(
-            _data(ml.geojson, basemap),
+            for_basemap(ml.geojson, basemap),
             name=f"{layer.title}（{ml.count}）",
             style_function=lambda f, w=weight, c=cls: {
                 "color": f["properties"]["_color"], "fillColor": f["properties"]["_color"], "weight": w + 1,
@@ -314,28 +232,9 @@ def build_map(
             **kwargs,
         ).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    root.html.add_child(folium.Element(_title_html(title, as_of, subtitle)))
-    root.html.add_child(folium.Element(_legend_html(layers, choropleth_title)))
+    add_html(m, title_html(f"{title} · 截至 {as_of.isoformat()}", subtitle, sources))
+    add_html(m, legend_html(_legend(layers, choropleth_title)))
     return m
-
-
-def render(m: folium.Map, *, inline: bool = False) -> str:
-    """The map as one HTML page; ``inline`` embeds the libraries (a stand-alone file for e-mail or USB).
-
-    Font Awesome is dropped when inlining (its web fonts are separate files); these maps use no icons.
-    """
-    page: str = m.get_root().render()
-    if inline:
-        for _, url in FOLIUM_JS:
-            body = local_file(url).read_text(encoding="utf-8").replace("</script", "<\\/script")
-            page = page.replace(f'<script src="{url}"></script>', f"<script>{body}</script>")
-        for _, url in FOLIUM_CSS:
-            tag = f'<link rel="stylesheet" href="{url}"/>'
-            body = "" if "fontawesome" in url else f"<style>{local_file(url).read_text(encoding='utf-8')}</style>"
-            page = page.replace(tag, body)
-        if "/vendor/" in page:
-            raise RuntimeError("a /vendor/ reference was left in an inlined map")
-    return page
 
 
 # --------------------------------------------------------------------------- orchestration
