@@ -19,10 +19,13 @@ from fastapi import FastAPI
 
 from api import routers
 from api.city import load_city
+from api.consistency import ReadYourWritesMiddleware
 from api.db import make_pool
 from api.errors import install_error_handlers
 from api.input_guard import InputGuardMiddleware
+from api.routing import Databases, ReplicaRetryMiddleware
 from api.settings import Settings
+from api.versions import LayerVersions
 from layers import city
 from layers.registry import get_registry
 
@@ -44,6 +47,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool = make_pool(settings)
         await pool.open(wait=False)
         app.state.pool = pool
+        app.state.versions = versions = LayerVersions(settings.database_url)
+        app.state.databases = databases = Databases(settings, pool, versions)
+        versions.start()
+        await databases.open()
         app.state.city = None
         previous = city.activate(None)
         try:
@@ -54,6 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             city.activate(previous)
+            await databases.close()
+            await versions.stop()
             await pool.close()
 
     app = FastAPI(
@@ -75,6 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
         if hasattr(module, "install"):  # app-wide hooks a router module needs (e.g. middleware)
             module.install(app)
+    app.add_middleware(ReplicaRetryMiddleware)
+    app.add_middleware(ReadYourWritesMiddleware)
     # Added last, so it runs first: no route, middleware or log line sees unsafe text.
     app.add_middleware(InputGuardMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

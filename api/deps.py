@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from psycopg_pool import AsyncConnectionPool
 
+from api.routing import STATE_READ_ONLY, ReadPool
 from api.settings import Settings
 from layers.models import Layer
 from layers.registry import Registry
@@ -22,6 +23,16 @@ def get_pool(request: Request) -> AsyncConnectionPool:
     """The app's connection pool."""
     pool: AsyncConnectionPool = request.app.state.pool
     return pool
+
+
+def get_read_pool(request: Request) -> ReadPool:
+    """A pool-like object for routes that only read: a replica in service when there is one.
+
+    Declared by each read-only route (``ReadPoolDep``); writes keep :func:`get_pool` (the primary).
+    """
+    state = request.scope.setdefault("state", {})
+    state[STATE_READ_ONLY] = True  # no WAL position to hand out afterwards (api/consistency.py)
+    return ReadPool(request.app.state.databases, state)
 
 
 def get_registry(request: Request) -> Registry:
@@ -40,5 +51,6 @@ def get_layer(
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
+ReadPoolDep = Annotated[ReadPool, Depends(get_read_pool)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 LayerDep = Annotated[Layer, Depends(get_layer)]

@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     public_url: str | None = None
     """Base URL used in links when behind a proxy; None means derive from the request."""
     log_level: str = "info"
+    workers: int = Field(default=0, ge=0)
+    """Worker processes for ``renewal serve``; 0 means one per CPU core."""
+
+    # Streaming replicas (api/routing.py)
+    read_database_urls: str = ""
+    """Comma-separated URLs of streaming replicas for reads; empty means every read goes to the primary."""
+    replica_max_lag_s: float = Field(default=5.0, ge=0)
+    """A replica further behind the primary than this serves no reads until it catches up."""
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     """Largest request body (uploads included); larger bodies get 413."""
 

@@ -7,14 +7,14 @@ from typing import Any
 from fastapi import APIRouter
 from psycopg import sql
 
-from api.deps import PoolDep, RegistryDep
+from api.deps import ReadPoolDep, RegistryDep
 
 ORDER = 2
 router = APIRouter(tags=["layers"])
 
 
 @router.get("/layers", summary="Every registered layer with its fields, lifecycle and feature count")
-async def list_layers(pool: PoolDep, registry: RegistryDep) -> dict[str, Any]:
+async def list_layers(pool: ReadPoolDep, registry: RegistryDep) -> dict[str, Any]:
     """The registry plus live counts, in one round trip."""
     counts_sql = sql.SQL(" UNION ALL ").join(
         sql.SQL("SELECT {}::text, count(*) FROM {}.{}").format(

@@ -19,13 +19,14 @@ from fastapi import APIRouter, Query, Request
 from psycopg import AsyncConnection, sql
 from starlette.responses import Response
 
-from api.deps import LayerDep, PoolDep, RegistryDep, SettingsDep
+from api.deps import LayerDep, ReadPoolDep, RegistryDep, SettingsDep
 from api.ogc import formats as ogc_formats
 from api.ogc import html as ogc_html
 from api.ogc.links import GEOJSON, HTML_TYPE, JSON_TYPE, OPENAPI_JSON, SCHEMA_JSON, base_url, link, with_query
 from api.ogc.metadata import CITY_BBOX, CONFORMANCE, CRS_URIS, property_schema, queryables, storage_crs
 from api.ogc.negotiation import HTML, JSON, HtmlFallbackRoute, JsonPreferredRoute, negotiate
 from api.params import ItemsRequestDep, doc_query, parse_crs_param
+from api.routing import STATE_MIN_LSN
 from api.settings import Settings
 from gis.crs import CRS84
 from gis.errors import InvalidInputError
@@ -74,15 +75,11 @@ def _only_params(request: Request, allowed: set[str], *, strict: bool = True) ->
         )
 
 
-async def _versions(conn: AsyncConnection[Any]) -> dict[str, int]:
-    cur = await conn.execute("SELECT layer, version FROM renewal.layer_version")
-    return {str(k): int(v) for k, v in await cur.fetchall()}
-
-
 async def _extents(request: Request, conn: AsyncConnection[Any], layers: list[Layer]) -> dict[str, dict[str, Any]]:
     """Spatial (CRS84) and temporal extents, cached per layer version so big tables are scanned once."""
     cache: dict[tuple[str, int], dict[str, Any]] = request.app.state.__dict__.setdefault("ogc_extent_cache", {})
-    versions = await _versions(conn)
+    min_lsn = int(request.scope.get("state", {}).get(STATE_MIN_LSN, 0))
+    versions = await request.app.state.versions.lookup(conn, [layer.table for layer in layers], min_lsn)
     out: dict[str, dict[str, Any]] = {}
     for layer in layers:
         key = (layer.id, versions.get(layer.table, 0))
@@ -218,7 +215,7 @@ async def conformance(request: Request, settings: SettingsDep,
 
 
 @router.get("/collections", summary="Every layer as an OGC collection")
-async def collections(request: Request, pool: PoolDep, settings: SettingsDep, registry: RegistryDep,
+async def collections(request: Request, pool: ReadPoolDep, settings: SettingsDep, registry: RegistryDep,
                       f: Annotated[str | None, Query(description="json or html")] = None) -> Response:
     """All collections with extents, CRSs and links."""
     _only_params(request, {"f"}, strict=False)
@@ -236,7 +233,7 @@ async def collections(request: Request, pool: PoolDep, settings: SettingsDep, re
 
 
 @router.get("/collections/{collection_id}", summary="One collection")
-async def collection(request: Request, layer: LayerDep, pool: PoolDep, settings: SettingsDep,
+async def collection(request: Request, layer: LayerDep, pool: ReadPoolDep, settings: SettingsDep,
                      f: Annotated[str | None, Query(description="json or html")] = None) -> Response:
     """A layer's metadata: extent, CRSs (incl. CGCS2000), links to items, queryables and tiles."""
     _only_params(request, {"f"}, strict=False)
@@ -285,7 +282,7 @@ def _map_context(layer: Layer, geojson_features: str) -> dict[str, Any]:
             response_class=Response,
             responses={200: {"content": {GEOJSON: {}, HTML_TYPE: {}}}, 400: {"description": "Invalid input"},
                        404: {"description": "Unknown collection"}})
-async def items(request: Request, layer: LayerDep, pool: PoolDep, settings: SettingsDep,
+async def items(request: Request, layer: LayerDep, pool: ReadPoolDep, settings: SettingsDep,
                 items_req: ItemsRequestDep) -> Response:
     """Features, paged by keyset; also ``<property>=<value>`` equality filters on queryables.
 
@@ -350,7 +347,7 @@ async def items(request: Request, layer: LayerDep, pool: PoolDep, settings: Sett
             response_class=Response,
             responses={200: {"content": {GEOJSON: {}, HTML_TYPE: {}}}, 404: {"description": "Unknown feature"}})
 async def feature(
-    request: Request, layer: LayerDep, feature_id: str, pool: PoolDep, settings: SettingsDep,
+    request: Request, layer: LayerDep, feature_id: str, pool: ReadPoolDep, settings: SettingsDep,
     crs: Annotated[str | None, doc_query("crs")] = None,
     f: Annotated[str | None, Query(description="json or html")] = None,
 ) -> Response:

@@ -25,7 +25,7 @@ from starlette.responses import Response
 
 from api.auth import readable_layers
 from api.city import CityDep
-from api.deps import PoolDep, RegistryDep
+from api.deps import ReadPoolDep, RegistryDep
 from gis.crs import CRS84, CrsRef, outside_city, parse_crs, transform_coords, transform_geometry
 from gis.errors import GeometryError, InvalidInputError, NotFoundError
 from layers.city import CityProfile
@@ -112,7 +112,7 @@ def _parse_layer_list(registry: Registry, text: str | list[str] | None) -> list[
 
 @router.get("/point", summary="What is here: district, ring zone, land parcel and every feature near a point")
 async def point(
-    request: Request, pool: PoolDep, registry: RegistryDep, city: CityDep,
+    request: Request, pool: ReadPoolDep, registry: RegistryDep, city: CityDep,
     lon: Annotated[float, Query(description="Longitude (or easting for projected CRSs)")],
     lat: Annotated[float, Query(description="Latitude (or northing for projected CRSs)")],
     crs: Annotated[str | None, Query(description="CRS of lon/lat: CRS84 (default), EPSG:4490, EPSG:4547, "
@@ -303,7 +303,7 @@ async def _run_within(pool: Any, stmt: sql.Composable, params: dict[str, Any], w
 
 @router.get("/within", summary="Features of chosen layers inside a district, ring zone or Hutuo belt zone")
 async def within(
-    pool: PoolDep, registry: RegistryDep, city: CityDep,
+    pool: ReadPoolDep, registry: RegistryDep, city: CityDep,
     district: Annotated[str | None, Query(description="District adcode or name, e.g. 130102 or 长安区")] = None,
     ring_zone: Annotated[str | None, Query(description="inside_2nd, between_2nd_3rd, outside_3rd or name")] = None,
     belt_zone: Annotated[str | None, Query(description="Hutuo belt zone code or type, e.g. flood_channel")] = None,
@@ -321,7 +321,7 @@ async def within(
 
 
 @router.post("/within", summary="Features of chosen layers inside a posted GeoJSON polygon")
-async def within_polygon(pool: PoolDep, registry: RegistryDep, city: CityDep,
+async def within_polygon(pool: ReadPoolDep, registry: RegistryDep, city: CityDep,
                          body: Annotated[WithinBody, Body()]) -> Response:
     """The same answer as ``GET /query/within`` for a polygon drawn by the planner."""
     b = Binder()
@@ -336,7 +336,7 @@ async def within_polygon(pool: PoolDep, registry: RegistryDep, city: CityDep,
 
 @router.get("/nearest", summary="The k nearest features of a layer to a point or to another feature")
 async def nearest(
-    pool: PoolDep, registry: RegistryDep, city: CityDep,
+    pool: ReadPoolDep, registry: RegistryDep, city: CityDep,
     layer: Annotated[str, Query(description="Layer to search, e.g. parking_sites")],
     lon: Annotated[float | None, Query(description="Longitude / easting of the point")] = None,
     lat: Annotated[float | None, Query(description="Latitude / northing of the point")] = None,
@@ -404,7 +404,7 @@ async def nearest(
 
 @router.get("/district-summary", summary="Per district: counts and areas of every layer by status")
 async def district_summary(
-    pool: PoolDep, registry: RegistryDep,
+    pool: ReadPoolDep, registry: RegistryDep,
     layers: Annotated[str | None, Query(description="Comma-separated layer ids (default: renewal layers)")] = None,
 ) -> Response:
     """Counts and measures (mu or metres) per district, layer and status, from the features' ``district_code``.

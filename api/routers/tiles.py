@@ -6,7 +6,9 @@ drawn only within its registry zoom range (``min_zoom``..``max_zoom``) and carri
 256-px screen pixel) before clipping; points are never simplified.
 
 Caching: the ETag is derived from ``renewal.layer_version`` of the layers in the tile (bumped by a
-trigger on every write), so a tile's ETag changes the moment its data change. Responses carry
+trigger on every write, announced by NOTIFY and kept in memory by :mod:`api.versions`), so a
+tile's ETag changes the moment its data change, and a 304 or a cached tile costs no database
+round trip. Responses carry
 ``Cache-Control: no-cache`` (clients revalidate and get a cheap ``304``) unless the URL pins the
 current version with ``?v=<version token>`` (then ``max-age=RENEWAL_TILE_CACHE_MAX_AGE_S``). An
 in-process LRU keyed by the same versions saves re-rendering popular tiles; it can never serve a
@@ -25,12 +27,14 @@ from collections import OrderedDict
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Query, Request
-from psycopg import AsyncConnection, sql
+from psycopg import sql
 from starlette.responses import Response
 
-from api.deps import LayerDep, PoolDep, RegistryDep, SettingsDep
+from api.deps import LayerDep, ReadPoolDep, RegistryDep, SettingsDep
 from api.ogc.links import JSON_TYPE, MVT, base_url, link
+from api.routing import ReadPool
 from api.settings import Settings
+from api.versions import LayerVersions
 from gis.errors import InvalidInputError, NotFoundError
 from layers.models import Layer
 from layers.query import fetch_one_serial, table_sql
@@ -115,10 +119,20 @@ def tile_sql(layers: list[Layer], z: int, x: int, y: int) -> tuple[sql.Composed 
     return sql.SQL("SELECT {}").format(parts), params
 
 
-async def _version_token(conn: AsyncConnection[Any], layers: list[Layer]) -> str:
-    cur = await conn.execute("SELECT layer, version FROM renewal.layer_version WHERE layer = ANY(%s)",
-                             ([layer.table for layer in layers],))
-    versions = {str(k): int(v) for k, v in await cur.fetchall()}
+def _served_tile_sql(layers: list[Layer], z: int, x: int, y: int) -> tuple[sql.Composed, dict[str, Any]]:
+    """:func:`tile_sql` plus the versions of the layers *in the same snapshot* (one round trip).
+
+    The tile cache stores a tile under the versions memory predicted only when the snapshot that
+    drew it had exactly those versions, so a replica that lags, or a notification still on its
+    way, can never file old features under a new key.
+    """
+    stmt, params = tile_sql(layers, z, x, y)
+    params["tables"] = [layer.table for layer in layers]
+    return sql.SQL("SELECT t.*, (SELECT json_object_agg(layer, version) FROM renewal.layer_version "
+                   "WHERE layer = ANY(%(tables)s)) FROM ({}) AS t").format(stmt), params
+
+
+def _version_token(layers: list[Layer], versions: dict[str, int]) -> str:
     raw = TILE_SCHEMA + ";" + ";".join(f"{layer.id}:{versions.get(layer.table, 0)}" for layer in layers)
     return hashlib.sha1(raw.encode(), usedforsecurity=False).hexdigest()[:16]
 
@@ -149,31 +163,66 @@ def _etag_matches(request: Request, etag: str) -> bool:
     return "*" in tags or etag.removeprefix("W/") in tags
 
 
-async def _serve_tile(request: Request, pool: Any, settings: Settings, layers: list[Layer],
-                      z: int, x: int, y: int, v: str | None) -> Response:
-    async with pool.connection() as conn:
-        token = await _version_token(conn, layers)
-        etag = f'W/"{token}"'
-        max_age = settings.tile_cache_max_age_s if v == token else 0
-        headers = {
-            "ETag": etag,
-            "Cache-Control": f"public, max-age={max_age}" if max_age else "no-cache",
-            "Vary": "Accept-Encoding",
-        }
-        if _etag_matches(request, etag):
-            return Response(status_code=304, headers=headers)
-        key = (tuple(layer.id for layer in layers), token, z, x, y)
-        data = _cache(request).get(key)
-        if data is None:
-            stmt, params = tile_sql(layers, z, x, y)
-            row = await fetch_one_serial(conn, stmt, params)
-            data = bytes(row[0]) if row and row[0] is not None else b""
-            _cache_put(request, key, data)
-        else:
-            _cache(request).move_to_end(key)
+def _headers(settings: Settings, token: str, v: str | None) -> dict[str, str]:
+    max_age = settings.tile_cache_max_age_s if v == token else 0
+    return {
+        "ETag": f'W/"{token}"',
+        "Cache-Control": f"public, max-age={max_age}" if max_age else "no-cache",
+        "Vary": "Accept-Encoding",
+    }
+
+
+def _from_memory(request: Request, key: tuple[Any, ...], headers: dict[str, str]) -> Response | None:
+    """A 304 or a cached tile, with no database work; None when the tile must be drawn."""
+    if _etag_matches(request, headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    data = _cache(request).get(key)
+    if data is None:
+        return None
+    _cache(request).move_to_end(key)
+    return _tile_response(data, headers)
+
+
+def _tile_response(data: bytes, headers: dict[str, str]) -> Response:
     if not data:
         return Response(status_code=204, headers=headers)
     return Response(data, media_type=MVT, headers=headers)
+
+
+async def _serve_tile(request: Request, pool: ReadPool, settings: Settings, layers: list[Layer],
+                      z: int, x: int, y: int, v: str | None) -> Response:
+    """Answer a tile: from memory when the versions are known (no round trip), else drawn in one.
+
+    Versions come from :class:`api.versions.LayerVersions` (kept by LISTEN/NOTIFY); only while
+    its listener is down, or for a client whose own write it has not synced yet, are they read
+    on the connection first (a second round trip, as before).
+    """
+    versions_store: LayerVersions = request.app.state.versions
+    tables = [layer.table for layer in layers]
+    ids = tuple(layer.id for layer in layers)
+    versions = versions_store.known(tables, pool.min_lsn)
+    if versions is not None:
+        token = _version_token(layers, versions)
+        headers = _headers(settings, token, v)
+        hit = _from_memory(request, (ids, token, z, x, y), headers)
+        if hit is not None:
+            return hit
+    async with pool.connection() as conn:
+        if versions is None:
+            versions = await versions_store.lookup(conn, tables, pool.min_lsn)
+            token = _version_token(layers, versions)
+            headers = _headers(settings, token, v)
+            hit = _from_memory(request, (ids, token, z, x, y), headers)
+            if hit is not None:
+                return hit
+        stmt, params = _served_tile_sql(layers, z, x, y)
+        row = await fetch_one_serial(conn, stmt, params)
+    data = bytes(row[0]) if row and row[0] is not None else b""
+    drawn = {str(k): int(n) for k, n in (row[1] or {}).items()} if row else {}
+    versions_store.merge(drawn)
+    if all(drawn.get(t, 0) == versions.get(t, 0) for t in tables):
+        _cache_put(request, (ids, token, z, x, y), data)
+    return _tile_response(data, headers)
 
 
 def _parse_layers(registry: Registry, text: str | None) -> list[Layer]:
@@ -262,7 +311,7 @@ async def collection_tilejson(request: Request, layer: LayerDep, settings: Setti
             response_class=Response, responses={200: {"content": {MVT: {}}}, 204: {"description": "Empty tile"},
                                                 304: {"description": "Not modified"}})
 async def collection_tile(
-    request: Request, layer: LayerDep, tms: str, z: str, x: str, y: str, pool: PoolDep, settings: SettingsDep,
+    request: Request, layer: LayerDep, tms: str, z: str, x: str, y: str, pool: ReadPoolDep, settings: SettingsDep,
     v: Annotated[str | None, Query(description="Version token from a previous ETag (enables max-age)")] = None,
 ) -> Response:
     """One MVT tile with one layer named after the collection id."""
@@ -291,7 +340,7 @@ async def multi_tilejson(
             responses={200: {"content": {MVT: {}}}, 204: {"description": "Empty tile"},
                        304: {"description": "Not modified"}})
 async def multi_tile(
-    request: Request, tms: str, z: str, x: str, y: str, pool: PoolDep, settings: SettingsDep, registry: RegistryDep,
+    request: Request, tms: str, z: str, x: str, y: str, pool: ReadPoolDep, settings: SettingsDep, registry: RegistryDep,
     layers: Annotated[str | None, Query(description="Comma-separated layer ids (default: all)")] = None,
     v: Annotated[str | None, Query(description="Version token from a previous ETag (enables max-age)")] = None,
 ) -> Response:

@@ -143,14 +143,19 @@ def test_etag_304_and_invalidation_after_update(client: Any, conn: psycopg.Conne
     new_name = old_name + "（已更新）"
     try:
         conn.execute("UPDATE renewal.parking_sites SET name = %s WHERE id = %s", (new_name, fid))
-        after = client.get(url, headers={"If-None-Match": etag})
+        # a writer that bypasses the API sends its WAL position like an API client echoing Renewal-LSN
+        # (without it the change arrives by NOTIFY within milliseconds: tests/api/test_workers.py)
+        lsn = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()[0]
+        after = client.get(url, headers={"If-None-Match": etag, "Renewal-LSN": lsn})
         assert after.status_code == 200 and after.headers["etag"] != etag
         assert new_name.encode() in after.content and new_name.encode() not in first.content
-        multi = client.get(f"/tiles/WebMercatorQuad/{z}/{x}/{y}", params={"layers": "parking_sites"})
+        multi = client.get(f"/tiles/WebMercatorQuad/{z}/{x}/{y}", params={"layers": "parking_sites"},
+                           headers={"Renewal-LSN": lsn})
         assert new_name.encode() in multi.content
     finally:
         conn.execute("UPDATE renewal.parking_sites SET name = %s WHERE id = %s", (old_name, fid))
-    restored = client.get(url)
+    lsn = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()[0]
+    restored = client.get(url, headers={"Renewal-LSN": lsn})
     assert restored.headers["etag"] not in (etag, after.headers["etag"])
     assert old_name.encode() in restored.content
     # a URL pinned to the current version may be cached
