@@ -56,7 +56,8 @@ def serve(database_url: str, workers: int = 2, env: dict[str, str] | None = None
     log = open(ARTIFACTS / f"serve-{port}.log", "wb")  # noqa: SIM115 - closed by Server.stop
     full_env = {**os.environ, "DATABASE_URL": database_url, "RENEWAL_LOG_LEVEL": "warning", **(env or {})}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+        [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", str(workers)],
         cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     server = Server(f"http://127.0.0.1:{port}", port, proc, log)
