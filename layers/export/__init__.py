@@ -16,6 +16,18 @@ computed area/length for reference), so export → import gives the same feature
 The exporter takes an already-parsed :class:`layers.query.FeatureQuery` (its filters, sort order
 and limit), so a download holds exactly the features the items page would list.
 
+Adding a format
+---------------
+1. Write ``layers/export/<name>.py`` with ``def write(job: ExportJob, out: Path) -> None``: it writes
+   ``job.frame`` (the attributes, in registry types; :func:`~layers.export.base.ledger` makes the
+   Chinese-headed ledger table) and ``job.geoms`` (shapely, already in ``job.crs``) to ``out``; then
+   ``WRITER = Writer("<name>", (".<ext>",), "<media type>", "<label>", write)``, with
+   ``default_crs=``, ``geographic_only=`` or ``takes_encoding=`` when the format needs them.
+2. Add ``<name>.WRITER`` to :data:`WRITERS` below.
+
+``renewal export <layer> out.<ext>``, ``/collections/{id}/items?f=<name>`` and the collection's
+download links follow from the registry.
+
 Public API
 ----------
 WRITERS, writer_for(name_or_path) -> Writer
