@@ -4,8 +4,9 @@ A target ledger has a summary sheet (汇总: the target and each district's quot
 percent and status as of a date) and one sheet per district listing the features that
 count towards the target (those in its list or already counted), with their status as of
 the date and the date they reached the target's status. A layer ledger lists every
-feature with its attributes and status as of the date, one sheet per district. Rows come
-from SQL (status as of the date by the rule of :mod:`layers.progress`).
+feature that exists on the date with its attributes and status as of the date, one sheet
+per district. Rows come from SQL; the status as of the date and what counts toward a
+target are the rules of :mod:`layers.history`.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from psycopg import sql
 
+from layers.history import Params, status_join, target_features, target_filter_sql
 from layers.models import Layer
 from layers.plan import get_catalog
 from layers.plan.models import Target
-from layers.progress import STATUS_LABELS, _reached_statuses, district_names, progress_as_of, target_filter_sql
+from layers.progress import STATUS_LABELS, district_names, progress_as_of
 from layers.registry import get_registry
 
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
@@ -60,52 +62,30 @@ def _write_table(ws: Any, headers: list[str], rows: list[list[Any]], title: str 
     ws.freeze_panes = ws.cell(row=r0 + 1, column=1)
 
 
-def _status_sql(layer: Layer) -> sql.Composed:
-    """A LATERAL subquery with the status as of ``%(as_of)s`` and its date, for ``t``."""
-    return sql.SQL(
-        """
-        LEFT JOIN LATERAL (
-          SELECT h.to_status AS status, h.effective_date AS since FROM renewal.status_history AS h
-          WHERE h.layer = {layer} AND h.feature_id = t.id AND h.effective_date <= %(as_of)s
-          ORDER BY h.effective_date DESC, h.id DESC LIMIT 1
-        ) AS s ON true
-        """
-    ).format(layer=sql.Literal(layer.table))
-
-
 def target_rows(conn: psycopg.Connection[Any], target: Target, as_of: dt.date) -> list[tuple[Any, ...]]:
     """Features of a target's list or already counting, as of a date.
 
-    Columns: ``district_code, code, name, status, since, reached_on, value, counts``.
+    Columns: ``district_code, code, name, status, since, reached_on, value, counts``. A listed
+    feature absent on the date (rule 3 of :mod:`layers.history`) has a NULL status.
     """
     registry = get_registry()
-    layer = registry.get(target.layer)
-    params: dict[str, Any] = {"as_of": as_of, "reached": _reached_statuses(target, registry),
-                              "start": target.start, "deadline": target.deadline}
+    params = Params()
     field = {"count": None, "area_mu": "area_mu", "length_km": "length_m", "spaces": "spaces", "units": "units"}[
         target.metric]
     value = sql.SQL("1::float8") if field is None else sql.SQL("t.{}::float8 / {}").format(
         sql.Identifier(field), sql.Literal(target.divisor))
     query = sql.SQL(
         """
-        SELECT t.district_code, t.code, t.name, s.status, s.since, r.reached_on, {value} AS value,
-               (s.status = ANY(%(reached)s) AND r.reached_on >= %(start)s
-                AND r.reached_on <= least(%(deadline)s, %(as_of)s)) AS counts
-        FROM {table} AS t
-        {status}
-        LEFT JOIN LATERAL (
-          SELECT min(h.effective_date) AS reached_on FROM renewal.status_history AS h
-          WHERE h.layer = {layer} AND h.feature_id = t.id AND h.effective_date <= %(as_of)s
-            AND h.to_status = ANY(%(reached)s)
-        ) AS r ON true
-        WHERE {filters} AND (({list_filters}) OR (s.status = ANY(%(reached)s) AND r.reached_on >= %(start)s
-              AND r.reached_on <= least(%(deadline)s, %(as_of)s)))
+        SELECT t.district_code, t.code, t.name, t.status_as_of, t.status_since, t.reached_on, {value} AS value,
+               t.counts
+        FROM {features} AS t
+        WHERE {list_filters} OR t.counts
         ORDER BY t.district_code, t.code
         """
     ).format(
-        value=value, table=sql.Identifier(layer.schema_name, layer.table), status=_status_sql(layer),
-        layer=sql.Literal(layer.table), filters=target_filter_sql(target, "f", params, with_list=False),
-        list_filters=target_filter_sql(target, "l", params, with_list=True),
+        value=value,
+        features=target_features(target, as_of, params, registry=registry, include_absent=True),
+        list_filters=target_filter_sql(target, params, with_list=True),
     )
     return list(conn.execute(query, params).fetchall())
 
@@ -167,13 +147,16 @@ def layer_ledger(conn: psycopg.Connection[Any], layer: Layer, as_of: dt.date, pa
     select += [sql.SQL("t.{}").format(sql.Identifier(c)) for c in cols]
     if measure:
         select.append(sql.SQL("round(t.{}::numeric, 2)::float8").format(sql.Identifier(measure)))
+    params = Params()
+    status: sql.Composable = sql.SQL("")
     if layer.lifecycle is not None:
         select += [sql.SQL("s.status"), sql.SQL("s.since")]
+        # features absent on the date (created later, no history by then) are not on its ledger
+        status = sql.SQL("{} WHERE s.status IS NOT NULL").format(status_join(layer, as_of, params))
     query = sql.SQL("SELECT {cols} FROM {table} AS t {status} ORDER BY t.district_code, t.code").format(
-        cols=sql.SQL(", ").join(select), table=sql.Identifier(layer.schema_name, layer.table),
-        status=_status_sql(layer) if layer.lifecycle is not None else sql.SQL(""),
+        cols=sql.SQL(", ").join(select), table=sql.Identifier(layer.schema_name, layer.table), status=status,
     )
-    rows = conn.execute(query, {"as_of": as_of}).fetchall()
+    rows = conn.execute(query, params).fetchall()
     headers = [layer.code_label, layer.name_label] + [layer.field(c).label for c in cols]
     if measure:
         headers.append(layer.field(measure).label if measure in {f.name for f in layer.fields} else measure)

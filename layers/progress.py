@@ -3,16 +3,16 @@
 Rules (the same everywhere: API, CLI, ledgers, maps)
 ----------------------------------------------------
 Status as of D
-    The ``to_status`` of the feature's latest ``renewal.status_history`` row with
-    ``effective_date <= D`` (ties: the latest recorded). A feature with no row by D does
-    not exist yet for progress.
+    :mod:`layers.history` (the one rule): the ``to_status`` of the feature's latest
+    ``renewal.status_history`` row with ``effective_date <= D`` (ties: the latest recorded);
+    with no row by D, the first lifecycle status if the feature was created by D, else absent.
 Actual (完成值)
     The target's metric (count of features, or the sum of ``area_mu``, ``length_m``/1000,
-    ``spaces`` or ``units``) over the features that pass the target's filters, whose status
-    as of D is *at or beyond* the target's status in the layer's lifecycle, and that first
-    reached it (earliest history row with a status at or beyond it) between the target's
-    ``start`` and ``min(deadline, D)``. After the deadline the actual therefore freezes: a
-    2021 target is judged on what was done in 2021.
+    ``spaces`` or ``units``) over the features that *count toward* the target as of D
+    (:func:`layers.history.target_features`): they pass the target's filters, their status
+    as of D is *at or beyond* the target's status in the layer's lifecycle, and they first
+    reached it between the target's ``start`` and ``min(deadline, D)``. After the deadline
+    the actual therefore freezes: a 2021 target is judged on what was done in 2021.
 Expected by D (应完成值)
     Linear from ``start`` to ``deadline``: ``target × clamp((D − start) / (deadline − start), 0, 1)``
     in days. Before ``start`` it is 0; on or after the deadline it is the whole target.
@@ -49,6 +49,15 @@ import psycopg
 from psycopg import sql
 
 from gis.errors import InvalidInputError
+from layers.history import (
+    Binder,
+    Params,
+    counts_toward,
+    reached_statuses,
+    status_intervals,
+    target_features,
+    target_filter_sql,
+)
 from layers.plan import get_catalog
 from layers.plan.models import METRIC_FIELD, Target
 from layers.registry import Registry, get_registry
@@ -251,28 +260,6 @@ class TargetProgress:
 # --------------------------------------------------------------------------- SQL
 
 
-def target_filter_sql(target: Target, prefix: str, params: dict[str, Any], *, with_list: bool) -> sql.Composable:
-    """``AND``-joined conditions on ``t.<field>`` with bound parameters named ``<prefix>_<n>``."""
-    parts: list[sql.Composable] = [sql.SQL("TRUE")]
-    filters = [*target.filters, *(target.list_filters if with_list else [])]
-    for n, f in enumerate(filters):
-        col = sql.SQL("t.{}").format(sql.Identifier(f.field))
-        name = f"{prefix}_{n}"
-        if f.op == "eq":
-            params[name] = f.value
-            parts.append(sql.SQL("{} = {}").format(col, sql.Placeholder(name)))
-        elif f.op == "in":
-            params[name] = list(f.value) if isinstance(f.value, list) else [f.value]
-            parts.append(sql.SQL("{} = ANY({})").format(col, sql.Placeholder(name)))
-        else:
-            assert isinstance(f.value, list)
-            params[name + "a"], params[name + "b"] = f.value
-            parts.append(
-                sql.SQL("{} BETWEEN {} AND {}").format(col, sql.Placeholder(name + "a"), sql.Placeholder(name + "b"))
-            )
-    return sql.SQL(" AND ").join(parts)
-
-
 def _measure_sql(target: Target) -> sql.Composable:
     field = METRIC_FIELD[target.metric]
     if field is None:
@@ -282,55 +269,24 @@ def _measure_sql(target: Target) -> sql.Composable:
     )
 
 
-def _reached_statuses(target: Target, registry: Registry) -> list[str]:
-    lifecycle = registry.get(target.layer).lifecycle
-    assert lifecycle is not None  # the catalog is validated against the registry
-    return lifecycle.at_or_beyond(target.status)
-
-
-def actual_subquery(
-    target: Target, as_of: sql.Composable, params: dict[str, Any], prefix: str, registry: Registry
-) -> sql.Composed:
-    """``SELECT district_code, n, value`` for one target as of ``as_of`` (a date expression).
+def actual_subquery(target: Target, as_of: sql.Composable, params: Binder, registry: Registry) -> sql.Composed:
+    """``SELECT district_code, total, n, value`` for one target as of ``as_of`` (a date expression).
 
     Rows per district plus the city total (``district_code`` NULL, ``total`` true), via
-    GROUPING SETS. Uses the history index (layer, feature_id, effective_date).
+    GROUPING SETS, over the features that count toward the target
+    (:func:`layers.history.target_features`, the one rule).
     """
-    layer = registry.get(target.layer)
-    params[f"{prefix}_layer"] = layer.table
-    params[f"{prefix}_reached"] = _reached_statuses(target, registry)
-    params[f"{prefix}_start"] = target.start
-    params[f"{prefix}_deadline"] = target.deadline
     return sql.SQL(
         """
         SELECT t.district_code, GROUPING(t.district_code) = 1 AS total, count(*)::int AS n, {measure} AS value
-        FROM (
-          SELECT h.feature_id,
-                 (array_agg(h.to_status ORDER BY h.effective_date DESC, h.id DESC))[1] AS status_as_of,
-                 min(h.effective_date) FILTER (WHERE h.to_status = ANY({reached})) AS reached_on
-          FROM renewal.status_history AS h
-          WHERE h.layer = {layer} AND h.effective_date <= {as_of}
-          GROUP BY h.feature_id
-        ) AS s
-        JOIN {table} AS t ON t.id = s.feature_id
-        WHERE s.status_as_of = ANY({reached})
-          AND s.reached_on >= {start} AND s.reached_on <= least({deadline}, {as_of})
-          AND {filters}
+        FROM {features} AS t
+        WHERE t.counts
         GROUP BY GROUPING SETS ((t.district_code), ())
         """
-    ).format(
-        measure=_measure_sql(target),
-        reached=sql.Placeholder(f"{prefix}_reached"),
-        layer=sql.Placeholder(f"{prefix}_layer"),
-        as_of=as_of,
-        table=sql.Identifier(layer.schema_name, layer.table),
-        start=sql.Placeholder(f"{prefix}_start"),
-        deadline=sql.Placeholder(f"{prefix}_deadline"),
-        filters=target_filter_sql(target, f"{prefix}_f", params, with_list=False),
-    )
+    ).format(measure=_measure_sql(target), features=target_features(target, as_of, params, registry=registry))
 
 
-def list_subquery(target: Target, params: dict[str, Any], prefix: str, registry: Registry) -> sql.Composed:
+def list_subquery(target: Target, params: Binder, registry: Registry) -> sql.Composed:
     """``SELECT district_code, total, value`` of the target's list (清单) per district and city-wide."""
     layer = registry.get(target.layer)
     return sql.SQL(
@@ -342,23 +298,22 @@ def list_subquery(target: Target, params: dict[str, Any], prefix: str, registry:
     ).format(
         measure=_measure_sql(target),
         table=sql.Identifier(layer.schema_name, layer.table),
-        filters=target_filter_sql(target, f"{prefix}_l", params, with_list=True),
+        filters=target_filter_sql(target, params, with_list=True),
     )
 
 
 def progress_query(
     targets: Sequence[Target], as_of: dt.date, registry: Registry | None = None
-) -> tuple[sql.Composed, dict[str, Any]]:
+) -> tuple[sql.Composed, Params]:
     """One statement giving, for every target, actual and list per district and city-wide.
 
     Columns: ``target, district_code, total, n, actual, listed``.
     """
     registry = registry or get_registry()
-    params: dict[str, Any] = {"as_of": as_of}
+    params = Params(as_of=as_of)
+    day = sql.SQL("{}::date").format(sql.Placeholder("as_of"))
     parts = []
-    for i, target in enumerate(targets):
-        prefix = f"t{i}"
-        params[f"{prefix}_id"] = target.id
+    for target in targets:
         parts.append(
             sql.SQL(
                 """
@@ -369,9 +324,9 @@ def progress_query(
                 FULL JOIN ({listed}) AS l ON a.total = l.total AND a.district_code IS NOT DISTINCT FROM l.district_code
                 """
             ).format(
-                tid=sql.Placeholder(f"{prefix}_id"),
-                actual=actual_subquery(target, sql.Placeholder("as_of"), params, prefix, registry),
-                listed=list_subquery(target, params, prefix, registry),
+                tid=params.add("target", target.id),
+                actual=actual_subquery(target, day, params, registry),
+                listed=list_subquery(target, params, registry),
             )
         )
     if not parts:
@@ -469,39 +424,30 @@ async def aprogress_as_of(
 # --------------------------------------------------------------------------- time series
 
 
-def timeseries_query(target: Target, until: dt.date | None = None) -> tuple[sql.Composed, dict[str, Any]]:
+def timeseries_query(target: Target, until: dt.date | None = None) -> tuple[sql.Composed, Params]:
     """Month-end values of a target from the month of its start to its deadline (or ``until``).
 
-    One pass over the layer's history: each history row holds from its date until the next
-    row of the feature (``lead``), with the running earliest date of reaching the target's
-    status; month ends are range-joined to those intervals. Same rule as
-    :func:`actual_subquery`. Columns: ``as_of, n, actual``.
+    One pass over the layer's status intervals (:func:`layers.history.status_intervals`: each
+    status from its date until the feature's next one, with the running earliest date of
+    reaching the target's status); month ends are range-joined to those intervals and the
+    one rule :func:`layers.history.counts_toward` decides. Columns: ``as_of, n, actual``.
     """
     registry = get_registry()
     layer = registry.get(target.layer)
-    params: dict[str, Any] = {
-        "ts_from": target.start, "ts_to": until or target.deadline, "layer": layer.table,
-        "reached": _reached_statuses(target, registry), "start": target.start, "deadline": target.deadline,
-    }
+    params = Params(ts_from=target.start, ts_to=until or target.deadline)
+    ts_to = sql.SQL("{}::date").format(sql.Placeholder("ts_to"))
     query = sql.SQL(
         """
         WITH months AS (
-          SELECT least((date_trunc('month', d) + interval '1 month - 1 day')::date, {ts_to}::date) AS as_of
-          FROM generate_series(date_trunc('month', {ts_from}::date), {ts_to}::date, interval '1 month') AS d
-        ), h AS (
-          SELECT h.feature_id, h.to_status, h.effective_date AS d0,
-                 lead(h.effective_date) OVER w AS d1,
-                 min(h.effective_date) FILTER (WHERE h.to_status = ANY(%(reached)s)) OVER w AS reached_on
-          FROM renewal.status_history AS h
-          WHERE h.layer = %(layer)s AND h.effective_date <= {ts_to}::date
-          WINDOW w AS (PARTITION BY h.feature_id ORDER BY h.effective_date, h.id)
+          SELECT least((date_trunc('month', d) + interval '1 month - 1 day')::date, {ts_to}) AS as_of
+          FROM generate_series(date_trunc('month', {ts_from}::date), {ts_to}, interval '1 month') AS d
+        ), h AS ({intervals}
         ), v AS (
           SELECT m.as_of, count(*)::int AS n, {measure} AS value
           FROM months AS m
-          JOIN h ON h.d0 <= m.as_of AND (h.d1 IS NULL OR h.d1 > m.as_of)
+          JOIN h ON h.valid_from <= m.as_of AND (h.valid_to IS NULL OR h.valid_to > m.as_of)
           JOIN {table} AS t ON t.id = h.feature_id
-          WHERE h.to_status = ANY(%(reached)s) AND h.reached_on >= %(start)s
-            AND h.reached_on <= least(%(deadline)s, m.as_of) AND {filters}
+          WHERE {counts}
           GROUP BY m.as_of
         )
         SELECT m.as_of, coalesce(v.n, 0) AS n, coalesce(v.value, 0)::float8 AS actual
@@ -509,9 +455,11 @@ def timeseries_query(target: Target, until: dt.date | None = None) -> tuple[sql.
         ORDER BY m.as_of
         """
     ).format(
-        ts_from=sql.Placeholder("ts_from"), ts_to=sql.Placeholder("ts_to"), measure=_measure_sql(target),
+        ts_from=sql.Placeholder("ts_from"), ts_to=ts_to, measure=_measure_sql(target),
+        intervals=status_intervals(layer, params, until=ts_to, reached=reached_statuses(target, registry)),
         table=sql.Identifier(layer.schema_name, layer.table),
-        filters=target_filter_sql(target, "tsf", params, with_list=False),
+        counts=counts_toward(target, sql.SQL("h.status"), sql.SQL("h.reached_on"), sql.SQL("m.as_of"), params,
+                             registry=registry),
     )
     return query, params
 
