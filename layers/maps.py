@@ -35,6 +35,8 @@ from gis.render import (
     render,
     title_html,
 )
+from layers.history import Params
+from layers.history import status_join as status_join_sql
 from layers.models import Layer
 
 __all__ = [
@@ -62,31 +64,24 @@ def layer_features_query(
 ) -> tuple[sql.Composed, dict[str, Any]]:
     """A FeatureCollection (text, CRS84) of a layer's features as of ``as_of``.
 
-    Status as of the date = the latest history row on or before it; features with no row
-    by then are left out. Properties: ``code, name, district_code, status, status_label,
+    Status as of the date by the rule of :mod:`layers.history`; features absent on the date
+    are left out. Properties: ``code, name, district_code, status, status_label,
     since, measure, _color``. ``statuses`` filters on the status as of the date.
     """
-    params: dict[str, Any] = {"as_of": as_of, "layer": layer.table, "district": district}
+    params = Params(district=district)
     measure = (
         sql.SQL("round(t.{}::numeric, 1)").format(sql.Identifier(layer.measure_field))
         if layer.measure_field
         else sql.SQL("NULL::numeric")
     )
+    status_join: sql.Composable
     if layer.lifecycle is None:
         status_join = sql.SQL(
             "CROSS JOIN LATERAL (SELECT NULL::text AS status, NULL::date AS since) AS s"
         )
         params.update(labels="{}", colors="{}", statuses=None)
     else:
-        status_join = sql.SQL(
-            """
-            JOIN LATERAL (
-              SELECT h.to_status AS status, h.effective_date AS since FROM renewal.status_history AS h
-              WHERE h.layer = %(layer)s AND h.feature_id = t.id AND h.effective_date <= %(as_of)s
-              ORDER BY h.effective_date DESC, h.id DESC LIMIT 1
-            ) AS s ON true
-            """
-        )
+        status_join = status_join_sql(layer, as_of, params)
         params["labels"] = json.dumps({s.code: s.label for s in layer.lifecycle.statuses}, ensure_ascii=False)
         params["colors"] = json.dumps({s.code: s.color for s in layer.lifecycle.statuses})
         params["statuses"] = list(statuses) if statuses else None
@@ -104,6 +99,7 @@ def layer_features_query(
         FROM {table} AS t
         {status_join}
         WHERE (%(district)s::text IS NULL OR t.district_code = %(district)s::text)
+          AND {present}
           AND (%(statuses)s::text[] IS NULL OR s.status = ANY(%(statuses)s::text[]))
         """
     ).format(
@@ -111,6 +107,7 @@ def layer_features_query(
         default_color=sql.Literal(layer.style.color),
         table=sql.Identifier(layer.schema_name, layer.table),
         status_join=status_join,
+        present=sql.SQL("TRUE") if layer.lifecycle is None else sql.SQL("s.status IS NOT NULL"),
     )
     return query, params
 

@@ -10,9 +10,10 @@ questions nobody else does:
   districts with their bounding boxes, and the URLs of the other routers that are mounted (found
   from the app's routes, so the viewer follows their actual paths);
 - ``/viewer/search``: features by name or code across every layer;
-- ``/viewer/history/{layer}/{feature_id}``: one feature's status timeline and its area or length;
-- ``/viewer/status-as-of``: every feature's status on a date, computed from
-  ``renewal.status_history``, which the viewer applies as MapLibre feature-state for the date slider.
+- ``/viewer/history/{layer}/{feature_id}``: one feature's status timeline and its area or length,
+  its current status and (with ``as_of``) its status on the slider's date;
+- ``/viewer/status-as-of``: every feature's status on a date by the rule of :mod:`layers.history`,
+  which the viewer applies as MapLibre feature-state for the date slider.
 
 ``GET /`` is served with :class:`~api.ogc.negotiation.HtmlPreferredRoute` and a lower ``ORDER`` than
 the OGC router, so browsers get the map while JSON clients (``Accept: application/json`` or
@@ -36,9 +37,9 @@ from api.deps import PoolDep, RegistryDep, SettingsDep
 from api.ogc.negotiation import HtmlPreferredRoute
 from gis.errors import InvalidInputError, NotFoundError
 from layers.errors import AuthenticationError
+from layers.history import Params, status_join, target_features
 from layers.models import Layer
 from layers.plan import get_target
-from layers.progress import target_filter_sql
 from layers.registry import Registry
 
 ORDER = 5
@@ -327,26 +328,48 @@ def _lifecycle_layer(registry: Registry, layer_id: str) -> Layer:
 
 
 @router.get("/viewer/history/{layer}/{feature_id}", summary="A feature's status timeline and its area or length")
-async def viewer_history(layer: str, feature_id: int, pool: PoolDep, registry: RegistryDep) -> Response:
+async def viewer_history(
+    layer: str,
+    feature_id: int,
+    pool: PoolDep,
+    registry: RegistryDep,
+    as_of: Annotated[
+        dt.date | None, Query(description="Date (YYYY-MM-DD) of the map: adds the status as of that date")
+    ] = None,
+) -> Response:
     """The status changes of one feature from ``renewal.status_history``, oldest first.
 
-    Also returns the feature's code, name, current status and area (mu) or length (m), so the
-    popup has everything even when the OGC items router is not mounted.
+    Also returns the feature's code, name, current status (``status``) and area (mu) or length
+    (m), so the popup has everything even when the OGC items router is not mounted. With
+    ``as_of`` (the viewer's date slider) it adds ``status_as_of`` and ``status_since`` by the
+    rule of :mod:`layers.history` (the rule that colours the map; null: the feature did not
+    exist yet), so the popup shows the date's status and labels the current one as current.
     """
     lyr = registry.get(layer)
+    params = Params(layer=lyr.id, table=lyr.table, id=feature_id, measure=lyr.measure_field, as_of=as_of)
     measure = sql.Identifier(lyr.measure_field) if lyr.measure_field else sql.SQL("NULL::double precision")
     status = sql.SQL("t.status") if lyr.has_status else sql.SQL("NULL::text")
+    join: sql.Composable
+    if lyr.has_status and as_of is not None:
+        join = status_join(lyr, as_of, params)
+        as_of_status = sql.SQL("s.status")
+        as_of_since = sql.SQL("s.since")
+    else:
+        join = sql.SQL("")
+        as_of_status = sql.SQL("NULL::text")
+        as_of_since = sql.SQL("NULL::date")
     query = sql.SQL(
         "SELECT json_build_object('layer', %(layer)s::text, 'id', t.id, 'code', t.code, 'name', t.name, "
         "'district_code', t.district_code, 'status', {status}, 'measure', %(measure)s::text, "
         "'measure_value', round(t.{measure}::numeric, 2), "
+        "'as_of', %(as_of)s::date, 'status_as_of', {as_of_status}, 'status_since', {as_of_since}, "
         "'history', coalesce((SELECT json_agg(json_build_object('from_status', h.from_status, "
         "'to_status', h.to_status, 'effective_date', h.effective_date, 'source_doc', h.source_doc, "
         "'note', h.note) ORDER BY h.effective_date, h.id) FROM renewal.status_history h "
         "WHERE h.layer = %(table)s AND h.feature_id = t.id), '[]'::json))::text "
-        "FROM {table} AS t WHERE t.id = %(id)s"
-    ).format(status=status, measure=measure, table=sql.Identifier(lyr.schema_name, lyr.table))
-    params = {"layer": lyr.id, "table": lyr.table, "id": feature_id, "measure": lyr.measure_field}
+        "FROM {table} AS t {join} WHERE t.id = %(id)s"
+    ).format(status=status, measure=measure, table=sql.Identifier(lyr.schema_name, lyr.table), join=join,
+             as_of_status=as_of_status, as_of_since=as_of_since)
     async with pool.connection() as conn:
         cur = await conn.execute(query, params)
         row = await cur.fetchone()
@@ -357,18 +380,9 @@ async def viewer_history(layer: str, feature_id: int, pool: PoolDep, registry: R
 
 _AS_OF_SQL = """
 WITH f AS (
-  SELECT t.id, CASE WHEN %(as_of)s::date IS NULL THEN t.status
-                    WHEN s.to_status IS NOT NULL THEN s.to_status
-                    WHEN EXISTS (SELECT 1 FROM renewal.status_history x
-                                 WHERE x.layer = %(table)s AND x.feature_id = t.id) THEN NULL
-                    ELSE t.status END AS status
+  SELECT t.id, {status} AS status
   FROM {table} AS t
-  LEFT JOIN LATERAL (
-    SELECT h.to_status FROM renewal.status_history h
-    WHERE %(as_of)s::date IS NOT NULL AND h.layer = %(table)s AND h.feature_id = t.id
-      AND h.effective_date <= %(as_of)s::date
-    ORDER BY h.effective_date DESC, h.id DESC LIMIT 1
-  ) AS s ON true
+  {join}
   WHERE (%(district)s::text IS NULL OR t.district_code = %(district)s)
     AND (%(x0)s::float8 IS NULL OR t.geom && ST_MakeEnvelope(%(x0)s, %(y0)s, %(x1)s, %(y1)s, 4490))
 )
@@ -405,14 +419,14 @@ async def viewer_status_as_of(
 ) -> Response:
     """``{states: {id: status}, counts: {status: n}}`` as of the date, from ``renewal.status_history``.
 
-    A feature's status on a date is the ``to_status`` of its last change effective on or before it.
-    A feature whose history starts later was not yet on the ledger: its status is null (counted as
-    ``none``). A feature with no history at all (loaded without it) keeps its current status.
+    Without ``as_of``, the current status. With it, the rule of :mod:`layers.history`: the
+    ``to_status`` of the last change effective on or before the date; without one, the first
+    lifecycle status if the feature was created by then; otherwise the feature did not exist
+    yet and its status is null (counted as ``none``).
     """
     lyr = _lifecycle_layer(registry, layer)
     x0, y0, x1, y1 = _parse_bbox(bbox)
-    query = sql.SQL(_AS_OF_SQL).format(table=sql.Identifier(lyr.schema_name, lyr.table))
-    params = {
+    params = Params({
         "layer": lyr.id,
         "table": lyr.table,
         "as_of": as_of,
@@ -422,7 +436,14 @@ async def viewer_status_as_of(
         "x1": x1,
         "y1": y1,
         "states": states,
-    }
+    })
+    status: sql.Composable
+    join: sql.Composable
+    if as_of is None:
+        status, join = sql.SQL("t.status"), sql.SQL("")
+    else:
+        status, join = sql.SQL("s.status"), status_join(lyr, as_of, params)
+    query = sql.SQL(_AS_OF_SQL).format(table=sql.Identifier(lyr.schema_name, lyr.table), status=status, join=join)
     async with pool.connection() as conn:
         cur = await conn.execute(query, params)
         row = await cur.fetchone()
@@ -436,19 +457,8 @@ SELECT json_build_object('target', %(target)s::text, 'layer', %(layer)s::text, '
   'bbox', CASE WHEN count(*) > 0 THEN json_build_array(
     ST_XMin(ST_Extent(t.geom)), ST_YMin(ST_Extent(t.geom)), ST_XMax(ST_Extent(t.geom)), ST_YMax(ST_Extent(t.geom)))
   END)::text
-FROM (
-  SELECT h.feature_id,
-         (array_agg(h.to_status ORDER BY h.effective_date DESC, h.id DESC))[1] AS status_as_of,
-         min(h.effective_date) FILTER (WHERE h.to_status = ANY(%(reached)s)) AS reached_on
-  FROM renewal.status_history AS h
-  WHERE h.layer = %(table)s AND h.effective_date <= %(as_of)s
-  GROUP BY h.feature_id
-) AS s
-JOIN {table} AS t ON t.id = s.feature_id
-WHERE s.status_as_of = ANY(%(reached)s)
-  AND s.reached_on >= %(start)s AND s.reached_on <= least(%(deadline)s::date, %(as_of)s::date)
-  AND (%(district)s::text IS NULL OR t.district_code = %(district)s)
-  AND {filters}
+FROM {features} AS t
+WHERE t.counts AND (%(district)s::text IS NULL OR t.district_code = %(district)s)
 """
 
 
@@ -462,27 +472,14 @@ async def viewer_target_features(
 ) -> Response:
     """Ids and extent of the features a target counts as of the date, so the map can highlight them.
 
-    The rule is the progress rule of the plan catalog (:class:`layers.plan.models.Target`): as of the
+    The rule is :func:`layers.history.target_features`, the one progress counts with: as of the
     date the feature is at or beyond the target status, first reached it inside the target's window,
     and passes the target's filters.
     """
     goal = get_target(target)
-    layer = registry.get(goal.layer)
-    assert layer.lifecycle is not None  # the catalog is validated against the registry
-    params: dict[str, Any] = {
-        "target": goal.id,
-        "layer": layer.id,
-        "table": layer.table,
-        "as_of": as_of or dt.date.today(),
-        "reached": layer.lifecycle.at_or_beyond(goal.status),
-        "start": goal.start,
-        "deadline": goal.deadline,
-        "district": district,
-    }
-    query = sql.SQL(_TARGET_SQL).format(
-        table=sql.Identifier(layer.schema_name, layer.table),
-        filters=target_filter_sql(goal, "f", params, with_list=False),
-    )
+    day = as_of or dt.date.today()
+    params = Params(target=goal.id, layer=goal.layer, as_of=day, district=district)
+    query = sql.SQL(_TARGET_SQL).format(features=target_features(goal, day, params, registry=registry))
     async with pool.connection() as conn:
         cur = await conn.execute(query, params)
         row = await cur.fetchone()

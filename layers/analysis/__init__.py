@@ -2,9 +2,10 @@
 
 Every function takes an open psycopg connection or a libpq URL and, where statuses
 matter, an ``as_of`` date (default today). Statuses as of a date come from
-``renewal.status_history``: the ``to_status`` of the latest change dated on or before
-the date; a feature with no change recorded by then is in the first status of its
-lifecycle (see :func:`layers.analysis._sql.as_of_subquery`). Heavy spatial work (KNN,
+``renewal.status_history`` by the one rule of :mod:`layers.history`: the ``to_status`` of
+the latest change dated on or before the date; a feature with no change recorded by then
+is in the first status of its lifecycle if it was created by then, and absent otherwise
+(see :func:`layers.analysis._sql.as_of_subquery`). Heavy spatial work (KNN,
 intersections, areas in the city's area CRS) runs in PostGIS; results come back as pandas
 DataFrames or geopandas GeoDataFrames in EPSG:4490.
 """

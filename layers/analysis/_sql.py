@@ -20,6 +20,7 @@ import shapely
 from psycopg import sql
 
 from gis.errors import InvalidInputError
+from layers.history import features_as_of
 from layers.models import Layer
 from layers.registry import get_registry
 
@@ -93,16 +94,16 @@ def codes(layer_id: str) -> list[str]:
     return lyr.lifecycle.codes if lyr.lifecycle else []
 
 
-def as_of_subquery(layer_id: str, params: Params, as_of: dt.date | sql.Composable) -> sql.Composed:
-    """The layer's rows with ``status_as_of`` and ``status_since`` as of a date (a parenthesised subquery).
+def as_of_subquery(
+    layer_id: str, params: Params, as_of: dt.date | sql.Composable, *, include_absent: bool = False
+) -> sql.Composed:
+    """The layer's rows with ``status_as_of``, ``status_since`` and ``status_recorded`` as of a date.
 
-    ``status_as_of`` is the ``to_status`` of the latest ``renewal.status_history`` row of the
-    feature with ``effective_date <= as_of`` (ties broken by the order rows were recorded).
-    A feature with no such row is taken to be in the FIRST status of its lifecycle
-    (a compound not yet listed is still un-renovated; a parking site not yet recorded is not
-    built); ``status_since`` is then NULL and ``status_recorded`` false, so callers that must
-    exclude not-yet-recorded features can. Features are never hidden: the layer tables hold no
-    demolition date, so a feature's existence is not dated.
+    A parenthesised subquery built by :func:`layers.history.features_as_of`, the one rule for
+    every output: the latest ``renewal.status_history`` row on or before the date; without one,
+    the first status of the lifecycle if the feature was created by then (``status_since`` its
+    creation date, ``status_recorded`` false); features created later are left out (kept with
+    a null ``status_as_of`` with ``include_absent``).
 
     ``as_of`` is a date (bound as a parameter) or an SQL expression of an outer query (for
     progress over a series of dates).
@@ -110,25 +111,7 @@ def as_of_subquery(layer_id: str, params: Params, as_of: dt.date | sql.Composabl
     lyr = layer(layer_id)
     if lyr.lifecycle is None:
         raise InvalidInputError(f"layer {layer_id} has no lifecycle status")
-    return sql.SQL(
-        """
-        (SELECT t.*, coalesce(h.to_status, {first}) AS status_as_of, h.effective_date AS status_since,
-                h.to_status IS NOT NULL AS status_recorded
-         FROM {tbl} AS t
-         LEFT JOIN LATERAL (
-           SELECT sh.to_status, sh.effective_date
-           FROM renewal.status_history AS sh
-           WHERE sh.layer = {layer_name} AND sh.feature_id = t.id AND sh.effective_date <= {as_of}
-           ORDER BY sh.effective_date DESC, sh.id DESC
-           LIMIT 1
-         ) AS h ON true)
-        """
-    ).format(
-        first=params.add("first_status", lyr.lifecycle.codes[0]),
-        tbl=table(layer_id),
-        layer_name=params.add("history_layer", lyr.table),
-        as_of=as_of if isinstance(as_of, sql.Composable) else params.add("as_of", as_of),
-    )
+    return features_as_of(lyr, as_of, params, include_absent=include_absent)
 
 
 def table_exists(conn: Connection, schema: str, name: str) -> bool:

@@ -29,6 +29,7 @@ from layers.analysis._sql import (
     table,
     table_exists,
 )
+from layers.history import status_intervals
 
 RESETTLEMENT_LAYER = "resettlement_housing"
 """Table of the resettlement (棚改安置住房) projects, added by a later migration."""
@@ -157,10 +158,12 @@ def status_counts_over_time(
 
     Notes
     -----
-    Same rule as :func:`layers.analysis._sql.as_of_subquery`, computed for all dates at once:
-    each history row is valid from its effective date until the feature's next row (rows of
-    one day in recorded order, so the last of the day wins), and every date is joined to the
-    row valid on it; features without a valid row are in the first status.
+    Same rule as :func:`layers.analysis._sql.as_of_subquery`, computed for all dates at once
+    from :func:`layers.history.status_intervals`: each status holds from its date until the
+    feature's next one (rows of one day in recorded order, so the last of the day wins), a
+    feature created before its first history row is in the first status from its creation
+    date, and every date is joined to the interval valid on it; features absent on a date
+    (created later) are not counted.
     """
     lyr = layer(layer_id)
     stages = codes(layer_id)
@@ -182,22 +185,15 @@ def status_counts_over_time(
     )
     q = sql.SQL(
         """
-        WITH h AS (
-          SELECT sh.feature_id, sh.to_status, sh.effective_date AS valid_from,
-            lead(sh.effective_date) OVER (PARTITION BY sh.feature_id ORDER BY sh.effective_date, sh.id) AS valid_to
-          FROM renewal.status_history AS sh
-          WHERE sh.layer = {layer_name}
-        )
-        SELECT d.as_of, coalesce(h.to_status, {first}) AS status, {value} AS value
+        WITH h AS ({intervals})
+        SELECT d.as_of, h.status, {value} AS value
         FROM unnest({dates}::date[]) AS d(as_of)
-        CROSS JOIN {tbl} AS t
-        LEFT JOIN h ON h.feature_id = t.id AND h.valid_from <= d.as_of
-                   AND (h.valid_to IS NULL OR d.as_of < h.valid_to)
+        JOIN h ON h.valid_from <= d.as_of AND (h.valid_to IS NULL OR d.as_of < h.valid_to)
+        JOIN {tbl} AS t ON t.id = h.feature_id
         GROUP BY 1, 2
         """
     ).format(
-        layer_name=p.add("history_layer", lyr.table),
-        first=p.add("first_status", stages[0]),
+        intervals=status_intervals(lyr, p),
         value=value,
         dates=p.add("dates", [resolve_as_of(d) for d in dates]),
         tbl=table(layer_id),
@@ -448,11 +444,14 @@ def read_layer(conn: ConnLike, layer_id: str, as_of: dt.date | str | None = None
 
     For maps and ad-hoc questions in notebooks; the set-based analyses above do not need it.
     The status columns are ``status`` (current) and, for lifecycle layers, ``status_as_of`` and
-    ``status_since`` as of the date (see :func:`layers.analysis._sql.as_of_subquery`).
+    ``status_since`` as of the date (see :func:`layers.analysis._sql.as_of_subquery`); a
+    feature that did not exist yet on the date is kept with ``status_as_of`` null.
     """
     lyr = layer(layer_id)
     p = Params()
-    src = as_of_subquery(layer_id, p, resolve_as_of(as_of)) if lyr.has_status else table(layer_id)
+    src = (
+        as_of_subquery(layer_id, p, resolve_as_of(as_of), include_absent=True) if lyr.has_status else table(layer_id)
+    )
     q = sql.SQL(
         "SELECT to_jsonb(t) - 'geom' - 'created_at' - 'updated_at' AS props, ST_AsBinary(t.geom) AS geom "
         "FROM {src} AS t ORDER BY t.code"

@@ -8,10 +8,17 @@ inserted set-based, joined to the layer for ``feature_id``. ``renewal.history_mo
 is ``manual`` throughout so the trigger writes nothing itself, and
 ``renewal.audit_mode`` is ``off``: synthetic rows are not changes anyone made. Land parcels are
 generated in SQL (``parcels.sql``).
+
+``created_at`` is synthetic too, so the history rule of :mod:`layers.history` (a feature
+without history on a date is in its first status if it was created by then, absent
+otherwise) gives plausible answers: a feature was entered on the date of its first status
+change, and a feature without history (reference layers, existing parcels) on
+:data:`BASELINE_DATE`, the survey before the plan.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Callable
 from importlib import resources
@@ -56,6 +63,17 @@ LAND_USE_SHARES: list[tuple[str, float, float]] = [
     ("1402", 0.04, 0.06),
     ("1403", 0.04, 0.05),
 ]
+
+BASELINE_DATE = dt.date(2019, 12, 31)
+"""The demo's base survey (国土空间现状底数): ``created_at`` of features without a status history."""
+ENTRY_TIME = dt.time(9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+"""Synthetic features are entered at 09:00 Beijing time on their date."""
+
+
+def created_at(first_change: dt.date | None) -> dt.datetime:
+    """The synthetic ``created_at`` of a feature whose first status change is dated ``first_change``."""
+    return dt.datetime.combine(first_change or BASELINE_DATE, ENTRY_TIME)
+
 
 _NODE_FUNCTION = """
 CREATE OR REPLACE FUNCTION pg_temp.demo_node(g float8[], i int, j int) RETURNS geometry
@@ -162,13 +180,17 @@ def _load_history(cur: psycopg.Cursor[Any], table: str, history: list[tuple[Any,
 def load_python_layer(cur: psycopg.Cursor[Any], data: synth.LayerData, geometry_type: str) -> None:
     """COPY generated features and their dated histories into a layer (shared with the plan layers)."""
     table = data.table
-    cols = [*data.columns, "geom"]
+    cols = [*data.columns, "created_at", "geom"]
+    first: dict[str, dt.date] = {}
+    for code, _seq, _src, _dst, date, *_ in data.history:
+        first[code] = min(first.get(code, date), date)
+    code_at = data.columns.index("code")
     stmt = sql.SQL("COPY {t} ({cols}) FROM STDIN").format(
         t=sql.Identifier("renewal", table), cols=sql.SQL(", ").join(map(sql.Identifier, cols))
     )
     with cur.copy(stmt) as copy:
         for row, geom in zip(data.rows, data.geoms, strict=True):
-            copy.write_row((*row, _geom_ewkb(geom, geometry_type)))
+            copy.write_row((*row, created_at(first.get(row[code_at])), _geom_ewkb(geom, geometry_type)))
     if data.district_join:
         _district_join(cur, table)
     if data.history:
@@ -204,6 +226,7 @@ def parcel_grid(scale: int) -> dict[str, Any]:
         "r2x0": r2x0, "r2y0": r2y0, "r2x1": r2x1, "r2y1": r2y1,
         "lu_codes": codes, **bounds,
         "all_codes": [c.code for c in choices], "all_labels": [c.label for c in choices],
+        "created_at": created_at(None),
     }
 
 

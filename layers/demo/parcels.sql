@@ -9,7 +9,7 @@
 -- lu_codes lu_inner lu_outer (lower bounds for width_bucket) all_codes all_labels.
 INSERT INTO renewal.land_parcels
   (code, name, district_code, status, land_use_code, land_use_label, far, building_density,
-   owner_type, supply_year, geom)
+   owner_type, supply_year, geom, created_at)
 WITH cell AS (
   SELECT i, j,
          %(x0)s::float8 + (i::float8 + 0.5::float8) * %(dx)s::float8 AS cx,
@@ -88,7 +88,8 @@ SELECT
   END::float8 AS building_density,
   CASE WHEN NOT a.inner_zone AND NOT a.is_road AND a.u8 < 0.06 THEN 'collective' ELSE 'state' END,
   a.supply_year,
-  ST_Multi(ST_SetSRID(ST_MakePolygon(ST_MakeLine(ARRAY[n.n00, n.n10, n.n11, n.n01, n.n00])), 4490))
+  ST_Multi(ST_SetSRID(ST_MakePolygon(ST_MakeLine(ARRAY[n.n00, n.n10, n.n11, n.n01, n.n00])), 4490)),
+  %(created_at)s::timestamptz  -- the base survey: every parcel's history starts there
 FROM attrs AS a
 CROSS JOIN LATERAL (
   SELECT pg_temp.demo_node(%(grid)s::float8[], a.i, a.j) AS n00,

@@ -14,7 +14,7 @@ const STRINGS = {
     at_risk: '有风险', missed: '未完成', not_started: '未开始', actual: '实际', target: '目标', expected: '应达',
     rank: '名次', score: '得分', district_name: '区县', no_progress: '进度接口不可用', as_of: '截至',
     download_gpkg: 'GeoPackage', download_xlsx: 'Excel', features: '个要素', highlight: '已高亮 {n} 个要素',
-    source_doc: '依据', from: '由', to: '变为', current: '当前状态',
+    source_doc: '依据', from: '由', to: '变为', current: '当前状态', status_on: '{date} 状态',
   },
   en: {
     title: 'Shijiazhuang urban renewal map', layers: 'Layers', basemap: 'Basemap', downloads: 'Download visible layers',
@@ -29,7 +29,7 @@ const STRINGS = {
     at_risk: 'At risk', missed: 'Missed', not_started: 'Not started', actual: 'actual', target: 'target', expected: 'expected',
     rank: 'Rank', score: 'Score', district_name: 'District', no_progress: 'Progress API not available', as_of: 'as of',
     download_gpkg: 'GeoPackage', download_xlsx: 'Excel', features: 'features', highlight: '{n} features highlighted',
-    source_doc: 'Source', from: 'from', to: 'to', current: 'Current status',
+    source_doc: 'Source', from: 'from', to: 'to', current: 'Current status', status_on: 'Status on {date}',
   },
 };
 

@@ -202,6 +202,7 @@ function setDate(date) {
   refreshStates();
   updateProgress();
   renderDownloads();
+  if (popup && popup.isOpen() && popup._feature) showPopup(popup._feature.layer, popup._feature.id, popup.getLngLat());
 }
 
 let playing = null;
@@ -242,7 +243,7 @@ async function showPopup(layer, id, lngLat) {
   popup = new maplibregl.Popup({ maxWidth: '340px' }).setLngLat(lngLat).setHTML(`<p class="note">${esc(t('loading'))}</p>`).addTo(map);
   popup._feature = { layer, id };
   try {
-    const html = await popupHtml(cfg, layer, id, districtName);
+    const html = await popupHtml(cfg, layer, id, districtName, view.asOf);
     if (popup && popup._feature && popup._feature.id === id) popup.setHTML(html);
   } catch (e) {
     popup.setHTML(`<p class="note">${esc(e.message)}</p>`);

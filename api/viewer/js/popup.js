@@ -1,5 +1,6 @@
 // Feature popup: attributes from the OGC API Features item, area (mu) or length (m), and the
-// status timeline from /viewer/history.
+// status timeline from /viewer/history. With a date on the slider the popup shows the status on
+// that date (the rule that colours the map, layers/history.py) and the current one, labelled so.
 import { fill, getJSON } from './api.js';
 import { label, lang, t } from './i18n.js';
 
@@ -32,9 +33,10 @@ function measureText(history) {
   return null;
 }
 
-export async function popupHtml(cfg, layer, id, districtName) {
+export async function popupHtml(cfg, layer, id, districtName, asOf = null) {
+  const when = asOf && layer.lifecycle ? `?as_of=${encodeURIComponent(asOf)}` : '';
   const [history, item] = await Promise.all([
-    getJSON(`/viewer/history/${encodeURIComponent(layer.id)}/${encodeURIComponent(id)}`),
+    getJSON(`/viewer/history/${encodeURIComponent(layer.id)}/${encodeURIComponent(id)}${when}`),
     cfg.endpoints.item
       ? getJSON(fill(cfg.endpoints.item, { collection_id: layer.id, feature_id: id })).catch(() => null)
       : Promise.resolve(null),
@@ -50,8 +52,12 @@ export async function popupHtml(cfg, layer, id, districtName) {
   }
   const measure = measureText(history);
   if (measure) rows.push(measure);
-  if (layer.lifecycle) rows.push([label(layer.lifecycle), statusLabel(layer, history.status)]);
-  let html = `<div class="popup" data-layer="${esc(layer.id)}" data-id="${esc(id)}">`
+  if (layer.lifecycle && when) {
+    rows.push([t('status_on', { date: history.as_of }), statusLabel(layer, history.status_as_of)]);
+    rows.push([t('current'), statusLabel(layer, history.status)]);
+  } else if (layer.lifecycle) rows.push([label(layer.lifecycle), statusLabel(layer, history.status)]);
+  let html = `<div class="popup" data-layer="${esc(layer.id)}" data-id="${esc(id)}"`
+    + ` data-status="${esc(when ? history.status_as_of ?? 'none' : history.status)}">`
     + `<div class="popup-name">${esc(history.name)}</div>`
     + `<div class="popup-layer">${esc(label(layer, 'title'))} · ${esc(history.code)}</div><table>`
     + rows.map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join('') + '</table>';
