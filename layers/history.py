@@ -52,6 +52,12 @@ LOCAL_TIMEZONE = "Asia/Shanghai"
 
 HISTORY = sql.Identifier("renewal", "status_history")
 
+STATUS_AS_OF_RULE = (
+    "latest status_history row with effective_date <= as_of; without one, the layer's first lifecycle "
+    "status if the feature was created (created_at, Asia/Shanghai date) by as_of; otherwise absent"
+)
+"""The rule in one sentence, for API documents (``/progress`` ``rules``)."""
+
 
 class Binder(Protocol):
     """Something that binds a value under a name and returns the placeholder to splice in."""

@@ -17,6 +17,7 @@ from api.city import CityDep
 from api.deps import PoolDep
 from gis.errors import InvalidInputError, NotFoundError
 from layers.city import CityProfile
+from layers.history import STATUS_AS_OF_RULE
 from layers.indicators import aindicator_progress, indicator_history
 from layers.plan import get_catalog
 from layers.progress import (
@@ -37,7 +38,7 @@ router = APIRouter(tags=["progress"])
 
 AsOf = Annotated[str | None, Query(description="Date YYYY-MM-DD (default today)", examples=["2021-09-30"])]
 RULES = {
-    "status_as_of": "latest status_history row with effective_date <= as_of",
+    "status_as_of": STATUS_AS_OF_RULE,
     "expected": "target × clamp((as_of − start) / (deadline − start), 0, 1)",
     "thresholds": {
         "met": "actual ≥ target",
