@@ -56,15 +56,67 @@ def create_layer_table(table, geometry_type, columns=(), measure=None, statuses=
         f"CREATE TRIGGER {table}_version AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {SCHEMA}.{table} "
         f"FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.bump_layer_version()"
     )
+    if statuses:
+        op.execute(f"CREATE INDEX {table}_status_idx ON {SCHEMA}.{table} (status)")
+    if _has_statement_trail():
+        statement_trail_triggers(table, bool(statuses))
+    else:
+        row_trail_triggers(table, bool(statuses))
+
+
+def _has_statement_trail():
+    """Whether migration 0008 (statement-level audit and history triggers) has run in this database."""
+    row = op.get_bind().exec_driver_sql("SELECT to_regprocedure('renewal.audit_rows()') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
+def row_trail_triggers(table, has_status):
+    """The row-level audit and history triggers of migrations 0001-0007 (kept for upgrading through them)."""
     op.execute(
         f"CREATE TRIGGER {table}_audit AFTER INSERT OR UPDATE OR DELETE ON {SCHEMA}.{table} "
         f"FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.audit_row()"
     )
-    if statuses:
-        op.execute(f"CREATE INDEX {table}_status_idx ON {SCHEMA}.{table} (status)")
+    if has_status:
         op.execute(
             f"CREATE TRIGGER {table}_status_history AFTER INSERT OR UPDATE OF status ON {SCHEMA}.{table} "
             f"FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.track_status()"
+        )
+
+
+def drop_row_trail_triggers(table):
+    """Drop the row-level audit and history triggers (migration 0008 replaces them)."""
+    op.execute(f"DROP TRIGGER IF EXISTS {table}_audit ON {SCHEMA}.{table}")
+    op.execute(f"DROP TRIGGER IF EXISTS {table}_status_history ON {SCHEMA}.{table}")
+
+
+def statement_trail_triggers(table, has_status):
+    """The audit and history triggers from migration 0008 on: per statement, set-based, over transition tables.
+
+    One trigger per event, because a trigger with transition tables fires on one event only
+    when it has an OLD TABLE; the function tells the events apart by ``TG_OP``.
+    """
+    q = f"{SCHEMA}.{table}"
+    op.execute(
+        f"CREATE TRIGGER {table}_audit_ins AFTER INSERT ON {q} REFERENCING NEW TABLE AS new_rows "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.audit_rows()"
+    )
+    op.execute(
+        f"CREATE TRIGGER {table}_audit_upd AFTER UPDATE ON {q} REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.audit_rows()"
+    )
+    op.execute(
+        f"CREATE TRIGGER {table}_audit_del AFTER DELETE ON {q} REFERENCING OLD TABLE AS old_rows "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.audit_rows()"
+    )
+    if has_status:
+        op.execute(
+            f"CREATE TRIGGER {table}_history_ins AFTER INSERT ON {q} REFERENCING NEW TABLE AS new_rows "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.track_status_rows()"
+        )
+        op.execute(
+            f"CREATE TRIGGER {table}_history_upd AFTER UPDATE ON {q} "
+            f"REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.track_status_rows()"
         )
 
 

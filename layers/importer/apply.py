@@ -12,7 +12,7 @@ from psycopg import sql
 
 from layers.importer.mapping import ColumnMap, MappingConfig
 from layers.importer.options import BULK_LOAD_ROWS, SAME_GEOMETRY_DEG, ImportOptions, ImportReport
-from layers.importer.trail import SetBasedTrail
+from layers.importer.trail import bulk_trail, end_bulk_trail
 from layers.models import FieldDef, Layer
 
 
@@ -37,11 +37,10 @@ def apply(
     cfg: MappingConfig,
     opts: ImportOptions,
     report: ImportReport,
-    trail: SetBasedTrail | None = None,
 ) -> None:
     """Write ``import_ready`` into the layer as ``opts.mode`` says; count added, updated, unchanged, deleted.
 
-    With a ``trail``, every statement also writes its audit and history rows (:mod:`.trail`).
+    The layer's statement triggers write the audit log and status history of every statement (:mod:`.trail`).
     """
     mapped = [c for c in cols if c in cmap.fields or c in cfg.defaults or c == "code"]
     if "code" not in cmap.fields and "code" not in cfg.defaults and opts.mode != "append":
@@ -50,10 +49,7 @@ def apply(
         delete = sql.SQL(
             "DELETE FROM {} AS t WHERE NOT EXISTS (SELECT 1 FROM import_ready AS r WHERE r.code = t.code)"
         ).format(target)
-        if trail is None:
-            cur.execute(delete)
-        else:
-            cur.execute(trail.wrap(sql.SQL("{} RETURNING t.*").format(delete), "DELETE"))
+        cur.execute(delete)
         report.counts["deleted"] = cur.rowcount
     matched = 0
     if opts.mode in ("upsert", "replace"):
@@ -88,16 +84,7 @@ def apply(
         update = sql.SQL(
             "UPDATE {} AS t SET {} FROM import_ready AS r WHERE t.code = r.code AND NOT r.is_new AND ({})"
         ).format(target, sql.SQL(", ").join(sets), changed)
-        if trail is None:
-            cur.execute(update)
-        else:
-            # The old row as it was before this statement: the same table joined once more by id
-            # (the join sees the statement's snapshot, i.e. the row before the update).
-            update = sql.SQL(
-                "UPDATE {} AS t SET {} FROM import_ready AS r, {} AS o "
-                "WHERE o.id = t.id AND t.code = r.code AND NOT r.is_new AND ({}) RETURNING t.*, {}"
-            ).format(target, sql.SQL(", ").join(sets), target, changed, trail.old_columns())
-            cur.execute(trail.wrap(update, "UPDATE"))
+        cur.execute(update)
         report.counts["updated"] = cur.rowcount
         cur.execute("SELECT count(*) FROM import_ready WHERE NOT is_new")
         row = cur.fetchone()
@@ -120,21 +107,26 @@ def apply(
             exprs.append(sql.SQL("r.code"))
     ins_cols.append("geom")
     exprs.append(sql.SQL("r.geom"))
-    rebuild = _drop_indexes_for_bulk_load(cur, layer, report)
+    cur.execute("SELECT count(*) FROM import_ready WHERE is_new")
+    row = cur.fetchone()
+    new = int(row[0]) if row else 0
+    rebuild = _drop_indexes_for_bulk_load(cur, layer, report, new)
+    summary = bulk_trail(cur, opts, new, report)
     insert = sql.SQL("INSERT INTO {} AS t ({}) SELECT {} FROM import_ready AS r WHERE r.is_new ORDER BY r.rn").format(
         target, sql.SQL(", ").join(sql.Identifier(c) for c in ins_cols), sql.SQL(", ").join(exprs)
     )
-    if trail is None:
-        cur.execute(insert)
-    else:
-        cur.execute(trail.wrap(sql.SQL("{} RETURNING t.*").format(insert), "INSERT"))
+    cur.execute(insert)
     report.counts["added"] = cur.rowcount
+    if summary:
+        end_bulk_trail(cur)
     for stmt in rebuild:
         cur.execute(stmt)
 
 
 
-def _drop_indexes_for_bulk_load(cur: psycopg.Cursor[Any], layer: Layer, report: ImportReport) -> list[sql.Composed]:
+def _drop_indexes_for_bulk_load(
+    cur: psycopg.Cursor[Any], layer: Layer, report: ImportReport, new: int
+) -> list[sql.Composed]:
     """Drop the layer's secondary indexes before a large insert; return the statements rebuilding them.
 
     Building an index once after the load is several times faster than maintaining it row by row
@@ -146,9 +138,6 @@ def _drop_indexes_for_bulk_load(cur: psycopg.Cursor[Any], layer: Layer, report: 
     a failed or killed import leaves the indexes as they were.
     """
     target = sql.Identifier(layer.schema_name, layer.table)
-    cur.execute("SELECT count(*) FROM import_ready WHERE is_new")
-    row = cur.fetchone()
-    new = int(row[0]) if row else 0
     if new < BULK_LOAD_ROWS:
         return []
     cur.execute(sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} LIMIT %s) AS x").format(target), (new + 1,))

@@ -78,9 +78,9 @@ class ImportOptions:
     districts: frozenset[str] | None = None
     """For an editor limited to districts: the adcodes every imported (and updated) feature must lie in."""
     trail: Literal["auto", "triggers"] = "auto"
-    """How the audit log and status history are written: ``auto`` set-based by the importer when the
-    database role may switch the row triggers off (the data owner: CLI), else by the triggers (the API's
-    ``renewal_app``); ``triggers`` always by the row triggers. The rows are the same either way."""
+    """The layer's statement triggers always write the audit log and status history (:mod:`.trail`).
+    ``auto``: a bulk load by the data owner records its insert once in the audit log (each feature keeps
+    its history row); ``triggers``: one full audit image per feature whatever the size."""
 
 
 

@@ -23,7 +23,6 @@ from layers.importer.mapping import ColumnMap, MappingConfig, check_mapping, loa
 from layers.importer.options import ImportOptions, ImportReport, Progress, Rejected
 from layers.importer.records import connect, file_sha256, record, record_outside, update_record
 from layers.importer.staging import stage
-from layers.importer.trail import TRAIL_NOTE, SetBasedTrail
 from layers.importer.validate import validate
 from layers.models import Layer
 from layers.registry import get_registry
@@ -209,10 +208,7 @@ def _stage_validate_apply(
     report.import_id = record(conn, report, started, status="applied")
     cur.execute("SELECT set_config('renewal.note', %s, true)", (f"import #{report.import_id}: {report.file_name}",))
     cur.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(target))
-    trail = SetBasedTrail.start(cur, layer, opts) if opts.trail != "triggers" else None
-    if trail is not None:
-        report.notes.append(TRAIL_NOTE)
-    apply(cur, layer, target, cols, cmap, cfg, opts, report, trail)
+    apply(cur, layer, target, cols, cmap, cfg, opts, report)
     report.timings_s["apply"] = round(time.perf_counter() - t0, 3)
     step("apply", 1, 1)
     if opts.dry_run:

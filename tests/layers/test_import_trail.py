@@ -1,9 +1,11 @@
 """The audit trail of an import: one audit row per added, updated and deleted feature, a history row per status.
 
-Two write paths must leave the same trail: the row triggers (the API's role ``renewal_app`` may not
-switch them off) and the importer's set-based writing (the data owner, i.e. the CLI). Every audit
-row is compared with the layer row itself, read with independent SQL before and after the import;
-every history row with the statuses in the files.
+The layer's statement triggers (migration 0008) write the trail for every writer; the importer has
+no trail SQL of its own. Both roles must leave the same trail: the data owner (the CLI) and the
+API's ``renewal_app``. Every audit row is compared with the layer row itself, read with independent
+SQL before and after the import; every history row with the statuses in the files. A bulk load by
+the data owner records its insert once in the audit log (each feature keeps its history row);
+``renewal_app`` cannot ask for that.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
+import layers.importer.trail as trail_module
 from layers.importer import TRAIL_NOTE, ImportOptions, run_import
 from layers.registry import get_registry
 from tests.conftest import REFERENCE_DISTRICTS, create_database, drop_database, shared_file
@@ -65,9 +68,9 @@ def history_rows(conn: psycopg.Connection, import_id: int | None) -> list[tuple[
     ).fetchall()
 
 
-@pytest.mark.parametrize("path", ["set_based", "triggers"])
+@pytest.mark.parametrize("path", ["owner", "app_role"])
 def test_import_trail_is_complete_on_both_paths(path: str, trail_db: str, tmp_path: Path) -> None:
-    conninfo = trail_db if path == "set_based" else make_conninfo(trail_db, options="-c role=renewal_app")
+    conninfo = trail_db if path == "owner" else make_conninfo(trail_db, options="-c role=renewal_app")
     prefix = "TR"
     labels = get_registry().get("old_compounds").lifecycle.by_label()  # type: ignore[union-attr]
     frame = compound_frame(6, prefix=prefix)
@@ -82,7 +85,7 @@ def test_import_trail_is_complete_on_both_paths(path: str, trail_db: str, tmp_pa
         opts = ImportOptions(mode="append", actor="王工", effective_date=dt.date(2024, 1, 2), source_doc="文件1")
         report = run_import(conninfo, "old_compounds", shp, opts)
         assert report.status == "applied", report.as_dict()
-        assert (TRAIL_NOTE in report.notes) == (path == "set_based")
+        assert TRAIL_NOTE not in report.notes  # a small file: one full image per feature
         after = images(conn, prefix)
         ids = {code: image["id"] for code, image in after.items()}
         rows = audit_rows(conn, report.import_id)
@@ -143,3 +146,38 @@ def test_import_trail_is_complete_on_both_paths(path: str, trail_db: str, tmp_pa
             ("DELETE", c, ids[c], before_images[c], None, "赵工") for c in ("TR-005", "TR-006")
         ]
         assert history_rows(conn, report.import_id) == []
+
+
+@pytest.mark.parametrize("path", ["owner", "app_role"])
+def test_bulk_load_records_the_import_once_for_the_owner_only(
+    path: str, trail_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(trail_module, "SUMMARY_ROWS", 5)  # a 6-feature file counts as a bulk load
+    conninfo = trail_db if path == "owner" else make_conninfo(trail_db, options="-c role=renewal_app")
+    frame = compound_frame(6, prefix="BULK")
+    shp = write_shapefile(frame, tmp_path / "bulk", "bulk", encoding="GBK")
+    opts = ImportOptions(mode="append", actor="钱工", effective_date=dt.date(2024, 5, 6), source_doc="批量")
+    report = run_import(conninfo, "old_compounds", shp, opts)
+    assert report.status == "applied", report.as_dict()
+    with psycopg.connect(trail_db, autocommit=True) as conn:
+        ids = sorted(r[0] for r in conn.execute("SELECT id FROM renewal.old_compounds WHERE code LIKE 'BULK-%'"))
+        assert len(ids) == 6
+        rows = audit_rows(conn, report.import_id)
+        hist = history_rows(conn, report.import_id)
+        imported = conn.execute(
+            "SELECT file_name, file_sha256, actor, added FROM renewal.imports WHERE id = %s", (report.import_id,)
+        ).fetchone()
+    assert sorted(h[6] for h in hist) == ids and {h[3] for h in hist} == {dt.date(2024, 5, 6)}
+    assert imported == ("bulk.shp", report.file_sha256, "钱工", 6)
+    if path == "owner":
+        assert TRAIL_NOTE in report.notes
+        assert len(rows) == 1
+        action, code, fid, before, after, actor, channel, _, source_doc, note = rows[0]
+        assert (action, code, fid, before, actor, channel, source_doc) == (
+            "INSERT", None, None, None, "钱工", "import", "批量"
+        )
+        assert after == {"bulk_insert": True, "features": 6, "first_id": ids[0], "last_id": ids[-1]}
+        assert note == f"import #{report.import_id}: bulk.shp"
+    else:  # the API's role may not summarise: one full image per feature
+        assert TRAIL_NOTE not in report.notes
+        assert sorted(r[2] for r in rows) == ids and all(r[4] is not None for r in rows)
