@@ -65,13 +65,13 @@ def create_layer_table(table, geometry_type, columns=(), measure=None, statuses=
 
 
 def _has_statement_trail():
-    """Whether migration 0008 (statement-level audit and history triggers) has run in this database."""
+    """Whether migration 0009 (statement-level audit and history triggers) has run in this database."""
     row = op.get_bind().exec_driver_sql("SELECT to_regprocedure('renewal.audit_rows()') IS NOT NULL").fetchone()
     return bool(row and row[0])
 
 
 def row_trail_triggers(table, has_status):
-    """The row-level audit and history triggers of migrations 0001-0007 (kept for upgrading through them)."""
+    """The row-level audit and history triggers of migrations 0001-0008 (kept for upgrading through them)."""
     op.execute(
         f"CREATE TRIGGER {table}_audit AFTER INSERT OR UPDATE OR DELETE ON {SCHEMA}.{table} "
         f"FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.audit_row()"
@@ -84,13 +84,13 @@ def row_trail_triggers(table, has_status):
 
 
 def drop_row_trail_triggers(table):
-    """Drop the row-level audit and history triggers (migration 0008 replaces them)."""
+    """Drop the row-level audit and history triggers (migration 0009 replaces them)."""
     op.execute(f"DROP TRIGGER IF EXISTS {table}_audit ON {SCHEMA}.{table}")
     op.execute(f"DROP TRIGGER IF EXISTS {table}_status_history ON {SCHEMA}.{table}")
 
 
 def statement_trail_triggers(table, has_status):
-    """The audit and history triggers from migration 0008 on: per statement, set-based, over transition tables.
+    """The audit and history triggers from migration 0009 on: per statement, set-based, over transition tables.
 
     One trigger per event, because a trigger with transition tables fires on one event only
     when it has an OLD TABLE; the function tells the events apart by ``TG_OP``.

@@ -1,6 +1,6 @@
 """The audit log and status history of an import: written by the layer's statement triggers.
 
-Every layer table has statement-level triggers (migration 0008: ``renewal.audit_rows()``,
+Every layer table has statement-level triggers (migration 0009: ``renewal.audit_rows()``,
 ``renewal.track_status_rows()``) that write, set-based over the statement's transition tables,
 one audit row per added, updated and deleted feature (full before/after images, geometry as
 GeoJSON) and one status-history row per added feature and per status change. The importer

@@ -1,6 +1,6 @@
 """The audit trail of an import: one audit row per added, updated and deleted feature, a history row per status.
 
-The layer's statement triggers (migration 0008) write the trail for every writer; the importer has
+The layer's statement triggers (migration 0009) write the trail for every writer; the importer has
 no trail SQL of its own. Both roles must leave the same trail: the data owner (the CLI) and the
 API's ``renewal_app``. Every audit row is compared with the layer row itself, read with independent
 SQL before and after the import; every history row with the statuses in the files. A bulk load by

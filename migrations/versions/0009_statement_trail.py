@@ -21,16 +21,16 @@ those ids as they were inserted (any later change writes its own audit row with 
 who, counts) is the ``renewal.imports`` row named in the audit row's ``note``. Updates and deletes
 always write full images.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-01
 """
 from alembic import op
 
 from migrations.helpers import drop_row_trail_triggers, row_trail_triggers, statement_trail_triggers
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
