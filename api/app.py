@@ -18,6 +18,7 @@ from types import ModuleType
 from fastapi import FastAPI
 
 from api import routers
+from api.access import install_access
 from api.city import load_city
 from api.consistency import ReadYourWritesMiddleware
 from api.db import make_pool
@@ -82,10 +83,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in _router_modules():
         app.include_router(module.router)
-        if hasattr(module, "install"):  # app-wide hooks a router module needs (e.g. middleware)
+        if hasattr(module, "install"):  # app-wide hooks a router module needs
             module.install(app)
     app.add_middleware(ReplicaRetryMiddleware)
     app.add_middleware(ReadYourWritesMiddleware)
+    install_access(app)  # every route must declare what it reads or writes (api/access.py)
     # Added last, so it runs first: no route, middleware or log line sees unsafe text.
     app.add_middleware(InputGuardMiddleware, max_body_bytes=settings.max_body_bytes)
     return app

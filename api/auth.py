@@ -27,9 +27,11 @@ therefore the longest a revoked key keeps working in another process). Send the 
 provider are accepted when ``RENEWAL_JWT_ISSUER`` and ``RENEWAL_JWT_KEY`` are set: ``sub`` is
 the user, ``role`` the role (default viewer), ``districts`` a list of adcodes.
 
-Everything here runs in :class:`AccessMiddleware`, installed by :mod:`api.routers.admin`,
-which also gives each request an id (``X-Request-Id``, echoed back and written to the audit
-log) and puts the feature ETag on single-feature GET responses.
+:class:`AccessMiddleware` (installed by the app factory through :func:`api.access.install_access`)
+establishes *who* is calling from the request headers, rate-limits anonymous callers and gives
+each request an id (``X-Request-Id``, echoed back and written to the audit log). It never looks
+at the path or the query string: *what* a caller may read or write is declared by each route
+(:mod:`api.access`).
 """
 
 from __future__ import annotations
@@ -42,10 +44,9 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
-from urllib.parse import parse_qsl
 
 import jwt
 import psycopg
@@ -53,7 +54,6 @@ import psycopg_pool
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, Request
-from psycopg import sql
 from starlette.responses import JSONResponse, Response
 
 from api.errors import RETRY_AFTER_S, problem
@@ -69,8 +69,6 @@ ROLES: Final[tuple[str, ...]] = ("viewer", "editor", "admin")
 KEY_PREFIX: Final = "rk"
 _KEY_RE: Final = re.compile(r"^rk_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})$")
 _REQUEST_ID_RE: Final = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-LAYER_QUERY_PARAMS: Final = ("collections", "collection", "layers", "layer")
-"""Query parameters that may name layers (multi-layer tiles, exports, point queries)."""
 
 # argon2id with the OWASP minimum memory cost: keys are 256-bit random secrets, so the hash
 # guards a leaked table rather than weak passwords; verification stays around 10-20 ms.
@@ -247,30 +245,6 @@ def restricted_layer_ids(registry: Registry, settings: Settings) -> frozenset[st
     return frozenset(closed - _split_ids(settings.public_layers))
 
 
-def layers_named(path: str, query_string: str, known: Iterable[str]) -> set[str]:
-    """Layer ids a request names, in its path segments or its layer-list query parameters.
-
-    Deliberately route-agnostic, so tiles, exports and point queries written elsewhere are
-    covered without each route having to remember the policy.
-    """
-    names = set(known)
-    found = {seg for seg in path.split("/") if seg in names}
-    for key, value in parse_qsl(query_string, keep_blank_values=False):
-        if key in LAYER_QUERY_PARAMS:
-            found |= _split_ids(value) & names
-    return found
-
-
-def readable_layers(request: Request) -> list[Layer]:
-    """Layers the caller may read (for routes that span layers, e.g. point queries)."""
-    registry: Registry = request.app.state.registry
-    principal = get_principal(request)
-    if principal.can_read_restricted:
-        return list(registry)
-    closed = restricted_layer_ids(registry, request.app.state.settings)
-    return [layer for layer in registry if layer.id not in closed]
-
-
 # --------------------------------------------------------------------------- rate limiting
 
 
@@ -354,8 +328,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_ITEM_PATH: Final = re.compile(r"^/collections/([a-z][a-z0-9_]*)/items/(\d{1,18})$")
-
 
 def _header(scope: Scope, name: bytes) -> str | None:
     for k, v in scope.get("headers", ()):
@@ -369,24 +341,8 @@ def _client_address(scope: Scope) -> str:
     return str(client[0]) if client else "unknown"
 
 
-def _routes_with_layers_param(app: Any) -> list[re.Pattern[str]]:
-    """Path patterns of GET routes that take a ``layers`` query parameter and no collection in the path.
-
-    Read from the OpenAPI document, which is stable across FastAPI versions' router internals.
-    """
-    out: list[re.Pattern[str]] = []
-    for path, ops in app.openapi().get("paths", {}).items():
-        op = ops.get("get") or {}
-        params = op.get("parameters", [])
-        if "{collection_id}" in path or not any(p.get("in") == "query" and p.get("name") == "layers" for p in params):
-            continue
-        rx = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$"
-        out.append(re.compile(rx))
-    return out
-
-
 class AccessMiddleware:
-    """Request ids, authentication, anonymous read policy, rate limiting, feature ETags.
+    """Request ids, authentication and rate limiting of anonymous callers (never authorization).
 
     A pure ASGI middleware (no response buffering, streaming responses pass through).
     Errors are answered here as problem+json, since the app's exception handlers sit
@@ -397,7 +353,6 @@ class AccessMiddleware:
         self.app = app
         self.cache = KeyCache()
         self._buckets: TokenBuckets | None = None
-        self._multi_layer_routes: list[re.Pattern[str]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI call."""
@@ -406,7 +361,6 @@ class AccessMiddleware:
             return
         fastapi_app = scope["app"]
         settings: Settings = fastapi_app.state.settings
-        registry: Registry = fastapi_app.state.registry
         state = scope.setdefault("state", {})
         rid = _header(scope, b"x-request-id")
         request_id = rid if rid and _REQUEST_ID_RE.match(rid) else uuid.uuid4().hex
@@ -415,34 +369,16 @@ class AccessMiddleware:
         extra_headers: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
 
         denial = await self._authenticate(scope, fastapi_app, settings, state)
-        if denial is None:
-            principal: Principal = state["principal"]
-            if principal.is_anonymous:
-                denial = self._rate_limit(scope, settings) or self._read_policy(scope, registry, settings)
+        if denial is None and state["principal"].is_anonymous:
+            denial = self._rate_limit(scope, settings)
         if denial is not None:
             denial.headers["x-request-id"] = request_id
             await denial(scope, receive, send)
             return
 
-        etag = None
-        if scope["method"] in ("GET", "HEAD"):
-            m = _ITEM_PATH.match(scope["path"])
-            if m and m.group(1) in registry:
-                try:
-                    etag = await self._feature_etag(fastapi_app, registry.get(m.group(1)), int(m.group(2)))
-                except (psycopg.OperationalError, psycopg_pool.PoolTimeout):
-                    etag = None  # the route itself will answer 503
-                if etag is not None and _header(scope, b"if-none-match") == etag:
-                    resp = Response(status_code=304, headers={"ETag": etag, "x-request-id": request_id})
-                    await resp(scope, receive, send)
-                    return
-
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in (b"x-request-id",)]
-                if etag is not None and message["status"] == 200:
-                    headers = [(k, v) for k, v in headers if k.lower() != b"etag"]
-                    headers.append((b"etag", etag.encode()))
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
                 message["headers"] = headers + extra_headers
             await send(message)
 
@@ -496,43 +432,3 @@ class AccessMiddleware:
             f"(bursts of {settings.anon_burst}). Retry in {retry} s, or use an API key.",
             instance=scope["path"], headers={"Retry-After": str(retry)},
         )
-
-    def _read_policy(self, scope: Scope, registry: Registry, settings: Settings) -> Response | None:
-        closed = restricted_layer_ids(registry, settings)
-        if not closed:
-            return None
-        query = scope.get("query_string", b"").decode("latin-1")
-        named = layers_named(scope["path"], query, registry.ids) & closed
-        if not named:
-            self._narrow_multi_layer(scope, registry, closed, query)
-            return None
-        titles = ", ".join(f"{registry.get(i).title} ({i})" for i in sorted(named))
-        return self._unauthorized(f"Layer {titles} is not open to anonymous readers; sign in with an API key.")
-
-    def _narrow_multi_layer(self, scope: Scope, registry: Registry, closed: frozenset[str], query: str) -> None:
-        """Routes that read "every layer" unless ``layers=`` is given get the readable layers spelled out.
-
-        Multi-layer tiles and point/area queries default to all layers; for an anonymous caller the
-        default becomes all layers open to anonymous readers, so closed layers never leak through them.
-        """
-        if any(k == "layers" for k, _ in parse_qsl(query)):
-            return
-        if self._multi_layer_routes is None:
-            self._multi_layer_routes = _routes_with_layers_param(scope["app"])
-        if not any(rx.match(scope["path"]) for rx in self._multi_layer_routes):
-            return
-        readable = ",".join(i for i in registry.ids if i not in closed)
-        extra = f"layers={readable}".encode()
-        qs = scope.get("query_string", b"")
-        scope["query_string"] = qs + b"&" + extra if qs else extra
-
-    @staticmethod
-    async def _feature_etag(app: Any, layer: Layer, feature_id: int) -> str | None:
-        from layers.editing import etag_sql
-
-        stmt = sql.SQL("SELECT {} FROM {} AS t WHERE t.id = %s").format(
-            etag_sql("t"), sql.Identifier(layer.schema_name, layer.table))
-        async with app.state.pool.connection() as conn:
-            cur = await conn.execute(stmt, (feature_id,))
-            row = await cur.fetchone()
-        return str(row[0]) if row else None

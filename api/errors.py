@@ -34,6 +34,7 @@ STATUS_BY_ERROR: dict[type[e.RenewalError], int] = {
 }
 
 RETRY_AFTER_S = 2
+WWW_AUTHENTICATE = 'Bearer realm="renewal", ApiKey realm="renewal"'
 
 
 def status_for(exc: e.RenewalError) -> int:
@@ -77,6 +78,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _domain(request: Request, exc: e.RenewalError) -> JSONResponse:
         status = status_for(exc)
         headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+        if status == 401:
+            headers = {"WWW-Authenticate": WWW_AUTHENTICATE}
         return problem(status, exc.title, exc.message, instance=request.url.path, extra=exc.detail, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -67,6 +67,7 @@ __all__ = [
     "create_feature",
     "delete_feature",
     "etag_sql",
+    "feature_etag",
     "parse_change",
     "parse_content_crs",
     "parse_geometry",
@@ -147,6 +148,15 @@ def etag_sql(alias: str = "t") -> sql.Composable:
     """
     a = sql.Identifier(alias)
     return sql.SQL("""('"' || left(md5({a}.id::text || '/' || {a}.xmin::text), 20) || '"')""").format(a=a)
+
+
+async def feature_etag(conn: AsyncConnection[Any], layer: Layer, fid: int) -> str | None:
+    """The current ETag of a feature (None when it does not exist), for GET and ``If-None-Match``."""
+    stmt = sql.SQL("SELECT {} FROM {} AS t WHERE t.id = %s").format(
+        etag_sql("t"), sql.Identifier(layer.schema_name, layer.table))
+    cur = await conn.execute(stmt, (fid,))
+    row = await cur.fetchone()
+    return str(row[0]) if row else None
 
 
 def check_if_match(header: str, current: str) -> None:

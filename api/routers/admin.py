@@ -1,4 +1,4 @@
-"""Administration: the audit trail, tombstones, users; installs the access middleware.
+"""Administration: the audit trail, tombstones, users, a feature's history, the caller's identity.
 
 * ``GET /audit?feature=&user=&since=&layer=&action=&before=&limit=`` (admins): the append-only
   audit log (who, when, what before and after, request id, source document), newest first.
@@ -15,11 +15,12 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Query, Request
 from psycopg import sql
 from starlette.responses import Response
 
-from api.auth import AccessMiddleware, KeyCache, get_principal, require_admin
+from api.access import AdminOnly, Public, ReadableLayer
+from api.auth import KeyCache, get_principal
 from api.deps import LayerDep, PoolDep, RegistryDep
 from gis.errors import InvalidInputError, NotFoundError
 from layers.query import parse_feature_id
@@ -29,11 +30,6 @@ router = APIRouter(tags=["admin"])
 
 JSON: Final = "application/json"
 _FEATURE_RE: Final = re.compile(r"^(?:([a-z][a-z0-9_]*)/)?(\d{1,18})$")
-
-
-def install(app: FastAPI) -> None:
-    """Called by the app factory: put :class:`api.auth.AccessMiddleware` around the app."""
-    app.add_middleware(AccessMiddleware)
 
 
 def _since(text: str | None) -> dt.datetime | None:
@@ -47,7 +43,7 @@ def _since(text: str | None) -> dt.datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))
 
 
-@router.get("/audit", summary="Audit trail (admins)", response_class=Response,
+@router.get("/audit", summary="Audit trail (admins)", response_class=Response, dependencies=[AdminOnly],
             responses={200: {"content": {JSON: {"schema": {"type": "object"}}}}})
 async def audit(
     request: Request,
@@ -65,7 +61,6 @@ async def audit(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     """Newest first; ``next_before`` pages backwards."""
-    require_admin(request)
     conds: list[sql.Composable] = [sql.SQL("TRUE")]
     params: dict[str, Any] = {"limit": limit}
     if layer is not None:
@@ -113,7 +108,8 @@ async def audit(
 
 
 @router.get("/collections/{collection_id}/tombstones", summary="Deleted features of a layer (admins)",
-            response_class=Response, responses={200: {"content": {JSON: {"schema": {"type": "object"}}}}})
+            response_class=Response, dependencies=[AdminOnly],
+            responses={200: {"content": {JSON: {"schema": {"type": "object"}}}}})
 async def tombstones(
     request: Request,
     layer: LayerDep,
@@ -121,7 +117,6 @@ async def tombstones(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     """The last state of each deleted feature, with who deleted it, when and why; newest first."""
-    require_admin(request)
     async with pool.connection() as conn:
         cur = await conn.execute(
             "SELECT json_build_object('tombstones', coalesce(json_agg(r ORDER BY r.id DESC), '[]'::json), "
@@ -137,7 +132,7 @@ async def tombstones(
 
 @router.get("/collections/{collection_id}/items/{feature_id}/history", summary="Status history of a feature",
             response_class=Response, responses={200: {"content": {JSON: {"schema": {"type": "object"}}}}})
-async def feature_history(request: Request, layer: LayerDep, pool: PoolDep, feature_id: str) -> Response:
+async def feature_history(request: Request, layer: ReadableLayer, pool: PoolDep, feature_id: str) -> Response:
     """Status changes with effective dates and documents; admins also get the audit records."""
     fid = parse_feature_id(layer, feature_id)
     with_audit = get_principal(request).role == "admin"
@@ -171,18 +166,17 @@ async def _exists(pool: Any, schema: str, table: str, fid: int) -> bool:
     return bool(row and row[0])
 
 
-@router.get("/auth/whoami", summary="The caller's identity and role")
+@router.get("/auth/whoami", summary="The caller's identity and role", dependencies=[Public])
 async def whoami(request: Request) -> dict[str, Any]:
     """Name, role, districts and how the caller authenticated."""
     p = get_principal(request)
     return {"name": p.name, "role": p.role, "districts": sorted(p.districts), "via": p.via}
 
 
-@router.get("/admin/users", summary="Users and their keys (admins)", response_class=Response,
+@router.get("/admin/users", summary="Users and their keys (admins)", response_class=Response, dependencies=[AdminOnly],
             responses={200: {"content": {JSON: {"schema": {"type": "object"}}}}})
 async def users(request: Request, pool: PoolDep) -> Response:
     """Users with role, districts and key ids (never secrets)."""
-    require_admin(request)
     async with pool.connection() as conn:
         cur = await conn.execute(
             "SELECT json_build_object('users', coalesce(json_agg(u ORDER BY u.name), '[]'::json))::text FROM ("
@@ -197,10 +191,9 @@ async def users(request: Request, pool: PoolDep) -> Response:
 
 
 @router.post("/admin/keys/{key_id}/revoke", summary="Revoke an API key (admins)", status_code=204,
-             response_class=Response)
+             response_class=Response, dependencies=[AdminOnly])
 async def revoke_key(request: Request, pool: PoolDep, key_id: str) -> Response:
     """Revoke at once in this process (the key cache is cleared); other processes within the cache TTL."""
-    require_admin(request)
     async with pool.connection() as conn:
         cur = await conn.execute(
             "UPDATE renewal.api_keys SET revoked_at = now() WHERE key_id = %s AND revoked_at IS NULL RETURNING id",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 
+from api.access import Public
 from gis.vendor import resolve
 
 ORDER = 90
@@ -22,6 +23,7 @@ CACHE_CONTROL = "public, max-age=31536000, immutable"
     "/vendor/{package}/{path:path}",
     summary="A file of a whitelisted front-end library (Leaflet, jQuery, Bootstrap, Font Awesome, …)",
     response_class=FileResponse,
+    dependencies=[Public],
 )
 async def vendor_file(package: str, path: str, request: Request) -> Response:
     """Serve the file, or 304 when the client's ``If-None-Match`` matches."""

@@ -23,21 +23,19 @@ import orjson
 from fastapi import APIRouter, Header, Request
 from starlette.responses import Response
 
-from api.auth import get_principal, get_request_id, require_editor_of
-from api.deps import LayerDep, PoolDep
+from api.access import WritableLayer, WriteAccess
+from api.deps import PoolDep
 from api.errors import problem
 from gis.errors import InvalidInputError
 from layers.editing import (
     CHANGE_HEADERS,
     ChangeInfo,
-    EditContext,
     create_feature,
     delete_feature,
     parse_change,
     parse_content_crs,
     update_feature,
 )
-from layers.models import Layer
 from layers.query import parse_feature_id
 
 ORDER = 40
@@ -133,13 +131,6 @@ def _headers_for_change(request: Request) -> dict[str, str]:
     return {h: request.headers[h] for h in CHANGE_HEADERS.values() if h in request.headers}
 
 
-def _context(request: Request, layer: Layer) -> EditContext:
-    principal = get_principal(request)
-    require_editor_of(principal, layer)
-    return EditContext(actor=principal.name, channel="api", request_id=get_request_id(request),
-                       districts=principal.district_scope)
-
-
 def _precondition_required(request: Request) -> Response:
     return problem(
         428, "Precondition required",
@@ -175,12 +166,12 @@ def _change(request: Request, body: Any) -> ChangeInfo:
 )
 async def create_item(
     request: Request,
-    layer: LayerDep,
+    grant: WritableLayer,
     pool: PoolDep,
     content_crs: Annotated[str | None, Header(alias="Content-Crs", description="CRS of the coordinates")] = None,
 ) -> Response:
     """Create a feature from a GeoJSON Feature; ``change.effective_date`` is needed for lifecycle layers."""
-    ctx = _context(request, layer)
+    layer, ctx = grant.layer, grant.context
     body = await _read_body_or_problem(request)
     if isinstance(body, Response):
         return body
@@ -194,9 +185,9 @@ async def create_item(
                     headers={"ETag": result.etag, "Location": location})
 
 
-async def _update(request: Request, layer: Layer, pool: Any, feature_id: str, if_match: str | None,
+async def _update(request: Request, grant: WriteAccess, pool: Any, feature_id: str, if_match: str | None,
                   content_crs: str | None, merge: bool) -> Response:
-    ctx = _context(request, layer)
+    layer, ctx = grant.layer, grant.context
     fid = parse_feature_id(layer, feature_id)
     if if_match is None:
         return _precondition_required(request)
@@ -224,14 +215,14 @@ _IF_MATCH_DOC: Final = "ETag of the feature as last read (required)"
 )
 async def replace_item(
     request: Request,
-    layer: LayerDep,
+    grant: WritableLayer,
     pool: PoolDep,
     feature_id: str,
     if_match: Annotated[str | None, Header(alias="If-Match", description=_IF_MATCH_DOC)] = None,
     content_crs: Annotated[str | None, Header(alias="Content-Crs", description="CRS of the coordinates")] = None,
 ) -> Response:
     """Replace every property and the geometry; properties left out become empty."""
-    return await _update(request, layer, pool, feature_id, if_match, content_crs, merge=False)
+    return await _update(request, grant, pool, feature_id, if_match, content_crs, merge=False)
 
 
 @router.patch(
@@ -243,14 +234,14 @@ async def replace_item(
 )
 async def patch_item(
     request: Request,
-    layer: LayerDep,
+    grant: WritableLayer,
     pool: PoolDep,
     feature_id: str,
     if_match: Annotated[str | None, Header(alias="If-Match", description=_IF_MATCH_DOC)] = None,
     content_crs: Annotated[str | None, Header(alias="Content-Crs", description="CRS of the coordinates")] = None,
 ) -> Response:
     """Change only what the patch names (``null`` clears a property); e.g. a status with its effective date."""
-    return await _update(request, layer, pool, feature_id, if_match, content_crs, merge=True)
+    return await _update(request, grant, pool, feature_id, if_match, content_crs, merge=True)
 
 
 @router.delete(
@@ -261,13 +252,13 @@ async def patch_item(
 )
 async def delete_item(
     request: Request,
-    layer: LayerDep,
+    grant: WritableLayer,
     pool: PoolDep,
     feature_id: str,
     if_match: Annotated[str | None, Header(alias="If-Match", description=_IF_MATCH_DOC)] = None,
 ) -> Response:
     """Remove the feature from the layer, keeping its last state in ``renewal.tombstones``."""
-    ctx = _context(request, layer)
+    layer, ctx = grant.layer, grant.context
     fid = parse_feature_id(layer, feature_id)
     if if_match is None:
         return _precondition_required(request)

@@ -16,6 +16,7 @@ import psycopg
 import psycopg_pool
 from fastapi import APIRouter, Request
 
+from api.access import Public
 from api.deps import PoolDep
 
 ORDER = 1
@@ -27,7 +28,8 @@ _VERSIONS_SQL = (
 )
 
 
-@router.get("/healthz", summary="Database, PostGIS, GEOS and PROJ versions; replicas and their lag")
+@router.get("/healthz", summary="Database, PostGIS, GEOS and PROJ versions; replicas and their lag",
+            dependencies=[Public])
 async def healthz(request: Request, pool: PoolDep) -> dict[str, Any]:
     """Answer 200 with versions, or 503 (via the error mapping) when no database is reachable."""
     databases = request.app.state.databases

@@ -17,12 +17,12 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from api.auth import get_principal, require_editor_of
-from api.deps import LayerDep, SettingsDep
+from api.access import ReadableLayer, WritableLayer
+from api.deps import SettingsDep
 from gis.errors import InvalidInputError, NotFoundError
 
 ORDER = 60
@@ -44,8 +44,7 @@ def _jsonable(value: Any) -> Any:
     },
 )
 async def create_import(
-    request: Request,
-    layer: LayerDep,
+    grant: WritableLayer,
     settings: SettingsDep,
     file: Annotated[UploadFile, File(description="Shapefile (.zip), .gpkg, .geojson, .kml, .csv or .xlsx")],
     mapping: Annotated[UploadFile | None, File(description="YAML mapping (columns/values/defaults)")] = None,
@@ -62,8 +61,7 @@ async def create_import(
     """Run an import and answer with its report."""
     from layers.importer import ImportOptions, Mode, OnInvalid, run_import, safe_file_name
 
-    principal = get_principal(request)
-    require_editor_of(principal, layer)
+    layer, principal = grant.layer, grant.principal
     if mode == "replace" and principal.district_scope:
         raise InvalidInputError("An editor limited to districts cannot replace a whole layer; use upsert.")
     try:
@@ -105,7 +103,7 @@ async def create_import(
 
 
 @router.get("/collections/{collection_id}/imports", summary="Recent imports into the layer")
-async def list_imports(layer: LayerDep, settings: SettingsDep, limit: int = 50) -> dict[str, Any]:
+async def list_imports(layer: ReadableLayer, settings: SettingsDep, limit: int = 50) -> dict[str, Any]:
     """The latest imports (newest first), without their full reports."""
     from layers.importer import list_imports as _list
 
@@ -114,7 +112,7 @@ async def list_imports(layer: LayerDep, settings: SettingsDep, limit: int = 50) 
 
 
 @router.get("/collections/{collection_id}/imports/{import_id}", summary="One import: who, when, file, counts, report")
-async def get_import(layer: LayerDep, settings: SettingsDep, import_id: int) -> dict[str, Any]:
+async def get_import(layer: ReadableLayer, settings: SettingsDep, import_id: int) -> dict[str, Any]:
     """The record of one import."""
     from layers.importer import import_record
 

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from psycopg import sql
 
+from api.access import ReadAccessDep
 from api.deps import ReadPoolDep, RegistryDep
 
 ORDER = 2
@@ -14,13 +15,13 @@ router = APIRouter(tags=["layers"])
 
 
 @router.get("/layers", summary="Every registered layer with its fields, lifecycle and feature count")
-async def list_layers(pool: ReadPoolDep, registry: RegistryDep) -> dict[str, Any]:
-    """The registry plus live counts, in one round trip."""
+async def list_layers(pool: ReadPoolDep, registry: RegistryDep, access: ReadAccessDep) -> dict[str, Any]:
+    """The registry plus live counts, in one round trip (``count: null`` for a layer the caller may not read)."""
     counts_sql = sql.SQL(" UNION ALL ").join(
         sql.SQL("SELECT {}::text, count(*) FROM {}.{}").format(
             sql.Literal(layer.id), sql.Identifier(layer.schema_name), sql.Identifier(layer.table)
         )
-        for layer in registry
+        for layer in access.readable()
     )
     async with pool.connection() as conn:
         cur = await conn.execute(counts_sql)
@@ -28,6 +29,6 @@ async def list_layers(pool: ReadPoolDep, registry: RegistryDep) -> dict[str, Any
     layers = []
     for layer in registry:
         entry = layer.model_dump(mode="json")
-        entry["count"] = counts.get(layer.id, 0)
+        entry["count"] = counts.get(layer.id, 0) if access.may_read(layer) else None
         layers.append(entry)
     return {"layers": layers, "count": len(layers)}

@@ -11,10 +11,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
-from api.deps import PoolDep, RegistryDep, SettingsDep
+from api.access import ReadableLayer, ReadAccessDep
+from api.deps import PoolDep, SettingsDep
 from gis.errors import InvalidInputError
 from layers.errors import UnknownStatusError
 from layers.maps import BASEMAPS, layer_map, progress_map, render
+from layers.plan import get_catalog, get_target
 from layers.progress import parse_as_of
 
 ORDER = 41
@@ -33,11 +35,19 @@ def _basemap(value: str) -> str:
 async def map_progress(
     pool: PoolDep,
     settings: SettingsDep,
+    access: ReadAccessDep,
     as_of: Annotated[str | None, Query(description="YYYY-MM-DD (default today)")] = None,
     target: Annotated[str | None, Query(description="Target id (default: the whole plan)")] = None,
     basemap: Basemap = "none",
 ) -> HTMLResponse:
-    """District choropleth of percent complete plus the target layers coloured by status."""
+    """District choropleth of percent complete plus the target layers coloured by status.
+
+    The map draws the features of the target layers (one target's, or every target's), so each
+    of them must be readable by the caller.
+    """
+    drawn = {get_target(target).layer} if target else {t.layer for t in get_catalog().targets}
+    for layer_id in sorted(drawn):
+        access.layer(layer_id)
     date = parse_as_of(as_of)
     async with pool.connection() as conn:
         m = await progress_map(conn, date, target, basemap=_basemap(basemap), tianditu_key=settings.tianditu_key)
@@ -46,16 +56,14 @@ async def map_progress(
 
 @router.get("/maps/{collection_id}", response_class=HTMLResponse, summary="One layer coloured by status")
 async def map_layer(
-    collection_id: str,
+    layer: ReadableLayer,
     pool: PoolDep,
-    registry: RegistryDep,
     settings: SettingsDep,
     as_of: Annotated[str | None, Query(description="YYYY-MM-DD (default today)")] = None,
     status: Annotated[list[str] | None, Query(description="Only these statuses (repeat or comma-separate)")] = None,
     basemap: Basemap = "none",
 ) -> HTMLResponse:
     """The layer's features with their status as of the date."""
-    layer = registry.get(collection_id)
     date = parse_as_of(as_of)
     statuses = [s.strip() for v in (status or []) for s in v.split(",") if s.strip()]
     if statuses:

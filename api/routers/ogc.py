@@ -19,7 +19,8 @@ from fastapi import APIRouter, Query, Request
 from psycopg import AsyncConnection, sql
 from starlette.responses import Response
 
-from api.deps import LayerDep, ReadPoolDep, RegistryDep, SettingsDep
+from api.access import Public, ReadableLayer, ReadAccessDep
+from api.deps import ReadPoolDep, SettingsDep
 from api.ogc import formats as ogc_formats
 from api.ogc import html as ogc_html
 from api.ogc.links import GEOJSON, HTML_TYPE, JSON_TYPE, OPENAPI_JSON, SCHEMA_JSON, base_url, link, with_query
@@ -30,6 +31,7 @@ from api.routing import STATE_MIN_LSN
 from api.settings import Settings
 from gis.crs import CRS84
 from gis.errors import InvalidInputError
+from layers.editing import feature_etag
 from layers.models import Layer
 from layers.query import FeatureQuery, column_kinds, fetch_feature, fetch_page, parse_feature_id, table_sql
 
@@ -176,20 +178,20 @@ root_html_router = APIRouter(route_class=HtmlFallbackRoute)
 
 
 @root_json_router.get("/", summary="Landing page (JSON clients; browsers may get the map viewer)",
-                      tags=["OGC API Features"])
+                      tags=["OGC API Features"], dependencies=[Public])
 async def landing_root_json(request: Request, settings: SettingsDep,
                             f: Annotated[str | None, Query(description="json or html")] = None) -> Response:
     """The OGC landing page at ``/`` for clients that ask for JSON."""
     return _landing(request, settings, JSON)
 
 
-@root_html_router.get("/", include_in_schema=False)
+@root_html_router.get("/", include_in_schema=False, dependencies=[Public])
 async def landing_root_html(request: Request, settings: SettingsDep) -> Response:
     """The OGC landing page as HTML at ``/``, until a map viewer takes that path."""
     return _landing(request, settings, HTML)
 
 
-@router.get("/ogc", summary="Landing page")
+@router.get("/ogc", summary="Landing page", dependencies=[Public])
 async def landing(request: Request, settings: SettingsDep,
                   f: Annotated[str | None, Query(description="json or html")] = None) -> Response:
     """Links to the API definition, conformance and collections."""
@@ -197,7 +199,7 @@ async def landing(request: Request, settings: SettingsDep,
     return _landing(request, settings, negotiate(request))
 
 
-@router.get("/conformance", summary="Conformance classes")
+@router.get("/conformance", summary="Conformance classes", dependencies=[Public])
 async def conformance(request: Request, settings: SettingsDep,
                       f: Annotated[str | None, Query(description="json or html")] = None) -> Response:
     """The standards and options this service implements."""
@@ -215,13 +217,13 @@ async def conformance(request: Request, settings: SettingsDep,
 
 
 @router.get("/collections", summary="Every layer as an OGC collection")
-async def collections(request: Request, pool: ReadPoolDep, settings: SettingsDep, registry: RegistryDep,
+async def collections(request: Request, pool: ReadPoolDep, settings: SettingsDep, access: ReadAccessDep,
                       f: Annotated[str | None, Query(description="json or html")] = None) -> Response:
-    """All collections with extents, CRSs and links."""
+    """The collections the caller may read, with extents, CRSs and links."""
     _only_params(request, {"f"}, strict=False)
     fmt = negotiate(request)
     root = base_url(request, settings)
-    layers = list(registry)
+    layers = access.readable()
     async with pool.connection() as conn:
         extents = await _extents(request, conn, layers)
     docs = [_collection_doc(root, layer, extents[layer.id]) for layer in layers]
@@ -233,7 +235,7 @@ async def collections(request: Request, pool: ReadPoolDep, settings: SettingsDep
 
 
 @router.get("/collections/{collection_id}", summary="One collection")
-async def collection(request: Request, layer: LayerDep, pool: ReadPoolDep, settings: SettingsDep,
+async def collection(request: Request, layer: ReadableLayer, pool: ReadPoolDep, settings: SettingsDep,
                      f: Annotated[str | None, Query(description="json or html")] = None) -> Response:
     """A layer's metadata: extent, CRSs (incl. CGCS2000), links to items, queryables and tiles."""
     _only_params(request, {"f"}, strict=False)
@@ -255,7 +257,7 @@ async def collection(request: Request, layer: LayerDep, pool: ReadPoolDep, setti
 
 
 @router.get("/collections/{collection_id}/queryables", summary="Queryable properties (JSON Schema)")
-async def collection_queryables(request: Request, layer: LayerDep, settings: SettingsDep,
+async def collection_queryables(request: Request, layer: ReadableLayer, settings: SettingsDep,
                                 f: Annotated[str | None, Query(description="json or html")] = None) -> Response:
     """The properties a CQL2 filter, an equality filter or ``sortby`` may use."""
     _only_params(request, {"f"}, strict=False)
@@ -282,7 +284,7 @@ def _map_context(layer: Layer, geojson_features: str) -> dict[str, Any]:
             response_class=Response,
             responses={200: {"content": {GEOJSON: {}, HTML_TYPE: {}}}, 400: {"description": "Invalid input"},
                        404: {"description": "Unknown collection"}})
-async def items(request: Request, layer: LayerDep, pool: ReadPoolDep, settings: SettingsDep,
+async def items(request: Request, layer: ReadableLayer, pool: ReadPoolDep, settings: SettingsDep,
                 items_req: ItemsRequestDep) -> Response:
     """Features, paged by keyset; also ``<property>=<value>`` equality filters on queryables.
 
@@ -347,7 +349,7 @@ async def items(request: Request, layer: LayerDep, pool: ReadPoolDep, settings: 
             response_class=Response,
             responses={200: {"content": {GEOJSON: {}, HTML_TYPE: {}}}, 404: {"description": "Unknown feature"}})
 async def feature(
-    request: Request, layer: LayerDep, feature_id: str, pool: ReadPoolDep, settings: SettingsDep,
+    request: Request, layer: ReadableLayer, feature_id: str, pool: ReadPoolDep, settings: SettingsDep,
     crs: Annotated[str | None, doc_query("crs")] = None,
     f: Annotated[str | None, Query(description="json or html")] = None,
 ) -> Response:
@@ -359,6 +361,9 @@ async def feature(
     root = base_url(request, settings)
     url = f"{root}/collections/{layer.id}/items/{fid}"
     async with pool.connection() as conn:
+        etag = await feature_etag(conn, layer, fid)
+        if etag is not None and request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers={"ETag": etag})
         text = await fetch_feature(conn, layer, fid, out_crs)
     extra_q = [("crs", crs)] if crs is not None else []
     links = [
@@ -369,6 +374,8 @@ async def feature(
         link(f"{root}/collections/{layer.id}", "collection", JSON_TYPE, layer.title),
     ]
     headers = _content_crs(out_crs.uri)
+    if etag is not None:
+        headers["ETag"] = etag
     if fmt == HTML:
         feat = json.loads(text)
         labels = {**layer.labels, "status_label": "状态名称", "area_mu": "面积（亩）", "length_m": "长度（米）"}

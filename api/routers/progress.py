@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
+from api.access import PlanAggregates
 from api.auth import Principal, require_authenticated
 from api.city import CityDep
 from api.deps import PoolDep
@@ -59,7 +60,8 @@ def _check_district(district: str | None, city: CityProfile) -> None:
         )
 
 
-@router.get("/progress", summary="Progress of every plan target as of a date (optionally one district or task)")
+@router.get("/progress", summary="Progress of every plan target as of a date (optionally one district or task)",
+            dependencies=[PlanAggregates])
 async def progress(
     pool: PoolDep,
     city: CityDep,
@@ -82,7 +84,8 @@ async def progress(
             "rules": RULES, "targets": items}
 
 
-@router.get("/progress/ranking", summary="Quarterly ranking of districts (每季度督导排位) with the change in rank")
+@router.get("/progress/ranking", summary="Quarterly ranking of districts (每季度督导排位) with the change in rank",
+            dependencies=[PlanAggregates])
 async def progress_ranking(
     pool: PoolDep,
     quarter: Annotated[str, Query(description="e.g. 2022Q3", examples=["2022Q3"])],
@@ -108,7 +111,8 @@ async def progress_ranking(
     }
 
 
-@router.get("/progress/{target}", summary="One target: city-wide and per district as of a date")
+@router.get("/progress/{target}", summary="One target: city-wide and per district as of a date",
+            dependencies=[PlanAggregates])
 async def progress_target(target: str, pool: PoolDep, as_of: AsOf = None) -> dict[str, Any]:
     """The target with its district breakdown."""
     date = parse_as_of(as_of)
@@ -121,7 +125,8 @@ async def progress_target(target: str, pool: PoolDep, as_of: AsOf = None) -> dic
     return city
 
 
-@router.get("/progress/{target}/timeseries", summary="Month-end values of one target (for charts)")
+@router.get("/progress/{target}/timeseries", summary="Month-end values of one target (for charts)",
+            dependencies=[PlanAggregates])
 async def progress_timeseries(
     target: str, pool: PoolDep,
     until: Annotated[str | None, Query(description="Last date (default: the deadline)")] = None,
@@ -151,7 +156,8 @@ class IndicatorReport(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
 
 
-@router.get("/indicators", summary="Reported indicators (GDP, PM2.5, urbanisation, …) with progress as of a date")
+@router.get("/indicators", summary="Reported indicators (GDP, PM2.5, urbanisation, …) with progress as of a date",
+            dependencies=[PlanAggregates])
 async def indicators(pool: PoolDep, as_of: AsOf = None) -> dict[str, Any]:
     """Every indicator of the catalog with its latest value on or before ``as_of``."""
     date = parse_as_of(as_of)
@@ -160,7 +166,7 @@ async def indicators(pool: PoolDep, as_of: AsOf = None) -> dict[str, Any]:
     return {"as_of": date.isoformat(), "count": len(items), "indicators": items}
 
 
-@router.get("/indicators/{indicator}", summary="One indicator's report history")
+@router.get("/indicators/{indicator}", summary="One indicator's report history", dependencies=[PlanAggregates])
 async def indicator(indicator: str, pool: PoolDep) -> dict[str, Any]:
     """Every report, oldest first (corrections included)."""
     ind = _indicator(indicator)

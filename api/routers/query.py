@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from api.auth import readable_layers
+from api.access import ReadableLayers, ReadableRenewalLayers, ReadAccessDep
 from api.city import CityDep
 from api.deps import ReadPoolDep, RegistryDep
 from layers import planner
@@ -33,13 +33,12 @@ def _json_text(text: str) -> Response:
 
 @router.get("/point", summary="What is here: district, ring zone, land parcel and every feature near a point")
 async def point(
-    request: Request, pool: ReadPoolDep, registry: RegistryDep, city: CityDep,
+    pool: ReadPoolDep, registry: RegistryDep, city: CityDep, access: ReadAccessDep, chosen: ReadableLayers,
     lon: Annotated[float, Query(description="Longitude (or easting for projected CRSs)")],
     lat: Annotated[float, Query(description="Latitude (or northing for projected CRSs)")],
     crs: Annotated[str | None, Query(description="CRS of lon/lat: CRS84 (default), EPSG:4490, EPSG:4547, "
                                                  "EPSG:3857, GCJ02, BD09")] = None,
     distance: Annotated[float, Query(ge=0, le=MAX_DISTANCE_M, description="Search radius in metres")] = 100.0,
-    layers: Annotated[str | None, Query(description="Comma-separated layer ids (default: all)")] = None,
 ) -> Response:
     """District, ring zone, the containing land parcel, and each feature within ``distance`` metres.
 
@@ -47,8 +46,7 @@ async def point(
     (distance 0).
     """
     x, y = planner.storage_point(lon, lat, crs, city)
-    chosen = planner.layer_list(registry, layers)
-    with_parcel = "land_parcels" in registry and registry.get("land_parcels") in readable_layers(request)
+    with_parcel = "land_parcels" in registry and access.may_read(registry.get("land_parcels"))  # read policy
     async with pool.connection() as conn:
         return _json_text(await planner.apoint_text(conn, registry, x, y, distance, chosen, with_parcel=with_parcel))
 
@@ -69,29 +67,32 @@ class WithinBody(BaseModel):
 
 @router.get("/within", summary="Features of chosen layers inside a district, ring zone or Hutuo belt zone")
 async def within(
-    pool: ReadPoolDep, registry: RegistryDep, city: CityDep,
+    pool: ReadPoolDep, registry: RegistryDep, city: CityDep, access: ReadAccessDep, chosen: ReadableRenewalLayers,
     district: Annotated[str | None, Query(description="District adcode or name, e.g. 130102 or 长安区")] = None,
     ring_zone: Annotated[str | None, Query(description="inside_2nd, between_2nd_3rd, outside_3rd or name")] = None,
     belt_zone: Annotated[str | None, Query(description="Hutuo belt zone code or type, e.g. flood_channel")] = None,
-    layers: Annotated[str | None, Query(description="Comma-separated layer ids (default: renewal layers)")] = None,
     predicate: Annotated[Literal["intersects", "within"], Query(description="intersects (default) or within")] = (
         "intersects"),
     limit: Annotated[int, Query(ge=0, le=MAX_WITHIN_FEATURES, description="Features listed per layer")] = 1000,
 ) -> Response:
     """Per layer: count, total and inside-the-area measure (mu or metres), counts by status, and the features."""
     area = Area.from_selector(district, ring_zone, belt_zone)
-    chosen = planner.layer_list(registry, layers) if layers else planner.renewal_layers(registry)
+    access.layer({"district": "districts", "ring_zone": "ring_zones", "belt_zone": "hutuo_belt_zones"}[area.kind])
     async with pool.connection() as conn:
         return _json_text(await planner.awithin_text(conn, registry, area, chosen, predicate=predicate, limit=limit,
                                                      srid=city.area_srid))
 
 
 @router.post("/within", summary="Features of chosen layers inside a posted GeoJSON polygon")
-async def within_polygon(pool: ReadPoolDep, registry: RegistryDep, city: CityDep,
+async def within_polygon(pool: ReadPoolDep, registry: RegistryDep, city: CityDep, access: ReadAccessDep,
                          body: Annotated[WithinBody, Body()]) -> Response:
-    """The same answer as ``GET /query/within`` for a polygon drawn by the planner."""
+    """The same answer as ``GET /query/within`` for a polygon drawn by the planner.
+
+    The layers come from the body, so they are checked here against the caller's read rights
+    (``access``): a layer the caller may not read is a 401, never a silent answer.
+    """
+    chosen = access.layers(body.layers, default=lambda lyr: lyr.kind == "renewal")
     area = Area.from_geojson(body.geometry, body.crs, city)
-    chosen = planner.layer_list(registry, body.layers) if body.layers else planner.renewal_layers(registry)
     async with pool.connection() as conn:
         return _json_text(await planner.awithin_text(conn, registry, area, chosen, predicate=body.predicate,
                                                      limit=body.limit, srid=city.area_srid))
@@ -102,7 +103,7 @@ async def within_polygon(pool: ReadPoolDep, registry: RegistryDep, city: CityDep
 
 @router.get("/nearest", summary="The k nearest features of a layer to a point or to another feature")
 async def nearest(
-    pool: ReadPoolDep, registry: RegistryDep, city: CityDep,
+    pool: ReadPoolDep, registry: RegistryDep, city: CityDep, access: ReadAccessDep,
     layer: Annotated[str, Query(description="Layer to search, e.g. parking_sites")],
     lon: Annotated[float | None, Query(description="Longitude / easting of the point")] = None,
     lat: Annotated[float | None, Query(description="Latitude / northing of the point")] = None,
@@ -114,7 +115,9 @@ async def nearest(
     max_distance: Annotated[float | None, Query(gt=0, le=100_000, description="Ignore features farther (m)")] = None,
 ) -> Response:
     """Nearest features with geodesic distances in metres (KNN on the index, re-ranked in metres)."""
-    target = planner.layer_list(registry, [layer])[0]
+    target = access.layers([layer], param="layer")[0]
+    if from_layer is not None:
+        access.layers([from_layer], param="from_layer")
     origin = Origin.of(registry, city, lon=lon, lat=lat, crs=crs, from_layer=from_layer, from_id=from_id,
                        from_code=from_code)
     async with pool.connection() as conn:
@@ -125,15 +128,13 @@ async def nearest(
 
 
 @router.get("/district-summary", summary="Per district: counts and areas of every layer by status")
-async def district_summary(
-    pool: ReadPoolDep, registry: RegistryDep,
-    layers: Annotated[str | None, Query(description="Comma-separated layer ids (default: renewal layers)")] = None,
-) -> Response:
+async def district_summary(pool: ReadPoolDep, registry: RegistryDep, access: ReadAccessDep,
+                           chosen: ReadableRenewalLayers) -> Response:
     """Counts and measures (mu or metres) per district, layer and status, from the features' ``district_code``.
 
     Features without a district code (or with one that is not a district) are grouped under
     ``district_code: null``.
     """
-    chosen = planner.layer_list(registry, layers) if layers else planner.renewal_layers(registry)
+    access.layer("districts")
     async with pool.connection() as conn:
         return _json_text(await planner.adistrict_summary_text(conn, registry, chosen))

@@ -30,15 +30,15 @@ from fastapi import APIRouter, Query, Request
 from psycopg import sql
 from starlette.responses import Response
 
-from api.deps import LayerDep, ReadPoolDep, RegistryDep, SettingsDep
+from api.access import ReadableLayer, ReadableLayers
+from api.deps import ReadPoolDep, SettingsDep
 from api.ogc.links import JSON_TYPE, MVT, base_url, link
 from api.routing import ReadPool
 from api.settings import Settings
 from api.versions import LayerVersions
-from gis.errors import InvalidInputError, NotFoundError
+from gis.errors import NotFoundError
 from layers.models import Layer
 from layers.query import fetch_one_serial, table_sql
-from layers.registry import Registry
 
 ORDER = 20
 router = APIRouter(tags=["Vector tiles"])
@@ -225,24 +225,6 @@ async def _serve_tile(request: Request, pool: ReadPool, settings: Settings, laye
     return _tile_response(data, headers)
 
 
-def _parse_layers(registry: Registry, text: str | None) -> list[Layer]:
-    if text is None or not text.strip():
-        return list(registry)
-    out: list[Layer] = []
-    for name in (p.strip() for p in text.split(",")):
-        if not name:
-            continue
-        if name not in registry:
-            raise InvalidInputError(
-                f"layers: '{name}' is not a layer. Known layers: {', '.join(registry.ids)}.",
-                detail={"layer": name},
-            )
-        layer = registry.get(name)
-        if layer not in out:
-            out.append(layer)
-    return out
-
-
 def _tilejson(root: str, layers: list[Layer], tiles_url: str, name: str, description: str) -> dict[str, Any]:
     vector_layers = []
     for layer in layers:
@@ -273,7 +255,7 @@ def _tilejson(root: str, layers: list[Layer], tiles_url: str, name: str, descrip
 
 
 @router.get("/collections/{collection_id}/tiles", summary="Vector tilesets of a collection")
-async def collection_tilesets(request: Request, layer: LayerDep, settings: SettingsDep) -> Response:
+async def collection_tilesets(request: Request, layer: ReadableLayer, settings: SettingsDep) -> Response:
     """The WebMercatorQuad MVT tileset of the collection (OGC API Tiles tileset list)."""
     root = base_url(request, settings)
     base = f"{root}/collections/{layer.id}/tiles"
@@ -300,7 +282,7 @@ def _json_response(body: Any) -> Response:
 
 
 @router.get("/collections/{collection_id}/tiles/WebMercatorQuad/tilejson.json", summary="TileJSON of a collection")
-async def collection_tilejson(request: Request, layer: LayerDep, settings: SettingsDep) -> Response:
+async def collection_tilejson(request: Request, layer: ReadableLayer, settings: SettingsDep) -> Response:
     """TileJSON 3.0 for the collection's MVT tiles, with its zoom range and attributes."""
     root = base_url(request, settings)
     url = f"{root}/collections/{layer.id}/tiles/{TMS}/{{z}}/{{x}}/{{y}}"
@@ -311,7 +293,7 @@ async def collection_tilejson(request: Request, layer: LayerDep, settings: Setti
             response_class=Response, responses={200: {"content": {MVT: {}}}, 204: {"description": "Empty tile"},
                                                 304: {"description": "Not modified"}})
 async def collection_tile(
-    request: Request, layer: LayerDep, tms: str, z: str, x: str, y: str, pool: ReadPoolDep, settings: SettingsDep,
+    request: Request, layer: ReadableLayer, tms: str, z: str, x: str, y: str, pool: ReadPoolDep, settings: SettingsDep,
     v: Annotated[str | None, Query(description="Version token from a previous ETag (enables max-age)")] = None,
 ) -> Response:
     """One MVT tile with one layer named after the collection id."""
@@ -323,15 +305,11 @@ async def collection_tile(
 
 
 @router.get("/tiles/WebMercatorQuad/tilejson.json", summary="TileJSON of the multi-layer tiles")
-async def multi_tilejson(
-    request: Request, registry: RegistryDep, settings: SettingsDep,
-    layers: Annotated[str | None, Query(description="Comma-separated layer ids (default: all)")] = None,
-) -> Response:
-    """TileJSON for ``/tiles/WebMercatorQuad/{z}/{x}/{y}`` with one vector layer per registry layer."""
-    chosen = _parse_layers(registry, layers)
+async def multi_tilejson(request: Request, chosen: ReadableLayers, settings: SettingsDep) -> Response:
+    """TileJSON for ``/tiles/WebMercatorQuad/{z}/{x}/{y}`` with one vector layer per readable registry layer."""
     root = base_url(request, settings)
     url = f"{root}/tiles/{TMS}/{{z}}/{{x}}/{{y}}"
-    if layers:
+    if request.query_params.get("layers"):
         url += "?layers=" + ",".join(layer.id for layer in chosen)
     return _json_response(_tilejson(root, chosen, url, "renewal", "石家庄城市更新图层 Shijiazhuang renewal layers"))
 
@@ -340,13 +318,12 @@ async def multi_tilejson(
             responses={200: {"content": {MVT: {}}}, 204: {"description": "Empty tile"},
                        304: {"description": "Not modified"}})
 async def multi_tile(
-    request: Request, tms: str, z: str, x: str, y: str, pool: ReadPoolDep, settings: SettingsDep, registry: RegistryDep,
-    layers: Annotated[str | None, Query(description="Comma-separated layer ids (default: all)")] = None,
+    request: Request, tms: str, z: str, x: str, y: str, pool: ReadPoolDep, settings: SettingsDep,
+    chosen: ReadableLayers,
     v: Annotated[str | None, Query(description="Version token from a previous ETag (enables max-age)")] = None,
 ) -> Response:
-    """One MVT tile holding every chosen layer visible at this zoom (one MVT layer per registry layer)."""
+    """One MVT tile holding every chosen layer visible at this zoom (one MVT layer per readable registry layer)."""
     zi, xi, yi = _parse_tile(tms, z, x, y)
-    chosen = _parse_layers(registry, layers)
     return await _serve_tile(request, pool, settings, chosen, zi, xi, yi, v)
 
 

@@ -28,19 +28,17 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response
 from psycopg import sql
 
-from api.auth import readable_layers
+from api.access import Public, ReadAccessDep, readable_layer_param
 from api.deps import PoolDep, RegistryDep, SettingsDep
 from api.ogc.negotiation import HtmlPreferredRoute
 from gis.errors import InvalidInputError, NotFoundError
-from layers.errors import AuthenticationError
 from layers.history import Params, status_join, target_features
 from layers.models import Layer
 from layers.plan import get_target
-from layers.registry import Registry
 
 ORDER = 5
 """Before the OGC router, so the viewer's ``GET /`` is tried first (and declines JSON requests)."""
@@ -81,7 +79,7 @@ _CONTENT_TYPES = {
 }
 
 
-@_root.get("/", include_in_schema=False)
+@_root.get("/", include_in_schema=False, dependencies=[Public])
 async def viewer_page() -> FileResponse:
     """The map viewer for browsers (HTML); JSON clients get the OGC landing page instead."""
     return FileResponse(
@@ -92,13 +90,13 @@ async def viewer_page() -> FileResponse:
 router.include_router(_root)
 
 
-@router.get("/viewer", include_in_schema=False)
+@router.get("/viewer", include_in_schema=False, dependencies=[Public])
 async def viewer_page_alias() -> FileResponse:
     """The viewer under its own name too (for links that must not depend on content negotiation)."""
     return await viewer_page()
 
 
-@router.get("/viewer/static/{path:path}", include_in_schema=False)
+@router.get("/viewer/static/{path:path}", include_in_schema=False, dependencies=[Public])
 async def viewer_static(path: str) -> FileResponse:
     """A file of the viewer (``api/viewer/``), never anything outside that folder."""
     target = (STATIC_DIR / path).resolve()
@@ -166,7 +164,7 @@ def _endpoints(paths: set[str]) -> dict[str, str | None]:
     return {key: fill(path) for key, path in found.items()}
 
 
-def _layer_config(layer: Layer, count: int) -> dict[str, Any]:
+def _layer_config(layer: Layer, count: int | None) -> dict[str, Any]:
     lifecycle = None
     if layer.lifecycle is not None:
         lifecycle = {
@@ -214,20 +212,21 @@ def _layer_config(layer: Layer, count: int) -> dict[str, Any]:
 
 @router.get("/viewer/config", summary="Everything the map viewer needs to draw its panels")
 async def viewer_config(
-    request: Request, pool: PoolDep, registry: RegistryDep, settings: SettingsDep
+    request: Request, pool: PoolDep, registry: RegistryDep, settings: SettingsDep, access: ReadAccessDep
 ) -> dict[str, Any]:
     """Layers grouped as in the registry, districts with bounding boxes, and the URLs of the other APIs.
 
     Counts and district extents are read from the database in one round trip; the rest comes from
-    the registry, so a new layer appears in the viewer without touching it.
+    the registry, so a new layer appears in the viewer without touching it. A layer the caller may
+    not read is listed (its registry entry is documentation) with ``count: null`` and ``readable: false``.
     """
     counts_sql = sql.SQL(" UNION ALL ").join(
         sql.SQL("SELECT {}::text, count(*) FROM {}").format(
             sql.Literal(layer.id), sql.Identifier(layer.schema_name, layer.table)
         )
-        for layer in registry
+        for layer in access.readable()
     )
-    districts = registry.get("districts")
+    districts = access.layer("districts")
     districts_sql = sql.SQL(
         "SELECT coalesce(json_agg(json_build_object('code', code, 'name', name, 'bbox', "
         "json_build_array(round(ST_XMin(geom)::numeric, 5), round(ST_YMin(geom)::numeric, 5), "
@@ -245,7 +244,9 @@ async def viewer_config(
     groups: dict[str, dict[str, Any]] = {}
     layers = []
     for layer in registry:
-        layers.append(_layer_config(layer, counts.get(layer.id, 0)))
+        entry = _layer_config(layer, counts.get(layer.id, 0) if access.may_read(layer) else None)
+        entry["readable"] = access.may_read(layer)
+        layers.append(entry)
         group = groups.setdefault(
             layer.group, {"id": layer.group, "label": layer.group, "label_en": layer.group_en, "layers": []}
         )
@@ -273,11 +274,11 @@ def _escape_like(text: str) -> str:
 
 @router.get("/viewer/search", summary="Features by name or code, across every layer")
 async def viewer_search(
-    request: Request,
     pool: PoolDep,
-    registry: RegistryDep,
+    access: ReadAccessDep,
     q: Annotated[str, Query(min_length=1, max_length=100, description="Part of a name or code, e.g. 华药 or TTD-001")],
-    layer: Annotated[str | None, Query(description="Only this layer")] = None,
+    only: Annotated[Layer | None, Depends(readable_layer_param("layer", description="Only this layer",
+                                                                 required=False))] = None,
     limit: Annotated[int, Query(ge=1, le=SEARCH_MAX)] = 20,
 ) -> Response:
     """Case-insensitive substring match on ``name`` and ``code``; exact and prefix matches first.
@@ -287,11 +288,8 @@ async def viewer_search(
     text = q.strip()
     if not text:
         raise InvalidInputError("Type part of a name or code to search for.")
-    # Search spans layers, so it must not leak names from layers the caller may not read.
-    readable = {lyr.id for lyr in readable_layers(request)}
-    layers = [registry.get(layer)] if layer else [lyr for lyr in registry if lyr.id in readable]
-    if layer and layer not in readable:
-        raise AuthenticationError(f"Layer '{layer}' is not open to anonymous users; send an API key.")
+    # Search spans layers, so it searches only the layers the caller may read.
+    layers = [only] if only is not None else access.readable()
     parts = []
     for lyr in layers:
         status = sql.SQL("status") if lyr.has_status else sql.SQL("NULL::text")
@@ -320,19 +318,17 @@ async def viewer_search(
     return Response(row[0] if row else '{"hits": []}', media_type="application/json")
 
 
-def _lifecycle_layer(registry: Registry, layer_id: str) -> Layer:
-    layer = registry.get(layer_id)
+def _lifecycle_layer(layer: Layer) -> Layer:
     if not layer.has_status:
-        raise InvalidInputError(f"Layer '{layer_id}' ({layer.title}) has no status, so it has no status history.")
+        raise InvalidInputError(f"Layer '{layer.id}' ({layer.title}) has no status, so it has no status history.")
     return layer
 
 
 @router.get("/viewer/history/{layer}/{feature_id}", summary="A feature's status timeline and its area or length")
 async def viewer_history(
-    layer: str,
+    lyr: Annotated[Layer, Depends(readable_layer_param("layer", where="path", description="Layer id"))],
     feature_id: int,
     pool: PoolDep,
-    registry: RegistryDep,
     as_of: Annotated[
         dt.date | None, Query(description="Date (YYYY-MM-DD) of the map: adds the status as of that date")
     ] = None,
@@ -345,7 +341,6 @@ async def viewer_history(
     rule of :mod:`layers.history` (the rule that colours the map; null: the feature did not
     exist yet), so the popup shows the date's status and labels the current one as current.
     """
-    lyr = registry.get(layer)
     params = Params(layer=lyr.id, table=lyr.table, id=feature_id, measure=lyr.measure_field, as_of=as_of)
     measure = sql.Identifier(lyr.measure_field) if lyr.measure_field else sql.SQL("NULL::double precision")
     status = sql.SQL("t.status") if lyr.has_status else sql.SQL("NULL::text")
@@ -410,8 +405,8 @@ def _parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | tuple[N
 @router.get("/viewer/status-as-of", summary="Every feature's status on a date (for the date slider)")
 async def viewer_status_as_of(
     pool: PoolDep,
-    registry: RegistryDep,
-    layer: Annotated[str, Query(description="A layer with a lifecycle, e.g. old_compounds")],
+    layer: Annotated[Layer, Depends(readable_layer_param("layer", description="A layer with a lifecycle, "
+                                                                               "e.g. old_compounds"))],
     as_of: Annotated[dt.date | None, Query(description="Date (YYYY-MM-DD); omitted: the current status")] = None,
     district: Annotated[str | None, Query(pattern=r"^\d{6}$", description="District adcode, e.g. 130102")] = None,
     bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (CRS84): only features here")] = None,
@@ -424,7 +419,7 @@ async def viewer_status_as_of(
     lifecycle status if the feature was created by then; otherwise the feature did not exist
     yet and its status is null (counted as ``none``).
     """
-    lyr = _lifecycle_layer(registry, layer)
+    lyr = _lifecycle_layer(layer)
     x0, y0, x1, y1 = _parse_bbox(bbox)
     params = Params({
         "layer": lyr.id,
@@ -465,7 +460,7 @@ WHERE t.counts AND (%(district)s::text IS NULL OR t.district_code = %(district)s
 @router.get("/viewer/target-features", summary="The features that count towards a plan target on a date")
 async def viewer_target_features(
     pool: PoolDep,
-    registry: RegistryDep,
+    access: ReadAccessDep,
     target: Annotated[str, Query(description="Plan target id, e.g. compounds_renovated_2021")],
     as_of: Annotated[dt.date | None, Query(description="Date (YYYY-MM-DD); default today")] = None,
     district: Annotated[str | None, Query(pattern=r"^\d{6}$", description="District adcode")] = None,
@@ -477,9 +472,10 @@ async def viewer_target_features(
     and passes the target's filters.
     """
     goal = get_target(target)
+    access.layer(goal.layer)  # the ids are features of the target's layer
     day = as_of or dt.date.today()
     params = Params(target=goal.id, layer=goal.layer, as_of=day, district=district)
-    query = sql.SQL(_TARGET_SQL).format(features=target_features(goal, day, params, registry=registry))
+    query = sql.SQL(_TARGET_SQL).format(features=target_features(goal, day, params, registry=access.registry))
     async with pool.connection() as conn:
         cur = await conn.execute(query, params)
         row = await cur.fetchone()
