@@ -10,11 +10,21 @@ Percent
     (for ``at_most`` indicators such as PM2.5 the same formula works, both differences are
     negative). Expected and status follow :mod:`layers.progress` (linear from ``start`` to the
     deadline, 90 %/70 % thresholds); ``about`` targets count as met within ±2 % of the value.
+    A ``rising`` indicator (持续提升, no number) has no percent: it is on track while its latest
+    report is above the baseline and not below the one before, behind otherwise, and at the
+    deadline met or missed by the same test.
+City and district reports
+    City-wide reports have ``district_code`` NULL. Indicators with ``district_values`` also
+    have district reports with the district's quota (任务分解); a district's percent is
+    ``100 × value / quota`` (what the district did within the indicator's window) and its
+    status follows the same thresholds. :func:`district_indicator_records` gives them to the
+    quarterly ranking of :mod:`layers.progress`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -27,18 +37,42 @@ ABOUT_TOLERANCE = 0.02
 
 _LATEST_SQL = """
 SELECT DISTINCT ON (r.indicator_id) r.indicator_id, r.report_date, r.value, r.source_doc, b.value AS baseline,
-       b.report_date AS baseline_date
+       b.report_date AS baseline_date, prev.value AS previous
 FROM renewal.indicator_reports AS r
 JOIN LATERAL (
-  SELECT value, report_date FROM renewal.indicator_reports AS f WHERE f.indicator_id = r.indicator_id
+  SELECT value, report_date FROM renewal.indicator_reports AS f
+  WHERE f.indicator_id = r.indicator_id AND f.district_code IS NULL
   ORDER BY report_date, id LIMIT 1
 ) AS b ON true
-WHERE r.report_date <= %s
+LEFT JOIN LATERAL (
+  SELECT p.value FROM renewal.indicator_reports AS p
+  WHERE p.indicator_id = r.indicator_id AND p.district_code IS NULL
+    AND (p.report_date, p.id) < (r.report_date, r.id)
+  ORDER BY p.report_date DESC, p.id DESC LIMIT 1
+) AS prev ON true
+WHERE r.report_date <= %s AND r.district_code IS NULL
 ORDER BY r.indicator_id, r.report_date DESC, r.id DESC
 """
 
+_DISTRICT_SQL = """
+SELECT DISTINCT ON (r.indicator_id, r.district_code) r.indicator_id, r.district_code, r.report_date, r.value,
+       r.district_quota
+FROM renewal.indicator_reports AS r
+WHERE r.report_date <= %s AND r.district_code IS NOT NULL AND r.indicator_id = ANY(%s)
+ORDER BY r.indicator_id, r.district_code, r.report_date DESC, r.id DESC
+"""
+
+
+def _fraction(ind: Indicator, as_of: dt.date) -> float:
+    if as_of >= ind.deadline:
+        return 1.0
+    if as_of <= ind.start:
+        return 0.0
+    return (as_of - ind.start).days / (ind.deadline - ind.start).days
+
 
 def _met(ind: Indicator, value: float) -> bool:
+    assert ind.value is not None
     if ind.direction == "at_least":
         return value >= ind.value
     if ind.direction == "at_most":
@@ -55,15 +89,18 @@ def indicator_record(ind: Indicator, as_of: dt.date, row: tuple[Any, ...] | None
     }
     if row is None:
         return {**out, "value": None, "reported_on": None, "percent": None, "status": None, "status_label": "未填报"}
-    _, reported_on, value, source_doc, base, base_date = row
+    _, reported_on, value, source_doc, base, base_date, previous = row
+    if ind.value is None:  # rising: a direction, not a number
+        rising = value > base and (previous is None or value >= previous)
+        status = ("met" if rising else "missed") if as_of >= ind.deadline else ("on_track" if rising else "behind")
+        return {
+            **out, "value": value, "reported_on": reported_on.isoformat(), "report_source": source_doc,
+            "baseline": base, "baseline_date": base_date.isoformat(), "percent": None, "expected": None,
+            "status": status, "status_label": STATUS_LABELS[status],
+        }
     span = ind.value - base
     percent = 100.0 if span == 0 else 100.0 * (value - base) / span
-    if as_of >= ind.deadline:
-        fraction = 1.0
-    elif as_of <= ind.start:
-        fraction = 0.0
-    else:
-        fraction = (as_of - ind.start).days / (ind.deadline - ind.start).days
+    fraction = _fraction(ind, as_of)
     # compare progress along the way (value − base) with the expected share of (target − base)
     done, goal = (value - base, span) if span > 0 else (base - value, -span)
     status = "met" if _met(ind, value) else classify(done, goal if goal > 0 else 1.0, goal * fraction, as_of,
@@ -102,3 +139,52 @@ async def indicator_history(conn: psycopg.AsyncConnection[Any], indicator_id: st
          "recorded_at": r.isoformat()}
         for i, d, v, s, n, b, r in await cur.fetchall()
     ]
+
+
+@dataclass(frozen=True)
+class DistrictIndicator:
+    """A district's latest report of an indicator with district values, as of a date."""
+
+    indicator: Indicator
+    district_code: str
+    as_of: dt.date
+    value: float
+    quota: float
+
+    @property
+    def goal(self) -> float:
+        """The district's quota (the ranking's goal)."""
+        return self.quota
+
+    @property
+    def percent(self) -> float:
+        """100 × value / quota."""
+        return 100.0 * self.value / self.quota
+
+    @property
+    def status(self) -> str:
+        """The status (met, on_track, at_risk, behind, missed) by the thresholds of :mod:`layers.progress`."""
+        expected = self.quota * _fraction(self.indicator, self.as_of)
+        return classify(self.value, self.quota, expected, self.as_of, self.indicator.deadline)
+
+
+def district_indicator_records(
+    conn: psycopg.Connection[Any], as_of: dt.date, indicators: list[Indicator]
+) -> list[DistrictIndicator]:
+    """District reports of ``indicators`` (those with ``district_values``) as of a date (one query)."""
+    chosen = {i.id: i for i in indicators if i.district_values and i.value is not None}
+    if not chosen:
+        return []
+    rows = conn.execute(_DISTRICT_SQL, (as_of, list(chosen))).fetchall()
+    return [DistrictIndicator(chosen[i], d, as_of, float(v), float(q)) for i, d, _, v, q in rows]
+
+
+async def adistrict_indicator_records(
+    conn: psycopg.AsyncConnection[Any], as_of: dt.date, indicators: list[Indicator]
+) -> list[DistrictIndicator]:
+    """:func:`district_indicator_records` on an async connection (the API)."""
+    chosen = {i.id: i for i in indicators if i.district_values and i.value is not None}
+    if not chosen:
+        return []
+    cur = await conn.execute(_DISTRICT_SQL, (as_of, list(chosen)))
+    return [DistrictIndicator(chosen[i], d, as_of, float(v), float(q)) for i, d, _, v, q in await cur.fetchall()]

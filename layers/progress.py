@@ -31,8 +31,9 @@ District breakdown (分区县)
     list; district percent and status use the quota in place of the target.
 Quarterly ranking (每季度督导排位)
     As of the last day of the quarter, over the targets *active* in it (window overlaps the
-    quarter; one target, a programme's, or all): a district's score is the mean of
-    ``min(percent, 100)`` over the active targets for which it has a quota. Ranked by score
+    quarter; one target, a programme's, or all) and the active reported indicators that have
+    district values (:mod:`layers.indicators`, district percent = value / quota): a district's
+    score is the mean of ``min(percent, 100)`` over those for which it has a quota. Ranked by score
     (ties: district code); the change is the previous quarter's rank (same targets, as of
     the previous quarter's end) minus this one, so +2 means up two places.
 """
@@ -43,7 +44,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from psycopg import sql
@@ -59,7 +60,7 @@ from layers.history import (
     target_filter_sql,
 )
 from layers.plan import get_catalog
-from layers.plan.models import METRIC_FIELD, Target
+from layers.plan.models import METRIC_FIELD, Indicator, Target
 from layers.registry import Registry, get_registry
 
 ON_TRACK_RATIO = 0.9
@@ -490,8 +491,21 @@ def active_targets(targets: Sequence[Target], quarter: Quarter) -> list[Target]:
     return [t for t in targets if t.start <= quarter.end and t.deadline >= quarter.start]
 
 
-def district_scores(records: Iterable[TargetProgress]) -> dict[str, tuple[float, int]]:
-    """District → (mean of min(percent, 100) over targets with a quota, number of such targets)."""
+class DistrictScored(Protocol):
+    """A district's share of a target or of a reported indicator: what the ranking averages."""
+
+    @property
+    def district_code(self) -> str | None: ...  # noqa: D102
+
+    @property
+    def goal(self) -> float: ...  # noqa: D102
+
+    @property
+    def percent(self) -> float: ...  # noqa: D102
+
+
+def district_scores(records: Iterable[DistrictScored]) -> dict[str, tuple[float, int]]:
+    """District → (mean of min(percent, 100) over targets and indicators with a quota, their number)."""
     acc: dict[str, list[float]] = {}
     for r in records:
         if r.district_code is None or r.goal <= 0:
@@ -507,9 +521,9 @@ def rank(scores: dict[str, tuple[float, int]]) -> dict[str, int]:
 
 
 def ranking_from_records(
-    current: Sequence[TargetProgress], previous: Sequence[TargetProgress], names: dict[str, str]
+    current: Sequence[DistrictScored], previous: Sequence[DistrictScored], names: dict[str, str]
 ) -> list[dict[str, Any]]:
-    """The ranking table from district records of this and the previous quarter."""
+    """The ranking table from district records (targets and indicators) of this and the previous quarter."""
     now, before = district_scores(current), district_scores(previous)
     rank_now, rank_before = rank(now), rank(before)
     out = []
@@ -529,15 +543,33 @@ def district_names(conn: psycopg.Connection[Any]) -> dict[str, str]:
     return {code: name for code, name in conn.execute("SELECT code, name FROM renewal.districts").fetchall()}
 
 
+def active_indicators(indicators: Sequence[Indicator], quarter: Quarter) -> list[Indicator]:
+    """Indicators with district values whose window overlaps the quarter (they join the ranking)."""
+    return [i for i in indicators if i.district_values and i.value is not None
+            and i.start <= quarter.end and i.deadline >= quarter.start]
+
+
 def ranking(
-    conn: psycopg.Connection[Any], quarter: Quarter, targets: Sequence[Target] | None = None
+    conn: psycopg.Connection[Any], quarter: Quarter, targets: Sequence[Target] | None = None,
+    indicators: Sequence[Indicator] | None = None,
 ) -> dict[str, Any]:
-    """Quarterly ranking of districts over the active targets (see the module docstring)."""
-    chosen = active_targets(list(get_catalog().targets if targets is None else targets), quarter)
-    current = progress_as_of(conn, quarter.end, chosen, by_district=True)
-    previous = progress_as_of(conn, quarter.previous().end, chosen, by_district=True)
+    """Quarterly ranking of districts over the active targets and indicators (see the module docstring).
+
+    ``targets``/``indicators`` default to the whole catalog; pass ``indicators=[]`` to rank on
+    the spatial targets alone.
+    """
+    from layers.indicators import district_indicator_records
+
+    catalog = get_catalog()
+    chosen = active_targets(list(catalog.targets if targets is None else targets), quarter)
+    reported = active_indicators(list(catalog.indicators if indicators is None else indicators), quarter)
+    current: list[DistrictScored] = [*progress_as_of(conn, quarter.end, chosen, by_district=True),
+                                     *district_indicator_records(conn, quarter.end, reported)]
+    previous: list[DistrictScored] = [
+        *progress_as_of(conn, quarter.previous().end, chosen, by_district=True),
+        *district_indicator_records(conn, quarter.previous().end, reported)]
     return {
         "quarter": str(quarter), "as_of": quarter.end.isoformat(), "previous_quarter": str(quarter.previous()),
-        "targets": [t.id for t in chosen],
+        "targets": [t.id for t in chosen], "indicators": [i.id for i in reported],
         "ranking": ranking_from_records(current, previous, district_names(conn)),
     }

@@ -19,12 +19,14 @@ from api.deps import PoolDep
 from gis.errors import InvalidInputError, NotFoundError
 from layers.city import CityProfile
 from layers.history import STATUS_AS_OF_RULE
-from layers.indicators import aindicator_progress, indicator_history
+from layers.indicators import adistrict_indicator_records, aindicator_progress, indicator_history
 from layers.plan import get_catalog
 from layers.progress import (
     AT_RISK_RATIO,
     ON_TRACK_RATIO,
+    DistrictScored,
     Quarter,
+    active_indicators,
     active_targets,
     aprogress_as_of,
     parse_as_of,
@@ -92,22 +94,29 @@ async def progress_ranking(
     target: Annotated[str | None, Query(description="One target id")] = None,
     programme: Annotated[int | None, Query(description="Programme number 1–9")] = None,
 ) -> dict[str, Any]:
-    """Rank districts by mean percent over the targets active in the quarter."""
+    """Rank districts by mean percent over the targets (and district-reported indicators) active in the quarter."""
     q = Quarter.parse(quarter)
     chosen = active_targets(select_targets(programme=programme, target=target), q)
+    catalog = get_catalog()
+    reported = [] if target is not None else active_indicators(
+        [i for i in catalog.indicators if programme is None or catalog.task(i.task).programme == programme], q)
     if not chosen:
         raise NotFoundError(
             f"No target of this selection runs in {q} ({q.start} to {q.end}); choose another quarter or target.",
             detail={"quarter": str(q)},
         )
     async with pool.connection() as conn:
-        current = await aprogress_as_of(conn, q.end, chosen, by_district=True)
-        previous = await aprogress_as_of(conn, q.previous().end, chosen, by_district=True)
+        current: list[DistrictScored] = [*await aprogress_as_of(conn, q.end, chosen, by_district=True),
+                                         *await adistrict_indicator_records(conn, q.end, reported)]
+        previous: list[DistrictScored] = [
+            *await aprogress_as_of(conn, q.previous().end, chosen, by_district=True),
+            *await adistrict_indicator_records(conn, q.previous().end, reported)]
         cur = await conn.execute("SELECT code, name FROM renewal.districts")
         names = {code: name for code, name in await cur.fetchall()}
     return {
         "quarter": str(q), "as_of": q.end.isoformat(), "previous_quarter": str(q.previous()),
-        "targets": [t.id for t in chosen], "ranking": ranking_from_records(current, previous, names),
+        "targets": [t.id for t in chosen], "indicators": [i.id for i in reported],
+        "ranking": ranking_from_records(current, previous, names),
     }
 
 

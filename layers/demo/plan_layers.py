@@ -40,7 +40,7 @@ SEED = synth.SEED + 100
 
 PLAN_LAYERS = [
     "resettlement_housing", "utility_tunnels", "waterlogging_points", "pipe_renewals", "beautiful_streets",
-    "toll_stations",
+    "toll_stations", "core_area_projects",
 ]
 
 D = dt.date
@@ -294,8 +294,10 @@ def build_toll_stations() -> LayerData:
 def build_plan_layers() -> list[LayerData]:
     """Every plan layer, in loading order."""
     occ = Occupancy()
+    from layers.demo.ledger_demo import build_core_area_projects
+
     return [build_resettlement_housing(occ), build_utility_tunnels(), build_waterlogging_points(occ),
-            build_pipe_renewals(), build_beautiful_streets(), build_toll_stations()]
+            build_pipe_renewals(), build_beautiful_streets(), build_toll_stations(), build_core_area_projects(occ)]
 
 
 # --------------------------------------------------------------------------- indicators
@@ -322,6 +324,30 @@ INDICATOR_PATHS: dict[str, list[float]] = {
     "polluted_land_safe_use": [90.0, 92.0, 93.0, 94.0, 94.6, 95.1],
     "remote_clinics": [0.0, 226.0, 240.0, 240.0, 240.0, 240.0],
     "devolved_powers": [0.0, 23.0, 23.0, 23.0, 23.0, 23.0],
+    # issue 17: targets the catalog had left out
+    "fdi_growth_over_province": [0.0, 1.2, 1.8, 2.3, 2.1, 2.6],
+    "groundwater_rising_share": [38.0, 52.0, 66.0, 78.0, 88.0, 96.0],
+    "utility_tunnel_pipe_share": [41.0, 46.0, 52.0, 57.0, 61.0, 66.0],
+    "gas_online_payment_coverage": [62.0, 100.0, 100.0, 100.0, 100.0, 100.0],
+    "listed_companies_main_boards": [0.0, 2.0, 4.0, 5.0, 7.0, 9.0],
+    "agri_processing_clusters_2021": [0.0, 2.0, 2.0, 2.0, 2.0, 2.0],
+    "agri_leading_firms_2021": [0.0, 2.0, 2.0, 2.0, 2.0, 2.0],
+    "staple_food_demo_firms_2021": [0.0, 2.0, 2.0, 2.0, 2.0, 2.0],
+    "farm_output_growth": [0.0, 4.1, 4.4, 4.6, 4.7, 4.8],
+    **{f"provincial_prep_projects_{y}": [0.0] * (y - 2020) + [v] * (2026 - y)
+       for y, v in zip(range(2021, 2026), [163.0, 158.0, 151.0, 146.0, 155.0], strict=True)},
+    **{f"bth_projects_{y}": [0.0] * (y - 2020) + [v] * (2026 - y)
+       for y, v in zip(range(2021, 2026), [12.0, 11.0, 9.0, 13.0, 10.0], strict=True)},
+    "innovation_platforms_added": [0.0, 32.0, 61.0, 88.0, 121.0, 153.0],
+    **{f"ecological_water_{y}": [0.0] * (y - 2020) + [v] * (2026 - y)
+       for y, v in zip(range(2021, 2026), [5600.0, 5200.0, 4800.0, 5300.0, 5500.0], strict=True)},
+    "air_quality_rank_from_bottom_2021": [4.0, 12.0, 12.0, 12.0, 12.0, 12.0],
+    "new_energy_vehicle_share": [46.0, 58.0, 70.0, 81.0, 90.0, 97.0],
+    "sewage_plants_upgraded_share": [55.0, 68.0, 80.0, 90.0, 96.0, 100.0],
+    "worst_class_sections": [3.0, 2.0, 1.0, 1.0, 0.0, 0.0],
+    "reform_pilot_experiences_2021": [0.0, 3.0, 3.0, 3.0, 3.0, 3.0],
+    "dev_zone_revenue_growth": [0.0, 9.2, 10.4, 10.9, 10.1, 10.6],
+    "internet_hospitals_2021": [0.0, 2.0, 2.0, 2.0, 2.0, 2.0],
 }
 
 
@@ -345,6 +371,22 @@ def indicator_reports() -> list[tuple[str, dt.date, float, str, str]]:
 
 
 # --------------------------------------------------------------------------- loading
+
+
+def _load_issue17(conn: psycopg.Connection[Any]) -> None:
+    """Ledger attributes of every plan layer and the district indicator reports (issue 17)."""
+    from layers.demo.ledger_demo import LEDGER_LAYERS, district_indicator_reports, fill_ledger_attributes
+
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("SELECT set_config('renewal.audit_mode', 'off', true)")
+        for table in LEDGER_LAYERS:
+            fill_ledger_attributes(cur, table)
+        with cur.copy(
+            "COPY renewal.indicator_reports (indicator_id, report_date, value, source_doc, note, district_code, "
+            "district_quota, reported_by) FROM STDIN"
+        ) as copy:
+            for row in district_indicator_reports():
+                copy.write_row((*row, "demo"))
 
 
 def _load(cur: psycopg.Cursor[Any], data: LayerData, geometry_type: str) -> None:
@@ -390,5 +432,6 @@ def load_plan_layers(conninfo: str) -> dict[str, int]:
                 for row in reports:
                     copy.write_row((*row, "demo"))
         counts["indicator_reports"] = len(reports)
+        _load_issue17(conn)
         conn.execute("ANALYZE renewal.status_history")
     return counts
