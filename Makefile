@@ -7,7 +7,7 @@ DB_NAME ?= renewal
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup setup-run lock assets db demo serve lint typecheck bench notebooks clean
+.PHONY: run run-deps test setup setup-run lock assets db demo serve lint typecheck bench notebooks clean
 
 # Python dependencies come from lock files with hashes (requirements/*.lock, made by `make lock`),
 # so a fresh clone installs exactly what the suite passed with. `run` needs only run.lock.
@@ -47,8 +47,12 @@ db: setup-run
 demo: db
 	@$(PY) -m api.cli demo load --if-empty
 
+## run-deps: OS packages the service needs at run time (LibreOffice Writer for PDF reports, a CJK font)
+run-deps:
+	@scripts/os-run-deps.sh
+
 ## run: everything above, then serve API, viewer and maps on http://$(HOST):$(PORT)
-run: demo
+run: demo run-deps
 	@$(PY) -m api.cli serve --host $(HOST) --port $(PORT)
 
 ## test: provision the server, then the whole suite in a fresh test database it drops afterwards

@@ -55,3 +55,20 @@ def make_pool(settings: Settings) -> AsyncConnectionPool:
         },
         reconnect_timeout=60 * 60 * 24,
     )
+
+
+def connect_sync(settings: Settings) -> psycopg.Connection[tuple[object, ...]]:
+    """A synchronous connection configured like the pool's (role, timeout), for work done in a thread.
+
+    Report rendering (matplotlib, docxtpl, LibreOffice) is CPU-bound and synchronous; it runs in
+    a worker thread with its own connection rather than holding an async pool connection.
+    """
+    conn = psycopg.connect(
+        settings.database_url, autocommit=True, client_encoding="UTF8", application_name="renewal-api-report",
+        options=f"-c statement_timeout={settings.statement_timeout_ms} -c jit=off",
+    )
+    if settings.db_role:
+        row = conn.execute(_ROLE_USABLE, {"role": settings.db_role}).fetchone()
+        if row and row[0]:
+            conn.execute(psycopg.sql.SQL("SET ROLE {}").format(psycopg.sql.Identifier(settings.db_role)))
+    return conn

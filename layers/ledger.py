@@ -116,7 +116,7 @@ def target_ledger(conn: psycopg.Connection[Any], target: Target, as_of: dt.date,
         ("所属任务", f"任务{target.task}：{task.title}（{catalog.programme_of(target.task).name}）"),
         ("方案原文", target.source), ("起止日期", f"{target.start} 至 {target.deadline}"),
         ("统计口径", f"{layer.title}：状态达到“{labels[target.status]}”及以后，且在起止日期内首次达到"),
-        ("责任单位", "、".join(catalog.task(target.task).responsible or catalog.plan.default_responsible)),
+        ("责任单位", catalog.task(target.task).responsible_text),
         ("说明", (target.note or "") + DEMO_NOTE),
     ]):
         ws.cell(row=info_row + k, column=1, value=key).font = Font(bold=True)
@@ -186,3 +186,63 @@ def layer_ledger(conn: psycopg.Connection[Any], layer: Layer, as_of: dt.date, pa
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)
     return path
+
+
+def ledger_document_context(conn: psycopg.Connection[Any], target: Target, as_of: dt.date) -> dict[str, Any]:
+    """The Word/PDF ledger of a target (``layers/reports/templates/ledger.docx``): the same rows as the XLSX.
+
+    District shares come from :func:`layers.progress.progress_as_of`, features from
+    :func:`target_rows`, with the ledger attributes (实施主体, 计划投资, 资金来源) of each feature.
+    """
+    registry = get_registry()
+    layer = registry.get(target.layer)
+    assert layer.lifecycle is not None
+    catalog = get_catalog()
+    names = district_names(conn)
+    labels = {s.code: s.label for s in layer.lifecycle.statuses}
+    records = progress_as_of(conn, as_of, [target], by_district=True)
+    rows = target_rows(conn, target, as_of)
+    attrs: dict[str, tuple[Any, ...]] = {}
+    field_names = {f.name for f in layer.fields}
+    if {"implementing_unit", "investment_planned", "funding_source"} <= field_names:
+        query = sql.SQL(
+            "SELECT code, implementing_unit, investment_planned, funding_source FROM {} WHERE code = ANY(%s)"
+        ).format(sql.Identifier(layer.schema_name, layer.table))
+        attrs = {r[0]: r[1:] for r in conn.execute(query, ([r[1] for r in rows],)).fetchall()}
+        funding = {c.code: c.label for c in layer.field("funding_source").choices or []}
+    else:
+        funding = {}
+    task = catalog.task(target.task)
+    programme = catalog.programme_of(target.task).name
+    scope = f"{layer.title}：状态达到“{labels[target.status]}”及以后，且在起止日期内首次达到"
+    by_district: dict[str, list[dict[str, Any]]] = {}
+    for d, code, name, status, since, _reached, _value, counts in rows:
+        unit, planned, source = attrs.get(code, (None, None, None))
+        by_district.setdefault(d or "", []).append({
+            "code": code, "name": name, "status": labels.get(status, "—") if status else "—",
+            "since": since.isoformat() if since else "—", "unit": unit or "—",
+            "planned": f"{planned:,.1f}" if planned is not None else "—",
+            "funding": funding.get(source, "—") if source else "—", "counts": "是" if counts else "否",
+        })
+    return {
+        "title": f"{target.title} 台账",
+        "as_of_label": f"{as_of.year}年{as_of.month}月{as_of.day}日",
+        "demo_note": DEMO_NOTE,
+        "info": [
+            {"key": "所属任务", "value": f"任务{target.task}：{task.title}（{programme}）"},
+            {"key": "方案原文", "value": target.source},
+            {"key": "目标类别", "value": target.kind_label},
+            {"key": "起止日期", "value": f"{target.start} 至 {target.deadline}"},
+            {"key": "期限说明", "value": target.deadline_note or f"原文：{target.deadline_source}"},
+            {"key": "统计口径", "value": scope},
+            {"key": "责任单位", "value": task.responsible_text},
+            {"key": "说明", "value": target.note or "—"},
+        ],
+        "districts": [
+            {"name": names.get(r.district_code or "", "全市") if r.district_code else "全市",
+             "goal": f"{r.goal:,.2f}", "actual": f"{r.actual:,.2f}", "percent": f"{r.percent:.1f}",
+             "status_label": STATUS_LABELS[r.status], "features": r.features}
+            for r in records
+        ],
+        "features": [{"name": names.get(d, d or "未落区县"), "rows": v} for d, v in sorted(by_district.items())],
+    }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # OS tools the test suite drives as real clients: GDAL's ogrinfo (OAPIF and MVT drivers),
-# Debian's Chromium (browser tests), LibreOffice (ledgers open in an office suite) and a
+# Debian's Chromium (browser tests), LibreOffice (ledgers open in an office suite; Writer turns
+# Word reports into PDF), poppler-utils (pdftotext reads the PDF back) and a
 # CJK font for screenshots. Installed from the OS packages when missing; with
 # DATABASE_URL set nothing is installed (tests needing them then skip, or fail in CI).
 set -euo pipefail
@@ -10,6 +11,10 @@ missing=()
 command -v ogrinfo >/dev/null 2>&1 || missing+=(gdal-bin)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v soffice >/dev/null 2>&1 || missing+=(libreoffice-calc-nogui)
+# Word reports convert to PDF with LibreOffice Writer; tests read the PDF's text with pdftotext
+dpkg -s libreoffice-writer-nogui >/dev/null 2>&1 || [ -e /usr/lib/libreoffice/program/swriter ] \
+  || missing+=(libreoffice-writer-nogui)
+command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
 fc-list 2>/dev/null | grep -qi "noto.*cjk" || missing+=(fonts-noto-cjk)
 [ ${#missing[@]} -eq 0 ] && exit 0
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo "$@"; else return 127; fi; }

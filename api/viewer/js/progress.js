@@ -27,6 +27,18 @@ export function quarterOf(date) {
 
 let controller = null;
 
+// "Report" buttons: the quarterly supervision report (督导通报) for the ranked quarter, and for the
+// slider date (as_of), as Word or PDF, from /reports/quarterly next to the ranking endpoint.
+function reportLinks(cfg, quarter, asOf) {
+  const base = cfg.endpoints.ranking.replace(/\/progress\/ranking.*$/, '/reports/quarterly');
+  const zh = lang() !== 'en';
+  const link = (params, label) => `<a class="report-link" href="${esc(base + qs(params))}" download>${esc(label)}</a>`;
+  return `<p class="note report-links">${esc(zh ? '督导通报' : 'Report')}: `
+    + link({ quarter, format: 'docx' }, `${quarter} Word`) + ' · ' + link({ quarter, format: 'pdf' }, `${quarter} PDF`)
+    + ' · ' + link({ as_of: asOf, format: 'docx' }, `${zh ? '截至' : 'as of'} ${asOf} Word`)
+    + ' · ' + link({ as_of: asOf, format: 'pdf' }, 'PDF') + '</p>';
+}
+
 export async function renderProgress(cfg, { asOf, district, onTarget, activeTarget }) {
   const list = document.getElementById('progress-list');
   const ranking = document.getElementById('ranking');
@@ -76,7 +88,7 @@ export async function renderProgress(cfg, { asOf, district, onTarget, activeTarg
         + `<th>${esc(t('district_name'))}</th><th>${esc(t('score'))}</th></tr>`
         + rows.map((d) => `<tr data-district="${esc(d.district_code)}"${d.district_code === district ? ' style="font-weight:bold"' : ''}>`
           + `<td>${esc(d.rank)} ${arrow(Number(d.change || 0))}</td><td>${esc(d.district_name || d.name || d.district_code)}</td>`
-          + `<td>${num(d.score)}</td></tr>`).join('') + '</table>';
+          + `<td>${num(d.score)}</td></tr>`).join('') + '</table>' + reportLinks(cfg, body.quarter || quarter, asOf);
     } catch (e) {
       if (e.name !== 'AbortError') ranking.innerHTML = `<p class="note">${esc(e.message)}</p>`;
     }

@@ -1,0 +1,83 @@
+"""The quarterly supervision report (督导通报) and district one-pagers as Word or PDF (``/reports``).
+
+Numbers, maps and wording come from :mod:`layers.reports`; this module parses the query
+into typed values and streams the file. Reading: the report spans layers, so it declares the
+set of layers the caller may read (``readable_layers``) and shows maps, investment and
+overdue lists of those only; progress figures are public like ``/progress``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from api.auth import readable_layers
+from api.db import connect_sync
+from api.deps import SettingsDep
+from gis.errors import InvalidInputError
+from layers.models import Layer
+from layers.progress import Quarter, parse_as_of
+from layers.reports import ReportFile, district_summary, quarterly_report
+from layers.reports.render import parse_format
+
+ORDER = 45
+router = APIRouter(tags=["reports"])
+
+FormatQ = Annotated[str, Query(description="docx (Word, editable) or pdf", examples=["docx", "pdf"])]
+
+
+def _file(report: ReportFile) -> Response:
+    disposition = f"attachment; filename=\"report.{report.format}\"; filename*=UTF-8''{quote(report.filename)}"
+    return Response(report.content, media_type=report.media_type, headers={"Content-Disposition": disposition})
+
+
+@router.get("/reports/quarterly", summary="Quarterly supervision report (督导通报) as Word or PDF",
+            response_class=Response, responses={200: {"content": {
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document": {},
+                "application/pdf": {}}}})
+async def quarterly(
+    settings: SettingsDep,
+    layers: Annotated[list[Layer], Depends(readable_layers)],
+    quarter: Annotated[str | None, Query(description="e.g. 2022Q3 (as of its last day)", examples=["2022Q3"])] = None,
+    as_of: Annotated[str | None, Query(description="A date YYYY-MM-DD instead of a quarter")] = None,
+    format: FormatQ = "docx",  # noqa: A002
+) -> Response:
+    """Cover, target summary, district ranking, programme tables, maps, investment, overdue list, photos."""
+    fmt = parse_format(format)
+    if (quarter is None) == (as_of is None):
+        raise InvalidInputError("Give either quarter (e.g. 2022Q3) or as_of (YYYY-MM-DD), not both or neither.")
+    q = Quarter.parse(quarter) if quarter is not None else None
+    day = parse_as_of(as_of) if as_of is not None else None
+    readable = {layer.id for layer in layers}
+
+    def build() -> ReportFile:
+        # rendering is CPU work (matplotlib, docxtpl, LibreOffice): a thread, its own connection
+        with connect_sync(settings) as conn:
+            return quarterly_report(conn, quarter=q, as_of=day, fmt=fmt, layers=readable)
+
+    return _file(await run_in_threadpool(build))
+
+
+@router.get("/reports/district/{district}", summary="One district's one-page summary as Word or PDF",
+            response_class=Response)
+async def district(
+    district: str,
+    settings: SettingsDep,
+    layers: Annotated[list[Layer], Depends(readable_layers)],
+    as_of: Annotated[str | None, Query(description="Date YYYY-MM-DD (default today)")] = None,
+    format: FormatQ = "docx",  # noqa: A002
+) -> Response:
+    """The district's share of every target, its rank, investment and overdue items."""
+    fmt = parse_format(format)
+    day = parse_as_of(as_of)
+    readable = {layer.id for layer in layers}
+
+    def build() -> ReportFile:
+        with connect_sync(settings) as conn:
+            return district_summary(conn, district, day, fmt=fmt, layers=readable)
+
+    return _file(await run_in_threadpool(build))

@@ -1,0 +1,81 @@
+"""GET /reports/quarterly and /reports/district: Word read back equals /progress and /progress/ranking."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from docx import Document
+
+
+def _table(content: bytes, header: list[str]) -> list[list[str]]:
+    doc = Document(io.BytesIO(content))
+    for t in doc.tables:
+        rows = [[c.text.strip() for c in r.cells] for r in t.rows]
+        if rows[0][: len(header)] == header:
+            return rows[1:]
+    raise AssertionError(f"no table {header}")
+
+
+@pytest.fixture(scope="module")
+def report(client) -> bytes:  # type: ignore[no-untyped-def]
+    r = client.get("/reports/quarterly", params={"quarter": "2022Q3", "format": "docx"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/vnd.openxmlformats-officedocument")
+    assert "filename*=UTF-8''" in r.headers["content-disposition"]
+    return r.content
+
+
+def test_summary_equals_progress(client, report: bytes) -> None:  # type: ignore[no-untyped-def]
+    progress = client.get("/progress", params={"as_of": "2022-09-30"}).json()["targets"]
+    rows = _table(report, ["任务", "目标", "类别", "目标值", "完成值"])
+    assert [r[1] for r in rows] == [p["title"] for p in progress]
+    for row, p in zip(rows, progress, strict=True):
+        assert int(row[0]) == p["task"]
+        assert float(row[3].replace(",", "")) == pytest.approx(p["target_value"])
+        assert float(row[4].replace(",", "")) == pytest.approx(p["actual"])
+        assert float(row[6]) == pytest.approx(p["percent"])
+        assert float(row[7]) == pytest.approx(p["expected_percent"])
+        assert row[8] == p["status_label"] and row[9] == p["deadline"]
+
+
+def test_ranking_equals_progress_ranking(client, report: bytes) -> None:  # type: ignore[no-untyped-def]
+    body = client.get("/progress/ranking", params={"quarter": "2022Q3"}).json()
+    assert body["indicators"], "district-reported indicators are ranked too"
+    rows = [r for r in _table(report, ["排名", "区县", "得分"]) if r[0] != "—"]
+    assert len(rows) == len(body["ranking"])
+    for row, d in zip(rows, body["ranking"], strict=True):
+        assert (int(row[0]), row[1]) == (d["rank"], d["district_name"])
+        assert float(row[2]) == pytest.approx(d["score"])
+        assert int(row[3]) == d["targets"]
+        assert row[4] == (str(d["previous_rank"]) if d["previous_rank"] is not None else "—")
+
+
+def test_as_of_report(client) -> None:  # type: ignore[no-untyped-def]
+    r = client.get("/reports/quarterly", params={"as_of": "2022-08-15"})
+    assert r.status_code == 200
+    text = "\n".join(p.text for p in Document(io.BytesIO(r.content)).paragraphs)
+    assert "截至2022年8月15日" in text and "2022Q2" in text
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({"quarter": "2022Q5"}, 400),
+        ({"quarter": "2022Q3", "format": "odt"}, 400),
+        ({"quarter": "2022Q3", "as_of": "2022-09-30"}, 400),
+        ({}, 400),
+        ({"as_of": "2022-13-01"}, 400),
+    ],
+)
+def test_bad_requests_are_400(client, params: dict[str, str], status: int) -> None:  # type: ignore[no-untyped-def]
+    r = client.get("/reports/quarterly", params=params)
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_district_one_pager(client) -> None:  # type: ignore[no-untyped-def]
+    r = client.get("/reports/district/130104", params={"as_of": "2022-09-30"})
+    assert r.status_code == 200
+    assert "桥西区" in Document(io.BytesIO(r.content)).paragraphs[0].text
+    assert client.get("/reports/district/999999").status_code == 400
