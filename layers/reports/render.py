@@ -24,7 +24,8 @@ import psycopg
 from docx.shared import Mm
 from docxtpl import DocxTemplate, InlineImage
 
-from gis.errors import InvalidInputError, ServiceUnavailableError
+from gis.errors import InvalidInputError
+from layers.errors import ServiceUnavailableError
 from layers.plan.models import Target
 from layers.progress import Quarter, district_names
 from layers.reports import data as report_data
