@@ -34,7 +34,7 @@ LEDGER_LAYERS = (
     "vacated_land", "urban_villages", "old_compounds", "planned_roads", "parking_sites", "resettlement_housing",
     "utility_tunnels", "waterlogging_points", "pipe_renewals", "beautiful_streets", "core_area_projects",
 )
-"""Layers that carry the ledger attributes (migration 0007)."""
+"""Layers that carry the ledger attributes (migration 0010)."""
 
 UNITS: dict[str, list[str]] = {
     "vacated_land": ["市土地储备中心", "石家庄城市更新集团有限公司", "{d}自然资源和规划分局"],

@@ -3,7 +3,7 @@
 Numbers are taken from :mod:`layers.progress` (targets, district shares, quarterly ranking)
 and :mod:`layers.indicators` as they are, only formatted: the report can never disagree
 with ``/progress`` or ``/progress/ranking``. Investment sums the ledger attributes
-(migration 0007) of the plan layers the reader may see, as currently recorded.
+(migration 0010) of the plan layers the reader may see, as currently recorded.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ LEDGER_LAYERS = (
     "vacated_land", "urban_villages", "old_compounds", "planned_roads", "parking_sites", "resettlement_housing",
     "utility_tunnels", "waterlogging_points", "pipe_renewals", "beautiful_streets", "core_area_projects",
 )
-"""Layers with the ledger attributes (实施主体, 投资, 资金来源) of migration 0007."""
+"""Layers with the ledger attributes (实施主体, 投资, 资金来源) of migration 0010."""
 OVERDUE_EXAMPLES = 6
 
 

@@ -3,7 +3,7 @@
 Geometries are read in CGCS2000 Gauss-Krüger 114°E (EPSG:4547, metres) so shapes are true,
 simplified in the database for the page's resolution. Status colours and labels come from
 the registry (one vocabulary for every output); the status of a feature as of a date is
-the rule of :func:`feature_status_sql`.
+the rule of :mod:`layers.history`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from psycopg import sql  # noqa: E402
 
+from layers.history import Params, status_join  # noqa: E402
 from layers.models import Layer  # noqa: E402
 from layers.registry import get_registry  # noqa: E402
 
@@ -54,25 +55,24 @@ def _style() -> Any:
     return {"font.family": [family, "DejaVu Sans"] if family else ["DejaVu Sans"], "axes.unicode_minus": False}
 
 
-def feature_status_sql(layer: Layer) -> sql.Composed:
-    """``code, name, district_code, status, geom`` of a layer's features as of ``%(as_of)s``.
+def feature_status_sql(layer: Layer, as_of: dt.date) -> tuple[sql.Composed, Params]:
+    """``code, name, district_code, status, wkb`` of the features that exist on ``as_of``, with their status then.
 
-    Status as of D: the ``to_status`` of the feature's latest ``status_history`` row dated on
-    or before D (the rule of :mod:`layers.progress`); a feature with none by D is left out.
+    The status as of the date is :func:`layers.history.status_join` (the one rule: latest history
+    row on or before the date; else the first status if the feature existed; else absent).
     """
-    return sql.SQL(
+    params = Params()
+    query = sql.SQL(
         """
         SELECT t.code, t.name, t.district_code, s.status,
                ST_AsBinary(ST_SimplifyPreserveTopology(ST_Transform(t.geom, 4547), {tol})) AS wkb
         FROM {table} AS t
-        JOIN LATERAL (
-          SELECT h.to_status AS status FROM renewal.status_history AS h
-          WHERE h.layer = {layer} AND h.feature_id = t.id AND h.effective_date <= %(as_of)s
-          ORDER BY h.effective_date DESC, h.id DESC LIMIT 1
-        ) AS s ON true
+        {status}
+        WHERE s.status IS NOT NULL
         """
-    ).format(table=sql.Identifier(layer.schema_name, layer.table), layer=sql.Literal(layer.table),
+    ).format(table=sql.Identifier(layer.schema_name, layer.table), status=status_join(layer, as_of, params),
              tol=sql.Literal(SIMPLIFY_M))
+    return query, params
 
 
 def _districts(conn: psycopg.Connection[Any]) -> list[tuple[str, str, shapely.Geometry]]:
@@ -121,7 +121,8 @@ def status_map(conn: psycopg.Connection[Any], layer_id: str, as_of: dt.date, tit
     """A layer's features coloured by their status as of a date, with a legend (PNG bytes)."""
     layer = get_registry().get(layer_id)
     assert layer.lifecycle is not None
-    rows = conn.execute(feature_status_sql(layer), {"as_of": as_of}).fetchall()
+    query, params = feature_status_sql(layer, as_of)
+    rows = conn.execute(query, params).fetchall()
     districts = _districts(conn)
     colours = {s.code: s.color for s in layer.lifecycle.statuses}
     counts: dict[str, int] = {}
