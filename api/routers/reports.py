@@ -2,8 +2,9 @@
 
 Numbers, maps and wording come from :mod:`layers.reports`; this module parses the query
 into typed values and streams the file. Reading: the report spans layers, so it declares the
-set of layers the caller may read (``readable_layers``) and shows maps, investment and
-overdue lists of those only; progress figures are public like ``/progress``.
+set of layers the caller may read and shows maps, investment and
+overdue lists of those only (``ReadableRenewalLayers``: the renewal layers the caller may read,
+or the ``layers`` it names); progress figures are plan aggregates, public like ``/progress``.
 """
 
 from __future__ import annotations
@@ -11,15 +12,14 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from api.auth import readable_layers
+from api.access import ReadableRenewalLayers
 from api.db import connect_sync
 from api.deps import SettingsDep
 from gis.errors import InvalidInputError
-from layers.models import Layer
 from layers.progress import Quarter, parse_as_of
 from layers.reports import ReportFile, district_summary, quarterly_report
 from layers.reports.render import parse_format
@@ -41,7 +41,7 @@ def _file(report: ReportFile) -> Response:
                 "application/pdf": {}}}})
 async def quarterly(
     settings: SettingsDep,
-    layers: Annotated[list[Layer], Depends(readable_layers)],
+    layers: ReadableRenewalLayers,
     quarter: Annotated[str | None, Query(description="e.g. 2022Q3 (as of its last day)", examples=["2022Q3"])] = None,
     as_of: Annotated[str | None, Query(description="A date YYYY-MM-DD instead of a quarter")] = None,
     format: FormatQ = "docx",  # noqa: A002
@@ -67,7 +67,7 @@ async def quarterly(
 async def district(
     district: str,
     settings: SettingsDep,
-    layers: Annotated[list[Layer], Depends(readable_layers)],
+    layers: ReadableRenewalLayers,
     as_of: Annotated[str | None, Query(description="Date YYYY-MM-DD (default today)")] = None,
     format: FormatQ = "docx",  # noqa: A002
 ) -> Response:
