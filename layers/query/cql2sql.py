@@ -300,6 +300,12 @@ class CqlTranslator:
             return sql.SQL("NULL")
         return self.b(coerced, CAST_OF_KIND[target])
 
+    def _pattern(self, v: _Val, prop: str | None) -> sql.Composable:
+        text = str(v.literal)
+        if prop == "status" and self.layer.lifecycle is not None:
+            text = status_value(self.layer, text)
+        return self.b(text, "text")
+
     def _pair(self, a: Any, b: Any, want: str | None = None) -> tuple[sql.Composable, sql.Composable]:
         x, y = self.scalar(a), self.scalar(b)
         kx, ky = x.kind, y.kind
@@ -316,6 +322,10 @@ class CqlTranslator:
                       else float for v in (x, y))
             if x.literal is not None and y.literal is not None and tx is not ty:
                 raise self.fail(f"cannot compare {x.literal!r} with {y.literal!r}.")
+        if want == "text":  # a LIKE pattern is bound as written (a value would be trimmed); a status label is a code
+            lx = self._pattern(x, y.prop) if x.is_literal else self._bind_as(x, "text", None)
+            ly = self._pattern(y, x.prop) if y.is_literal else self._bind_as(y, "text", None)
+            return lx, ly
         return self._bind_as(x, ky or want, y.prop), self._bind_as(y, kx or want, x.prop)
 
     # ---- geometries

@@ -43,6 +43,12 @@ def test_text_literal_is_coerced_to_the_column_kind(compounds: Layer) -> None:
     assert params == {"q0": 12} and "::bigint" in text
 
 
+def test_like_pattern_is_bound_as_written_while_values_are_trimmed(compounds: Layer) -> None:
+    text, params = render(compounds, "name LIKE '% 号院 ' AND name = ' 一号院 '")
+    assert '"t"."name" LIKE %(q0)s::text' in text and params == {"q0": "% 号院 ", "q1": "一号院"}
+    assert render(compounds, "status LIKE '已开工'")[1] == {"q0": "started"}
+
+
 def test_status_by_chinese_label_becomes_the_code(compounds: Layer) -> None:
     _, params = render(compounds, "status = '已开工'")
     assert params == {"q0": "started"}
