@@ -9,9 +9,13 @@ or the ``layers`` it names); progress figures are plan aggregates, public like `
 
 from __future__ import annotations
 
-from typing import Annotated
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Annotated, Any
 from urllib.parse import quote
 
+import psycopg
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -22,10 +26,32 @@ from api.deps import SettingsDep
 from gis.errors import InvalidInputError
 from layers.progress import Quarter, parse_as_of
 from layers.reports import ReportFile, district_summary, quarterly_report
+from layers.reports.data import data_version
 from layers.reports.render import parse_format
 
 ORDER = 45
 router = APIRouter(tags=["reports"])
+
+CACHE_SIZE = 8
+"""Rendered reports kept in memory (a quarterly report is ~0.6 MB and takes 10–30 s to build)."""
+_cache: OrderedDict[tuple[object, ...], ReportFile] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _cached(conn: psycopg.Connection[Any], key: tuple[object, ...], build: Callable[[], ReportFile]) -> ReportFile:
+    """The report for ``key`` if the data have not changed since it was built, else build it and keep it."""
+    full = (*key, data_version(conn))
+    with _cache_lock:
+        hit = _cache.get(full)
+        if hit is not None:
+            _cache.move_to_end(full)
+            return hit
+    report = build()
+    with _cache_lock:
+        _cache[full] = report
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return report
 
 FormatQ = Annotated[str, Query(description="docx (Word, editable) or pdf", examples=["docx", "pdf"])]
 
@@ -57,7 +83,8 @@ async def quarterly(
     def build() -> ReportFile:
         # rendering is CPU work (matplotlib, docxtpl, LibreOffice): a thread, its own connection
         with connect_sync(settings) as conn:
-            return quarterly_report(conn, quarter=q, as_of=day, fmt=fmt, layers=readable)
+            key = ("quarterly", str(q), day, fmt, frozenset(readable))
+            return _cached(conn, key, lambda: quarterly_report(conn, quarter=q, as_of=day, fmt=fmt, layers=readable))
 
     return _file(await run_in_threadpool(build))
 
@@ -78,6 +105,7 @@ async def district(
 
     def build() -> ReportFile:
         with connect_sync(settings) as conn:
-            return district_summary(conn, district, day, fmt=fmt, layers=readable)
+            key = ("district", district, day, fmt, frozenset(readable))
+            return _cached(conn, key, lambda: district_summary(conn, district, day, fmt=fmt, layers=readable))
 
     return _file(await run_in_threadpool(build))

@@ -279,3 +279,22 @@ def district_context(conn: psycopg.Connection[Any], as_of: dt.date, district: st
         "overdue_text": ("逾期未完成：" + "；".join(f"{o['title']}（差{o['missing']}）" for o in late_items))
         if late_items else "无逾期未完成目标。",
     }
+
+
+def data_version(conn: psycopg.Connection[Any]) -> str:
+    """A fingerprint of everything a report reads (layer versions, history, indicator reports).
+
+    Any write to a layer bumps ``renewal.layer_version`` (statement trigger); history and
+    indicator reports are append-mostly, so their newest id and row count catch the rest.
+    Equal fingerprints (on the same day) mean an identical report, which callers may cache.
+    """
+    row = conn.execute(
+        """
+        SELECT (SELECT coalesce(string_agg(layer || ':' || version, ',' ORDER BY layer), '')
+                FROM renewal.layer_version)
+               || '|' || (SELECT coalesce(max(id), 0) || ':' || count(*) FROM renewal.status_history)
+               || '|' || (SELECT coalesce(max(id), 0) || ':' || count(*) FROM renewal.indicator_reports)
+               || '|' || current_date
+        """
+    ).fetchone()
+    return str(row[0]) if row else ""

@@ -79,3 +79,22 @@ def test_district_one_pager(client) -> None:  # type: ignore[no-untyped-def]
     assert r.status_code == 200
     assert "桥西区" in Document(io.BytesIO(r.content)).paragraphs[0].text
     assert client.get("/reports/district/999999").status_code == 400
+
+
+def test_same_report_is_served_from_cache_until_data_change(client, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    import psycopg
+
+    params = {"as_of": "2022-07-01", "format": "docx"}
+    t0 = time.perf_counter()
+    first = client.get("/reports/quarterly", params=params)
+    t1 = time.perf_counter()
+    again = client.get("/reports/quarterly", params=params)
+    t2 = time.perf_counter()
+    assert first.content == again.content and (t2 - t1) < 0.5 * (t1 - t0)
+    with psycopg.connect(db_url, autocommit=True) as conn:  # any write bumps the layer's version: rebuilt
+        conn.execute("UPDATE renewal.layer_version SET version = version + 1 WHERE layer = 'old_compounds'")
+    t3 = time.perf_counter()
+    client.get("/reports/quarterly", params=params)
+    assert time.perf_counter() - t3 > 5 * (t2 - t1)
