@@ -13,6 +13,8 @@ import httpx
 import psycopg
 import pytest
 
+from layers.registry import get_registry
+
 pytestmark = pytest.mark.browser
 
 CITY = (114.50, 38.04)
@@ -98,6 +100,70 @@ def test_clicking_a_feature_opens_its_popup(viewer, conn) -> None:
     assert viewer.page.locator(".maplibregl-popup .timeline li").count() == n_hist
     viewer.idle()
     viewer.screenshot("04-popup")
+
+
+def test_popup_on_a_date_gives_that_dates_status_and_the_current_one(viewer, conn) -> None:
+    """With the slider on 2021-06-30 the popup of 华药集团老厂区 says what the map colours it with
+    that day, and gives 交割/交付 (its status today) labelled as the current status."""
+    fid, name, lon, lat, now = _one(
+        conn,
+        "SELECT v.id, v.name, ST_X(p), ST_Y(p), v.status "
+        "FROM renewal.vacated_land v, ST_PointOnSurface(v.geom) AS p WHERE v.name LIKE '华药集团老厂区%'",
+    )
+    then = _one(
+        conn,
+        "SELECT to_status FROM renewal.status_history WHERE layer = 'vacated_land' AND feature_id = %s "
+        "AND effective_date <= '2021-06-30' ORDER BY effective_date DESC, id DESC LIMIT 1",
+        fid,
+    )
+    labels = {s.code: (s.label, s.label_en) for s in get_registry().get("vacated_land").lifecycle.statuses}
+    assert then != now
+    viewer.open()
+    viewer.page.locator("#date-input").fill("2021-06-30")
+    viewer.page.locator("#date-input").dispatch_event("change")
+    viewer.idle()
+    viewer.jump(lon, lat, 15)
+    state = viewer.eval(
+        "(id) => window.viewer.map.getFeatureState({source: 'vacated_land', sourceLayer: 'vacated_land', id}).status",
+        fid,
+    )
+    assert state == then  # the map's colour on that date
+    x, y = viewer.eval(
+        "([lon, lat]) => { const p = window.viewer.map.project([lon, lat]); "
+        "const r = window.viewer.map.getCanvas().getBoundingClientRect(); "
+        "return [p.x + r.left, p.y + r.top]; }",
+        [lon, lat],
+    )
+    viewer.page.mouse.click(x, y)
+    box = viewer.page.locator(".maplibregl-popup .popup")
+    box.wait_for(timeout=15_000)
+    assert viewer.page.locator(".maplibregl-popup .popup-name").inner_text() == name
+    assert box.get_attribute("data-status") == then
+    rows = dict(
+        (r[0], r[1]) for r in viewer.eval(
+            "() => [...document.querySelectorAll('.maplibregl-popup tr')].map((tr) => "
+            "[...tr.querySelectorAll('td')].map((td) => td.textContent))"
+        )
+    )
+    assert rows["2021-06-30 状态"] == labels[then][0]
+    assert rows["当前状态"] == labels[now][0] == "交割/交付"
+    viewer.screenshot("04b-popup-as-of")
+    # in English the same rows, in English (the popup is redrawn on the language switch)
+    viewer.page.locator("#btn-lang").click()
+    viewer.page.locator(".maplibregl-popup .popup").wait_for(timeout=15_000)
+    viewer.page.wait_for_function(
+        "() => [...document.querySelectorAll('.maplibregl-popup td')]"
+        ".some((td) => td.textContent === 'Current status')",
+        timeout=15_000,
+    )
+    rows = dict(
+        (r[0], r[1]) for r in viewer.eval(
+            "() => [...document.querySelectorAll('.maplibregl-popup tr')].map((tr) => "
+            "[...tr.querySelectorAll('td')].map((td) => td.textContent))"
+        )
+    )
+    assert rows["Status on 2021-06-30"] == (labels[then][1] or labels[then][0])
+    assert rows["Current status"] == (labels[now][1] or labels[now][0])
 
 
 def test_slider_replays_completed_old_compounds(viewer, conn, live_server) -> None:
