@@ -19,7 +19,7 @@ from fastapi import FastAPI
 
 from api import routers
 from api.access import install_access
-from api.city import load_city
+from api.city import CityContext, load_city
 from api.consistency import ReadYourWritesMiddleware
 from api.db import make_pool
 from api.errors import install_error_handlers
@@ -27,7 +27,6 @@ from api.input_guard import InputGuardMiddleware
 from api.routing import Databases, ReplicaRetryMiddleware
 from api.settings import Settings
 from api.versions import LayerVersions
-from layers import city
 from layers.registry import get_registry
 
 log = logging.getLogger(__name__)
@@ -53,7 +52,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         versions.start()
         await databases.open()
         app.state.city = None
-        previous = city.activate(None)
         try:
             await load_city(app)
         except Exception as exc:  # noqa: BLE001 - the database may be down at start; routes load it later
@@ -61,16 +59,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            city.activate(previous)
             await databases.close()
             await versions.stop()
             await pool.close()
 
     app = FastAPI(
-        title="石家庄城市更新 Shijiazhuang urban renewal API",
+        title="城市更新 Urban renewal API",
         description=(
-            "OGC API Features, vector tiles, planner queries and progress for Shijiazhuang's urban-renewal "
-            "layers. Storage CRS CGCS2000 (EPSG:4490)."
+            "OGC API Features, vector tiles, planner queries and progress for a city's urban-renewal layers "
+            "(the city is the database's profile: GET /viewer/config, `renewal city show`). "
+            "Storage CRS CGCS2000 (EPSG:4490)."
         ),
         version="0.1.0",
         lifespan=lifespan,
@@ -90,4 +88,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_access(app)  # every route must declare what it reads or writes (api/access.py)
     # Added last, so it runs first: no route, middleware or log line sees unsafe text.
     app.add_middleware(InputGuardMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(CityContext)
     return app

@@ -1,8 +1,9 @@
 """The city this app serves: its profile, read once from the database the app is connected to.
 
 One database holds one city (:mod:`layers.city`), so the profile comes from the pool. The
-lifespan loads it and makes it the process's city (the plan catalog follows it); a route
-that needs it declares :data:`CityDep`, which loads it then if the database was down at start.
+lifespan loads it; :class:`CityContext` makes it the city of every request (so code without a
+connection, such as the plan catalog, follows it, even with two apps in one process); a route
+that needs it declares :data:`CityDep`. Either loads it if the database was down at start.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from psycopg_pool import AsyncConnectionPool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from layers import city
 from layers.city import CityProfile
@@ -25,7 +27,6 @@ async def load_city(app: FastAPI) -> CityProfile:
     async with pool.connection() as conn:
         profile = await city.load_async(conn, fresh=True)
     app.state.city = profile
-    city.activate(profile)
     return profile
 
 
@@ -38,3 +39,28 @@ async def get_city(request: Request) -> CityProfile:
 
 
 CityDep = Annotated[CityProfile, Depends(get_city)]
+
+
+class CityContext:
+    """ASGI middleware: the app's city is :func:`layers.city.current` while a request runs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request with the app's city as the current one."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        owner = scope["app"]
+        profile: CityProfile | None = getattr(owner.state, "city", None)
+        if profile is None:
+            try:
+                profile = await load_city(owner)
+            except Exception as exc:  # noqa: BLE001 - routes that need the database answer 503 themselves
+                log.warning("city profile not loaded (%s)", exc)
+        token = city.use(profile)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            city.release(token)

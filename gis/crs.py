@@ -74,11 +74,12 @@ class Extent:
 
     def buffered(self, margin: float) -> Extent:
         """The box grown by ``margin`` degrees on every side, rounded outwards to 0.1°."""
+        eps = 1e-6  # so that 119.9 - 0.2 = 119.69999... stays 119.7
         return Extent(
-            math.floor((self.minx - margin) * 10) / 10,
-            math.floor((self.miny - margin) * 10) / 10,
-            math.ceil((self.maxx + margin) * 10) / 10,
-            math.ceil((self.maxy + margin) * 10) / 10,
+            math.floor((self.minx - margin) * 10 + eps) / 10,
+            math.floor((self.miny - margin) * 10 + eps) / 10,
+            math.ceil((self.maxx + margin) * 10 - eps) / 10,
+            math.ceil((self.maxy + margin) * 10 - eps) / 10,
             self.name,
         )
 

@@ -10,7 +10,7 @@ What a write guarantees
   read-only properties (``area_mu``, ``length_m``, ``created_at``, ``updated_at``,
   ``status_label``) are ignored so a feature read from the API can be sent back unchanged.
 * The geometry must be of the layer's type (a Polygon is promoted to MultiPolygon, a
-  LineString to MultiLineString), valid, finite and inside Shijiazhuang after conversion from
+  LineString to MultiLineString), valid, finite and inside the city's extent after conversion from
   the input CRS (``Content-Crs``; default CRS84, axis order as the CRS defines it; CGCS2000,
   Gauss-Krüger, Web Mercator, GCJ-02 and BD-09 accepted).
 * A status may move only along the registry's lifecycle (:meth:`layers.models.Lifecycle.allowed_next`);

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,8 @@ from gis.render import (
     render,
     title_html,
 )
+from layers.city import SHIJIAZHUANG, CityProfile
+from layers.city import load_async as load_city
 from layers.history import Params
 from layers.history import status_join as status_join_sql
 from layers.models import Layer
@@ -44,16 +47,28 @@ __all__ = [
     "reference_query", "render",
 ]
 
-CENTER_LONLAT = (114.50, 38.04)
-"""Where the maps open (longitude, latitude), at :data:`ZOOM`."""
-ZOOM = 11
+CENTER_LONLAT = SHIJIAZHUANG.centre
+"""Where maps of the default city open (longitude, latitude), at :data:`ZOOM`; others use their profile."""
+ZOOM = math.ceil(SHIJIAZHUANG.zoom)
 NO_TASK_COLOR = NO_DATA_COLOR
 """Fill of a district that has no share of the target."""
 SOURCES = (
     "数据来源：石家庄城市更新演示数据（合成数据，非官方）；区县边界：DataV.GeoAtlas 简化（示意，非官方边界）；"
     "目标：《关于落实〈省委省政府关于大力支持省会建设和高质量发展的意见〉的实施方案》"
 )
-"""The caption under every map's title."""
+"""The caption under the demo city's maps (the profile's ``demo``); other cities' maps name their own data."""
+
+
+def sources_for(city: CityProfile) -> str:
+    """The caption under a map of ``city``."""
+    if city.demo:
+        return SOURCES
+    return f"数据来源：{city.name}城市更新图层" + ("；目标：规划目录" if city.catalog else "")
+
+
+def _frame_of(city: CityProfile) -> dict[str, Any]:
+    """build_map's keywords that place and caption a map of ``city``."""
+    return {"center_lonlat": city.centre, "zoom": math.ceil(city.zoom), "sources": sources_for(city)}
 
 
 # --------------------------------------------------------------------------- SQL
@@ -274,6 +289,7 @@ async def progress_map(
     else:
         chosen = [t for t in targets if t.start <= as_of <= t.deadline] or [t for t in targets if t.start <= as_of]
     records = await aprogress_as_of(conn, as_of, chosen, by_district=True) if chosen else []
+    profile = await load_city(conn)
     if target_id:
         t = targets[0]
         city = next(r for r in records if r.district_code is None)
@@ -284,7 +300,7 @@ async def progress_map(
         choropleth = "区县完成率（按清单分解）"
     else:
         percent = {d: score for d, (score, _) in district_scores(records).items()}
-        title = "石家庄城市更新进度图"
+        title = f"{profile.name}城市更新进度图"
         subtitle = f"{len(chosen)} 项在期目标的区县平均完成率"
         choropleth = "区县平均完成率"
     layer_ids = list(dict.fromkeys(t.layer for t in targets))
@@ -296,7 +312,7 @@ async def progress_map(
     return build_map(
         title=title, as_of=as_of, layers=layers, districts_geojson=districts, rings_geojson=rings,
         river_geojson=river, district_percent=percent, choropleth_title=choropleth, subtitle=subtitle,
-        basemap=basemap, tianditu_key=tianditu_key,
+        basemap=basemap, tianditu_key=tianditu_key, **_frame_of(profile),
     )
 
 
@@ -317,5 +333,6 @@ async def layer_map(
     return build_map(
         title=f"{layer.title}", as_of=as_of, layers=[ml], districts_geojson=districts, rings_geojson=rings,
         river_geojson=river, subtitle=sub, basemap=basemap, tianditu_key=tianditu_key,
+        **_frame_of(await load_city(conn)),
     )
 

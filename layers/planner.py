@@ -248,16 +248,23 @@ def _measure_sql(layer: Layer) -> tuple[str, sql.Composable]:
     return m, sql.Identifier("t", m)
 
 
-def _clip_sql(layer: Layer, srid: int) -> sql.Composable:
-    """The measure of the part inside the area, in the city's area CRS (as the stored columns)."""
+def _area_m2_sql(expr: sql.Composable, srid: int, geodesic: bool) -> sql.Composable:
+    """Area in m² measured as the city's ``area_mu`` columns are (:attr:`CityProfile.measure`)."""
+    if geodesic:
+        return sql.SQL("ST_Area(({})::geography)").format(expr)
+    return sql.SQL("ST_Area(ST_Transform({}, {}))").format(expr, sql.Literal(int(srid)))
+
+
+def _clip_sql(layer: Layer, srid: int, geodesic: bool = False) -> sql.Composable:
+    """The measure of the part inside the area, measured as the city's stored columns are."""
+    part = sql.SQL("ST_Intersection(t.geom, a.g)")
     if layer.measure == "area":
-        return sql.SQL("CASE WHEN ST_CoveredBy(t.geom, a.g) THEN t.area_mu "
-                       "ELSE ST_Area(ST_Transform(ST_Intersection(t.geom, a.g), {})) * {} END").format(
-            sql.Literal(int(srid)), sql.Literal(MU_PER_M2))
+        return sql.SQL("CASE WHEN ST_CoveredBy(t.geom, a.g) THEN t.area_mu ELSE {} * {} END").format(
+            _area_m2_sql(part, srid, geodesic), sql.Literal(MU_PER_M2))
     if layer.measure == "length":
-        return sql.SQL("CASE WHEN ST_CoveredBy(t.geom, a.g) THEN t.length_m "
-                       "ELSE ST_Length(ST_Transform(ST_Intersection(t.geom, a.g), {})) END").format(
-            sql.Literal(int(srid)))
+        length = (sql.SQL("ST_Length(({})::geography)").format(part) if geodesic
+                  else sql.SQL("ST_Length(ST_Transform({}, {}))").format(part, sql.Literal(int(srid))))
+        return sql.SQL("CASE WHEN ST_CoveredBy(t.geom, a.g) THEN t.length_m ELSE {} END").format(length)
     return sql.SQL("NULL")
 
 
@@ -320,10 +327,11 @@ def point_query(registry: Registry, x: float, y: float, distance: float, layers:
 
 
 def within_query(registry: Registry, area: Area, layers: Sequence[Layer], *, predicate: Predicate = "intersects",
-                 limit: int = 1000, srid: int) -> Statement:
+                 limit: int = 1000, srid: int, geodesic: bool = False) -> Statement:
     """Per layer: count, total and inside-the-area measure (mu or metres), counts by status, and the features.
 
-    ``srid`` is the city's area CRS (:attr:`CityProfile.area_srid`). The answer is NULL when no
+    ``srid`` is the city's area CRS (:attr:`CityProfile.area_srid`); ``geodesic`` measures on the
+    spheroid instead, for a city whose profile says so (:attr:`CityProfile.measure`). The answer is NULL when no
     zone matches the area's name.
     """
     b = Binder()
@@ -353,17 +361,19 @@ def within_query(registry: Registry, area: Area, layers: Sequence[Layer], *, pre
             "{msql}::double precision AS m, ({clip})::double precision AS mi "
             "FROM {table} AS t, a WHERE {pred}(t.geom, a.g)"
         ).format(lid=sql.Literal(layer.id), status=_status_sql(layer), label=_status_label_sql(layer),
-                 msql=_measure_sql(layer)[1], clip=_clip_sql(layer, srid), table=table_sql(layer), pred=sql.SQL(pred))
+                 msql=_measure_sql(layer)[1], clip=_clip_sql(layer, srid, geodesic), table=table_sql(layer),
+                 pred=sql.SQL(pred))
         for layer in layers
     )
     stmt = sql.SQL(
         "WITH a AS MATERIALIZED (SELECT {area} AS g), f AS MATERIALIZED ({feats}) "
         "SELECT CASE WHEN (SELECT g FROM a) IS NULL THEN NULL ELSE json_build_object("
-        "'area', ({info}::jsonb || jsonb_build_object('area_mu', round((SELECT ST_Area(ST_Transform(g, {srid})) * {mu} "
+        "'area', ({info}::jsonb || jsonb_build_object('area_mu', round((SELECT {area_m2} * {mu} "
         "FROM a)::numeric, 3)))::json, 'predicate', {pred}, 'layers', "
         "coalesce((SELECT json_agg(doc ORDER BY ord) FROM ({docs}) d), '[]'::json))::text END"
     ).format(area=area_sql, feats=feats, info=b(json.dumps(area.info, ensure_ascii=False)),
-             mu=sql.Literal(MU_PER_M2), srid=sql.Literal(int(srid)), pred=sql.Literal(predicate),
+             mu=sql.Literal(MU_PER_M2), area_m2=_area_m2_sql(sql.SQL("g"), srid, geodesic),
+             pred=sql.Literal(predicate),
              docs=sql.SQL(" UNION ALL ").join(
                  sql.SQL("SELECT {} AS ord, doc FROM ({}) x").format(sql.Literal(i), p)
                  for i, p in enumerate(per_layer)))
@@ -482,9 +492,11 @@ async def apoint_text(conn: psycopg.AsyncConnection[Any], registry: Registry, x:
 
 
 async def awithin_text(conn: psycopg.AsyncConnection[Any], registry: Registry, area: Area, layers: Sequence[Layer],
-                       *, predicate: Predicate = "intersects", limit: int = 1000, srid: int) -> str:
+                       *, predicate: Predicate = "intersects", limit: int = 1000, srid: int,
+                       geodesic: bool = False) -> str:
     """:func:`within_query` run on an async connection; 404 when no zone matches the area's name."""
-    text = await _atext(conn, within_query(registry, area, layers, predicate=predicate, limit=limit, srid=srid))
+    text = await _atext(conn, within_query(registry, area, layers, predicate=predicate, limit=limit, srid=srid,
+                                           geodesic=geodesic))
     if text is None:
         raise NotFoundError(f"No area matches {area.description}.")
     return text
@@ -530,8 +542,9 @@ def within(conn: psycopg.Connection[Any], area: Area, *, layers: str | Iterable[
     """
     reg = registry or get_registry()
     chosen = layer_list(reg, _names(layers)) if layers else renewal_layers(reg)
-    srid = city_profile.load(conn).area_srid
-    text = _text(conn, within_query(reg, area, chosen, predicate=predicate, limit=limit, srid=srid))
+    profile = city_profile.load(conn)
+    text = _text(conn, within_query(reg, area, chosen, predicate=predicate, limit=limit, srid=profile.area_srid,
+                                    geodesic=profile.measure == "geodesic"))
     if text is None:
         raise NotFoundError(f"No area matches {area.description}.")
     return dict(json.loads(text))

@@ -6,8 +6,23 @@ timestamps, indexes and triggers), so layer migrations stay short and uniform.
 """
 
 from alembic import op
+from sqlalchemy import text
 
 SCHEMA = "renewal"
+PRE_PROFILE_SRID = 4547
+"""Before migration 0007 every database was Shijiazhuang, measured in its zone (EPSG:4547)."""
+
+
+def _measure_expressions():
+    """(area, length) SQL as the database's city profile measures them (layers/city.py MEASURE_COLUMNS)."""
+    bind = op.get_bind()
+    row = None
+    if bind.execute(text("SELECT to_regclass('renewal.city') IS NOT NULL")).scalar():
+        row = bind.execute(text("SELECT area_srid, measure FROM renewal.city")).first()
+    srid, measure = (int(row[0]), row[1]) if row else (PRE_PROFILE_SRID, "zone")
+    if measure == "geodesic":
+        return "ST_Area(geom::geography) * 0.0015", "ST_Length(geom::geography)"
+    return f"ST_Area(ST_Transform(geom, {srid})) * 0.0015", f"ST_Length(ST_Transform(geom, {srid}))"
 
 
 def _quote_list(values):
@@ -18,7 +33,8 @@ def create_layer_table(table, geometry_type, columns=(), measure=None, statuses=
     """Create ``renewal.<table>`` with the common columns, ``columns`` and the indexes.
 
     measure: "area" adds ``area_mu``, "length" adds ``length_m``, both computed by the
-    database in EPSG:4547 so they can never disagree with the geometry.
+    database (in the city's Gauss-Krüger zone, or on the spheroid, as its profile says) so
+    they can never disagree with the geometry.
     statuses: lifecycle codes; adds ``status`` with a CHECK and the history trigger.
     """
     parts = [
@@ -30,15 +46,11 @@ def create_layer_table(table, geometry_type, columns=(), measure=None, statuses=
     if statuses:
         parts.append(f"status text NOT NULL CHECK (status IN ({_quote_list(statuses)}))")
     parts.extend(columns)
+    area_sql, length_sql = _measure_expressions() if measure else (None, None)
     if measure == "area":
-        parts.append(
-            "area_mu double precision GENERATED ALWAYS AS "
-            "(ST_Area(ST_Transform(geom, 4547)) * 0.0015) STORED"
-        )
+        parts.append(f"area_mu double precision GENERATED ALWAYS AS ({area_sql}) STORED")
     elif measure == "length":
-        parts.append(
-            "length_m double precision GENERATED ALWAYS AS (ST_Length(ST_Transform(geom, 4547))) STORED"
-        )
+        parts.append(f"length_m double precision GENERATED ALWAYS AS ({length_sql}) STORED")
     parts += [
         f"geom geometry({geometry_type}, 4490) NOT NULL CHECK (ST_IsValid(geom) AND NOT ST_IsEmpty(geom))",
         "created_at timestamptz NOT NULL DEFAULT now()",

@@ -17,7 +17,7 @@ from gis.errors import RenewalError
 
 app = typer.Typer(
     name="renewal",
-    help="石家庄城市更新工具 Shijiazhuang urban-renewal toolkit.",
+    help="城市更新工具 Urban-renewal toolkit (one database per city: `renewal city show`).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )

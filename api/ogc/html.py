@@ -13,6 +13,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from starlette.responses import HTMLResponse
 
+from layers.city import current
+
 
 @lru_cache(maxsize=1)
 def env() -> Environment:
@@ -30,6 +32,6 @@ def safe_json_text(text: str) -> Markup:
 def render(
     template: str, status_code: int = 200, headers: dict[str, str] | None = None, **context: Any
 ) -> HTMLResponse:
-    """Render a template to an HTML response."""
-    html = env().get_template(template).render(**context)
+    """Render a template to an HTML response (``city``: the profile of the database the app serves)."""
+    html = env().get_template(template).render(**{"city": current(), **context})
     return HTMLResponse(html, status_code=status_code, headers=headers)

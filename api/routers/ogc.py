@@ -31,6 +31,7 @@ from api.routing import STATE_MIN_LSN
 from api.settings import Settings
 from gis.crs import CRS84
 from gis.errors import InvalidInputError
+from layers.city import CityProfile, current
 from layers.editing import feature_etag
 from layers.models import Layer
 from layers.query import FeatureQuery, column_kinds, fetch_feature, fetch_page, parse_feature_id, table_sql
@@ -38,12 +39,16 @@ from layers.query import FeatureQuery, column_kinds, fetch_feature, fetch_page, 
 ORDER = 10
 router = APIRouter(tags=["OGC API Features"])
 
-TITLE = "石家庄城市更新 OGC API — Shijiazhuang urban renewal"
-DESCRIPTION = (
-    "石家庄城市更新图层（宗地、城中村、老旧小区、腾退土地、规划道路、停车设施、滹沱河生态经济带等）的 OGC API Features "
-    "服务，支持 CQL2 过滤与 CGCS2000 坐标系。OGC API Features (Parts 1–3) for Shijiazhuang's urban-renewal layers, "
-    "with CQL2 filtering and CGCS2000 output."
-)
+def _title(city: CityProfile) -> str:
+    return f"{city.name}城市更新 OGC API — {city.name_en} urban renewal"
+
+
+def _description(city: CityProfile) -> str:
+    return (
+        f"{city.name}城市更新图层（宗地、城中村、老旧小区、腾退土地、规划道路、停车设施等）的 OGC API Features "
+        f"服务，支持 CQL2 过滤与 CGCS2000 坐标系。OGC API Features (Parts 1–3) for {city.name_en}'s urban-renewal "
+        "layers, with CQL2 filtering and CGCS2000 output."
+    )
 
 
 # --------------------------------------------------------------------------- helpers
@@ -168,9 +173,10 @@ def _landing(request: Request, settings: Settings, fmt: str) -> Response:
         link(f"{root}/tiles/WebMercatorQuad/tilejson.json", "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
              JSON_TYPE, "多图层矢量瓦片 Multi-layer vector tiles (TileJSON)"),
     ]
+    title, description = _title(current()), _description(current())
     if fmt == HTML:
-        return ogc_html.render("landing.html", title=TITLE, description=DESCRIPTION, links=links, root=root)
-    return _json({"title": TITLE, "description": DESCRIPTION, "links": links})
+        return ogc_html.render("landing.html", title=title, description=description, links=links, root=root)
+    return _json({"title": title, "description": description, "links": links})
 
 
 root_json_router = APIRouter(route_class=JsonPreferredRoute)

@@ -82,8 +82,12 @@ async def progress(
     summary: dict[str, int] = {}
     for it in items:
         summary[it["status"]] = summary.get(it["status"], 0) + 1
-    return {"as_of": date.isoformat(), "district": district, "count": len(items), "summary": summary,
+    body = {"as_of": date.isoformat(), "district": district, "count": len(items), "summary": summary,
             "rules": RULES, "targets": items}
+    if not get_catalog().targets:
+        body["message"] = (f"{city.name}没有规划目标（未配置规划目录）。"
+                           f"{city.name_en} has no plan targets (no plan catalog).")
+    return body
 
 
 @router.get("/progress/ranking", summary="Quarterly ranking of districts (每季度督导排位) with the change in rank",

@@ -80,7 +80,7 @@ async def within(
     access.layer({"district": "districts", "ring_zone": "ring_zones", "belt_zone": "hutuo_belt_zones"}[area.kind])
     async with pool.connection() as conn:
         return _json_text(await planner.awithin_text(conn, registry, area, chosen, predicate=predicate, limit=limit,
-                                                     srid=city.area_srid))
+                                                     srid=city.area_srid, geodesic=city.measure == "geodesic"))
 
 
 @router.post("/within", summary="Features of chosen layers inside a posted GeoJSON polygon")
@@ -95,7 +95,8 @@ async def within_polygon(pool: ReadPoolDep, registry: RegistryDep, city: CityDep
     area = Area.from_geojson(body.geometry, body.crs, city)
     async with pool.connection() as conn:
         return _json_text(await planner.awithin_text(conn, registry, area, chosen, predicate=body.predicate,
-                                                     limit=body.limit, srid=city.area_srid))
+                                                     limit=body.limit, srid=city.area_srid,
+                                                     geodesic=city.measure == "geodesic"))
 
 
 # --------------------------------------------------------------------------- nearest

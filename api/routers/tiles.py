@@ -31,12 +31,14 @@ from psycopg import sql
 from starlette.responses import Response
 
 from api.access import ReadableLayer, ReadableLayers
+from api.city import CityDep
 from api.deps import ReadPoolDep, SettingsDep
 from api.ogc.links import JSON_TYPE, MVT, base_url, link
 from api.routing import ReadPool
 from api.settings import Settings
 from api.versions import LayerVersions
 from gis.errors import NotFoundError
+from layers.city import CityProfile
 from layers.models import Layer
 from layers.query import fetch_one_serial, table_sql
 
@@ -225,7 +227,8 @@ async def _serve_tile(request: Request, pool: ReadPool, settings: Settings, laye
     return _tile_response(data, headers)
 
 
-def _tilejson(root: str, layers: list[Layer], tiles_url: str, name: str, description: str) -> dict[str, Any]:
+def _tilejson(root: str, layers: list[Layer], tiles_url: str, name: str, description: str,
+              city: CityProfile) -> dict[str, Any]:
     vector_layers = []
     for layer in layers:
         fields: dict[str, str] = {"id": "Number", "code": "String", "name": "String"}
@@ -244,10 +247,10 @@ def _tilejson(root: str, layers: list[Layer], tiles_url: str, name: str, descrip
         "tiles": [tiles_url],
         "minzoom": min((layer.min_zoom for layer in layers), default=0),
         "maxzoom": max((layer.max_zoom for layer in layers), default=MAX_Z),
-        "bounds": [113.4, 37.4, 115.6, 38.8],
-        "center": [114.5, 38.04, 11],
+        "bounds": list(city.extent),
+        "center": [city.centre[0], city.centre[1], math.ceil(city.zoom)],
         "vector_layers": vector_layers,
-        "attribution": "石家庄城市更新（演示数据 synthetic demo data）",
+        "attribution": f"{city.name}城市更新" + ("（演示数据 synthetic demo data）" if city.demo else ""),
     }
 
 
@@ -282,11 +285,12 @@ def _json_response(body: Any) -> Response:
 
 
 @router.get("/collections/{collection_id}/tiles/WebMercatorQuad/tilejson.json", summary="TileJSON of a collection")
-async def collection_tilejson(request: Request, layer: ReadableLayer, settings: SettingsDep) -> Response:
+async def collection_tilejson(request: Request, layer: ReadableLayer, settings: SettingsDep,
+                              city: CityDep) -> Response:
     """TileJSON 3.0 for the collection's MVT tiles, with its zoom range and attributes."""
     root = base_url(request, settings)
     url = f"{root}/collections/{layer.id}/tiles/{TMS}/{{z}}/{{x}}/{{y}}"
-    return _json_response(_tilejson(root, [layer], url, layer.id, f"{layer.title} {layer.title_en}"))
+    return _json_response(_tilejson(root, [layer], url, layer.id, f"{layer.title} {layer.title_en}", city))
 
 
 @router.get("/collections/{collection_id}/tiles/{tms}/{z}/{x}/{y}", summary="MVT tile of a collection",
@@ -305,13 +309,15 @@ async def collection_tile(
 
 
 @router.get("/tiles/WebMercatorQuad/tilejson.json", summary="TileJSON of the multi-layer tiles")
-async def multi_tilejson(request: Request, chosen: ReadableLayers, settings: SettingsDep) -> Response:
+async def multi_tilejson(request: Request, chosen: ReadableLayers, settings: SettingsDep,
+                         city: CityDep) -> Response:
     """TileJSON for ``/tiles/WebMercatorQuad/{z}/{x}/{y}`` with one vector layer per readable registry layer."""
     root = base_url(request, settings)
     url = f"{root}/tiles/{TMS}/{{z}}/{{x}}/{{y}}"
     if request.query_params.get("layers"):
         url += "?layers=" + ",".join(layer.id for layer in chosen)
-    return _json_response(_tilejson(root, chosen, url, "renewal", "石家庄城市更新图层 Shijiazhuang renewal layers"))
+    description = f"{city.name}城市更新图层 {city.name_en} renewal layers"
+    return _json_response(_tilejson(root, chosen, url, "renewal", description, city))
 
 
 @router.get("/tiles/{tms}/{z}/{x}/{y}", summary="Multi-layer MVT tile for the map viewer", response_class=Response,

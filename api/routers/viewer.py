@@ -33,6 +33,7 @@ from fastapi.responses import FileResponse, Response
 from psycopg import sql
 
 from api.access import Public, ReadAccessDep, readable_layer_param
+from api.city import CityDep
 from api.deps import PoolDep, RegistryDep, SettingsDep
 from api.ogc.negotiation import HtmlPreferredRoute
 from gis.errors import InvalidInputError, NotFoundError
@@ -48,9 +49,6 @@ STATIC_DIR = Path(__file__).resolve().parents[1] / "viewer"
 
 START_DATE = dt.date(2021, 1, 1)
 """First day of the date slider: the plan year and the start of the 14th Five-Year Plan."""
-
-CENTER = (114.50, 38.04)
-"""City centre of Shijiazhuang (lon, lat), where the map opens."""
 
 DEFAULT_ON = {
     "districts",
@@ -212,9 +210,12 @@ def _layer_config(layer: Layer, count: int | None) -> dict[str, Any]:
 
 @router.get("/viewer/config", summary="Everything the map viewer needs to draw its panels")
 async def viewer_config(
-    request: Request, pool: PoolDep, registry: RegistryDep, settings: SettingsDep, access: ReadAccessDep
+    request: Request, pool: PoolDep, registry: RegistryDep, settings: SettingsDep, access: ReadAccessDep,
+    city: CityDep,
 ) -> dict[str, Any]:
     """Layers grouped as in the registry, districts with bounding boxes, and the URLs of the other APIs.
+
+    Title, centre and zoom come from the database's city profile (:mod:`layers.city`).
 
     Counts and district extents are read from the database in one round trip; the rest comes from
     the registry, so a new layer appears in the viewer without touching it. A layer the caller may
@@ -252,10 +253,12 @@ async def viewer_config(
         )
         group["layers"].append(layer.id)
     return {
-        "title": "石家庄城市更新一张图",
-        "title_en": "Shijiazhuang urban renewal map",
-        "center": list(CENTER),
-        "zoom": 10.5,
+        "title": city.title,
+        "title_en": city.title_en,
+        "city": {"name": city.name, "name_en": city.name_en, "adcode": city.adcode, "area_srid": city.area_srid,
+                 "extent": list(city.extent), "catalog": city.catalog is not None},
+        "center": list(city.centre),
+        "zoom": city.zoom,
         "city_bbox": city_bbox,
         "start_date": START_DATE.isoformat(),
         "today": dt.date.today().isoformat(),

@@ -2,7 +2,7 @@
 // (label / label_en); this module only holds the viewer's own words.
 const STRINGS = {
   zh: {
-    title: '石家庄城市更新一张图', layers: '图层', basemap: '底图', downloads: '下载可见图层',
+    title: '城市更新一张图', layers: '图层', basemap: '底图', downloads: '下载可见图层',
     progress_map: '打开进度专题图（folium）', demo_note: '演示数据，非官方数据（合成数据，仅供演示）',
     progress: '规划目标进度', ranking: '区县排名', loading: '加载中…', today: '今天', play: '播放',
     search_placeholder: '搜索名称或编码，如 华药', district: '区县', all_city: '全市', no_results: '无结果',
@@ -17,7 +17,7 @@ const STRINGS = {
     source_doc: '依据', from: '由', to: '变为', current: '当前状态', status_on: '{date} 状态',
   },
   en: {
-    title: 'Shijiazhuang urban renewal map', layers: 'Layers', basemap: 'Basemap', downloads: 'Download visible layers',
+    title: 'Urban renewal map', layers: 'Layers', basemap: 'Basemap', downloads: 'Download visible layers',
     progress_map: 'Open the progress map (folium)', demo_note: 'Synthetic demo data, not official',
     progress: 'Plan targets', ranking: 'District ranking', loading: 'Loading…', today: 'Today', play: 'Play',
     search_placeholder: 'Search name or code, e.g. 华药', district: 'District', all_city: 'Whole city', no_results: 'No results',
@@ -55,6 +55,12 @@ export function t(key, vars = {}) {
 export function label(obj, base = 'label') {
   if (!obj) return '';
   return (current === 'en' && obj[`${base}_en`]) || obj[base] || '';
+}
+
+// The city's own title (from /viewer/config, i.e. the database's city profile) in both languages.
+export function setTitles(zh, en) {
+  if (zh) STRINGS.zh.title = zh;
+  if (en) STRINGS.en.title = en;
 }
 
 export function applyI18n(root = document) {

@@ -1,8 +1,8 @@
-// 石家庄城市更新一张图 — the map viewer. Vanilla ES modules, no build step; MapLibre GL JS is the
+// 城市更新一张图 — the map viewer (title, centre and zoom come from the city profile). Vanilla ES modules, no build step; MapLibre GL JS is the
 // global `maplibregl` loaded from /vendor (node_modules, no CDN).
 import { debounce, fill, getJSON, qs } from './api.js';
 import { basemapOptions, setBasemap } from './basemaps.js';
-import { applyI18n, label, lang, setLang, t } from './i18n.js';
+import { applyI18n, label, lang, setLang, setTitles, t } from './i18n.js';
 import { applyPaint, applyStates, buildStyle, clearStates, interactiveIds, setVisible, styleLayerIds } from './layers.js';
 import { popupHtml, statusLabel } from './popup.js';
 import { renderProgress } from './progress.js';
@@ -330,6 +330,7 @@ async function start() {
   setLang(lang());
   cfg = await getJSON('/viewer/config');
   for (const l of cfg.layers) { layerById[l.id] = l; if (l.visible) view.visible.add(l.id); }
+  setTitles(cfg.title, cfg.title_en);
   applyI18n();
   document.getElementById('btn-lang').textContent = lang() === 'zh' ? 'EN' : '中文';
   setupPanels();
