@@ -7,14 +7,14 @@ instead (``renewal city create`` decides). Every existing database keeps ``zone`
 Shijiazhuang's seeded zoom becomes 10.5, where its viewer has always opened (tiles and maps
 round it up to 11, as before).
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-01
 """
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
