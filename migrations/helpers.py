@@ -18,8 +18,9 @@ def _measure_expressions():
     bind = op.get_bind()
     row = None
     if bind.execute(text("SELECT to_regclass('renewal.city') IS NOT NULL")).scalar():
-        row = bind.execute(text("SELECT area_srid, measure FROM renewal.city")).first()
-    srid, measure = (int(row[0]), row[1]) if row else (PRE_PROFILE_SRID, "zone")
+        # to_jsonb: the measure column arrives in 0011, after migrations that may create tables
+        row = bind.execute(text("SELECT area_srid, to_jsonb(c) ->> 'measure' FROM renewal.city c")).first()
+    srid, measure = (int(row[0]), row[1] or "zone") if row else (PRE_PROFILE_SRID, "zone")
     if measure == "geodesic":
         return "ST_Area(geom::geography) * 0.0015", "ST_Length(geom::geography)"
     return f"ST_Area(ST_Transform(geom, {srid})) * 0.0015", f"ST_Length(ST_Transform(geom, {srid}))"
