@@ -19,9 +19,11 @@ import matplotlib
 matplotlib.use("Agg")  # no display: must come before pyplot
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import psycopg  # noqa: E402
 import shapely  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
+from matplotlib.collections import LineCollection, PolyCollection  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from psycopg import sql  # noqa: E402
@@ -83,25 +85,36 @@ def _districts(conn: psycopg.Connection[Any]) -> list[tuple[str, str, shapely.Ge
     return [(c, n, shapely.from_wkb(bytes(w))) for c, n, w in rows]
 
 
-def _draw(ax: Any, geom: shapely.Geometry, color: Any, *, edge: str = "none", lw: float = 0.0,
+def _draw(ax: Any, geoms: Sequence[shapely.Geometry], color: Any, *, edge: str = "none", lw: float = 0.0,
           alpha: float = 1.0, zorder: int = 2, linewidth_line: float = 1.4) -> None:
-    """Fill polygons, stroke lines, dot points (no GeoPandas needed for a few thousand shapes)."""
-    for part in getattr(geom, "geoms", [geom]):
-        if part.geom_type == "Polygon":
-            ax.fill(*part.exterior.xy, facecolor=color, edgecolor=edge, linewidth=lw, alpha=alpha, zorder=zorder)
-        elif part.geom_type == "LineString":
-            ax.plot(*part.xy, color=color, linewidth=linewidth_line, alpha=alpha, zorder=zorder)
-        elif part.geom_type == "Point":
-            ax.plot(part.x, part.y, "o", color=color, markersize=2.5, alpha=alpha, zorder=zorder)
+    """Fill polygons, stroke lines, dot points, one matplotlib collection per kind (fast for thousands)."""
+    polys, lines, points = [], [], []
+    for geom in geoms:
+        for part in getattr(geom, "geoms", [geom]):
+            if part.geom_type == "Polygon":
+                polys.append(np.asarray(part.exterior.coords)[:, :2])
+            elif part.geom_type == "LineString":
+                lines.append(np.asarray(part.coords)[:, :2])
+            elif part.geom_type == "Point":
+                points.append((part.x, part.y))
+    if polys:
+        ax.add_collection(PolyCollection(polys, facecolors=color, edgecolors=edge, linewidths=lw, alpha=alpha,
+                                         zorder=zorder))
+    if lines:
+        ax.add_collection(LineCollection(lines, colors=color, linewidths=linewidth_line, alpha=alpha, zorder=zorder))
+    if points:
+        xy = np.asarray(points)
+        ax.scatter(xy[:, 0], xy[:, 1], s=6, color=color, alpha=alpha, zorder=zorder)
 
 
 def _frame(ax: Any, districts: list[tuple[str, str, shapely.Geometry]], focus: shapely.Geometry | None) -> None:
-    for _, _name, g in districts:
-        _draw(ax, g, "#f4f4f4", edge="#9e9e9e", lw=0.5, zorder=1)
+    _draw(ax, [g for _, _, g in districts], "#f4f4f4", edge="#9e9e9e", lw=0.5, zorder=1)
     if focus is not None and not focus.is_empty:
         x0, y0, x1, y1 = focus.buffer(2500).bounds
-        ax.set_xlim(x0, x1)
-        ax.set_ylim(y0, y1)
+    else:
+        x0, y0, x1, y1 = shapely.union_all([g for _, _, g in districts]).bounds
+    ax.set_xlim(x0, x1)  # collections do not update the data limits
+    ax.set_ylim(y0, y1)
     for _, name, g in districts:
         c = g.representative_point()
         if focus is None or focus.buffer(2500).contains(c):
@@ -129,11 +142,14 @@ def status_map(conn: psycopg.Connection[Any], layer_id: str, as_of: dt.date, tit
     with plt.rc_context(_style()):
         fig, ax = plt.subplots(figsize=(7.0, 6.2))
         geoms = []
+        by_status: dict[str, list[shapely.Geometry]] = {}
         for _, _, _, status, wkb in rows:
             g = shapely.from_wkb(bytes(wkb))
             geoms.append(g)
+            by_status.setdefault(status, []).append(g)
             counts[status] = counts.get(status, 0) + 1
-            _draw(ax, g, colours.get(status, "#777777"), edge="#333333", lw=0.2, zorder=3)
+        for status, gs in by_status.items():
+            _draw(ax, gs, colours.get(status, "#777777"), edge="#333333", lw=0.2, zorder=3)
         focus = shapely.union_all(geoms).envelope if geoms else None
         _frame(ax, districts, focus)
         handles = [Patch(facecolor=s.color, edgecolor="#333333", label=f"{s.label}（{counts.get(s.code, 0)}）")
@@ -155,17 +171,16 @@ def ranking_map(conn: psycopg.Connection[Any], ranking: Sequence[dict[str, Any]]
         for code, name, g in districts:
             r = scores.get(code)
             if r is None:
-                _draw(ax, g, "#eeeeee", edge="#9e9e9e", lw=0.5, zorder=1)
+                _draw(ax, [g], "#eeeeee", edge="#9e9e9e", lw=0.5, zorder=1)
                 continue
             focus.append(g)
-            _draw(ax, g, cmap(float(r["score"]) / 100.0), edge="#333333", lw=0.6, zorder=2)
+            _draw(ax, [g], cmap(float(r["score"]) / 100.0), edge="#333333", lw=0.6, zorder=2)
             c = g.representative_point()
             ax.annotate(f"{name}\n第{r['rank']}名 {float(r['score']):.1f}", (c.x, c.y), ha="center", va="center",
                         fontsize=7.5, zorder=5)
-        if focus:
-            x0, y0, x1, y1 = shapely.union_all(focus).buffer(1500).bounds
-            ax.set_xlim(x0, x1)
-            ax.set_ylim(y0, y1)
+        extent = shapely.union_all(focus or [g for _, _, g in districts]).buffer(1500).bounds
+        ax.set_xlim(extent[0], extent[2])  # collections do not update the data limits
+        ax.set_ylim(extent[1], extent[3])
         ax.set_aspect("equal")
         ax.set_axis_off()
         sm = plt.cm.ScalarMappable(cmap=cmap, norm=Normalize(0, 100))
