@@ -4,8 +4,8 @@
   plain GIS, ``layers`` knows nothing of HTTP; inside ``layers.query`` each module uses only
   those beneath it; ``layers.values`` sits beneath every door) is kept, and it catches a violation.
 * ``pip install .`` without extras, into a fresh virtualenv from ``requirements/run.lock``,
-  can import every module of ``api``, ``gis`` and ``layers`` and run ``renewal --help``:
-  every runtime dependency is declared.
+  can import every module of ``api``, ``gis`` and ``layers``, run ``renewal --help``, migrate a
+  fresh database and load the demo: every runtime dependency and data file is shipped.
 """
 
 from __future__ import annotations
@@ -21,8 +21,11 @@ import textwrap
 import tomllib
 from pathlib import Path
 
+import psycopg
 import pytest
 from packaging.requirements import Requirement
+
+from tests.conftest import create_database, drop_database
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("api", "gis", "layers")
@@ -198,3 +201,18 @@ def test_plain_install_imports_everything(tmp_path: Path) -> None:
     # Nothing the lock pins beyond what the project declares: pip check finds no gap either way.
     check = subprocess.run([str(py), "-m", "pip", "check"], env=env, capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stdout + check.stderr
+
+    # The installed package carries its migrations and demo data: it can set up a database on its own.
+    url = create_database("renewal_install")
+    try:
+        db_env = {**env, "DATABASE_URL": url}
+        for args in (["db", "upgrade"], ["demo", "load"], ["layers", "list"]):
+            step = subprocess.run([str(venv / "bin" / "renewal"), *args], cwd=work, env=db_env,
+                                  capture_output=True, text=True, timeout=600)
+            assert step.returncode == 0, f"renewal {' '.join(args)}: {step.stdout}{step.stderr}"
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT (SELECT count(*) FROM renewal.urban_villages), "
+                               "(SELECT count(*) FROM renewal.districts)").fetchone()
+        assert row is not None and row[0] > 0 and row[1] > 0, row
+    finally:
+        drop_database(url)

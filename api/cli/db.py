@@ -11,11 +11,17 @@ from alembic.config import Config
 from api.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+"""The checkout, or site-packages when installed: ``migrations`` is shipped as a package beside ``api``."""
 
 
 def alembic_config(database_url: str | None = None) -> Config:
-    """An alembic Config pointing at ``migrations/`` and the given (or configured) database."""
-    cfg = Config(str(ROOT / "alembic.ini"))
+    """An alembic Config pointing at ``migrations/`` and the given (or configured) database.
+
+    ``alembic.ini`` (logging, for the ``alembic`` command) exists only in a checkout; an
+    installed package migrates without it.
+    """
+    ini = ROOT / "alembic.ini"
+    cfg = Config(str(ini) if ini.is_file() else None)
     cfg.set_main_option("script_location", str(ROOT / "migrations"))
     cfg.attributes["url"] = database_url or Settings().database_url
     return cfg
