@@ -85,6 +85,7 @@ class Replica:
     lag_bytes: int | None = None
     error: str | None = "not checked yet"
     checked_at: float = 0.0
+    caught_up_at: float = 0.0
     reads: int = 0
     _conn: AsyncConnection[Any] | None = field(default=None, repr=False)
 
@@ -147,8 +148,18 @@ class Databases:
             r.take_out("not a replica (promoted?)")
             return
         r.lag_bytes = max(0, primary - replay) if primary else None
-        caught_up = primary and replay >= primary
-        r.lag_s = 0.0 if caught_up or since_replay is None else round(float(since_replay), 3)
+        now = time.monotonic()
+        if primary and replay >= primary:
+            r.caught_up_at = now
+        # lag: how long it has been behind the primary (since it last had replayed everything); a
+        # replica never seen caught up falls back on the age of its last replayed transaction
+        if r.caught_up_at:
+            r.lag_s = round(now - r.caught_up_at, 3) if r.caught_up_at != now else 0.0
+        else:
+            r.lag_s = round(float(since_replay), 3) if since_replay is not None else None
+        if r.lag_s is None:
+            r.take_out("lag unknown")
+            return
         if r.lag_s > self.max_lag_s:
             r.take_out(f"lag {r.lag_s:.1f} s over {self.max_lag_s:g} s")
             return

@@ -224,6 +224,8 @@ async def _serve_tile(request: Request, pool: ReadPool, settings: Settings, laye
     versions_store.merge(drawn)
     if all(drawn.get(t, 0) == versions.get(t, 0) for t in tables):
         _cache_put(request, (ids, token, z, x, y), data)
+    else:  # drawn from another snapshot (a lagging replica): label it with the versions it shows
+        headers = _headers(settings, _version_token(layers, drawn), v)
     return _tile_response(data, headers)
 
 
