@@ -128,16 +128,23 @@ def map_layer(
 @ledger_app.command("target")
 def ledger_target(
     target: Annotated[str, typer.Argument(help="Target id, e.g. compounds_renovated_2021")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="XLSX file to write")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write: .xlsx, .docx (Word) or .pdf")],
     as_of: AsOfOpt = None,
 ) -> None:
-    """Write the ledger of one target: summary by district and one sheet per district."""
+    """Write the ledger of one target: summary by district and the features of each district."""
     from api.cli import console
     from layers.ledger import target_ledger
 
     t = select_targets(target=target)[0]
     with psycopg.connect(Settings().database_url) as conn:
-        target_ledger(conn, t, parse_as_of(as_of), output)
+        if output.suffix.lower() in (".docx", ".pdf"):
+            from layers.reports import target_ledger_document
+            from layers.reports.render import parse_format
+
+            doc = target_ledger_document(conn, t, parse_as_of(as_of), fmt=parse_format(output.suffix))
+            output.write_bytes(doc.content)
+        else:
+            target_ledger(conn, t, parse_as_of(as_of), output)
     console.print(f"wrote {output}")
 
 

@@ -185,9 +185,11 @@ def overdue(conn: psycopg.Connection[Any], as_of: dt.date, records: Iterable[Tar
                             for _, code, name, status, *_ in pending[:OVERDUE_EXAMPLES])
         if len(pending) > OVERDUE_EXAMPLES:
             examples += f" 等{len(pending)}项"
+        if not pending:  # the district's quota is a share of the city target, which exceeds the list
+            examples = "清单内项目均已达到；缺口为分解任务量大于清单，需补充项目"
         per.setdefault(r.district_code or "", []).append({
             "target": t.id, "title": t.title, "deadline": t.deadline.isoformat(),
-            "missing": f"{num(r.goal - r.actual)}{t.unit}（{len(pending)}项）", "examples": examples or "—",
+            "missing": f"差{num(r.goal - r.actual, 2)}{t.unit}；清单内未完成{len(pending)}项", "examples": examples,
         })
     return [{"code": d, "name": names.get(d, d), "count": len(items), "rows": items}
             for d, items in sorted(per.items())]

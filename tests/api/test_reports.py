@@ -98,3 +98,23 @@ def test_same_report_is_served_from_cache_until_data_change(client, db_url: str)
     t3 = time.perf_counter()
     client.get("/reports/quarterly", params=params)
     assert time.perf_counter() - t3 > 5 * (t2 - t1)
+
+
+def test_cli_writes_word_reports_and_ledgers(db_url: str, demo_loaded, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    runner = CliRunner()
+    out = tmp_path / "通报.docx"
+    res = runner.invoke(app, ["report", "quarterly", "2022Q2", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "区县督导排位" in "\n".join(p.text for p in Document(str(out)).paragraphs)
+    ledger = tmp_path / "台账.docx"
+    res = runner.invoke(app, ["ledger", "target", "compounds_renovated_2021", "-o", str(ledger), "--as-of",
+                              "2021-12-31"])
+    assert res.exit_code == 0, res.output
+    assert Document(str(ledger)).tables[0].rows[1].cells[0].text == "全市"
+    res = runner.invoke(app, ["report", "quarterly", "2022Q2", "-o", str(tmp_path / "x.odt")])
+    assert res.exit_code != 0
