@@ -45,7 +45,7 @@ def main() -> None:
             (f"all {n_targets} targets, city-wide", lambda d: progress_as_of(conn, d)),
             (f"all {n_targets} targets + districts", lambda d: progress_as_of(conn, d, by_district=True)),
             ("quarterly ranking (2 as-of dates)", lambda d: ranking(conn, Quarter(d.year, (d.month - 1) // 3 + 1))),
-            ("monthly series, 60 months", lambda d: timeseries(conn, get_target("compounds_renovated_fyp"))),
+            ("monthly series, 60 months", lambda d: timeseries(conn, get_target("compounds_advanced_fyp"))),
             ("indicators (latest report)", lambda d: indicator_progress(conn, d)),
         ]
         print(f"status_history rows: {n_hist:,}; as-of dates: {', '.join(map(str, DATES))}; {RUNS} runs each")

@@ -284,11 +284,15 @@ def counts_toward(
     target: Target, status: sql.Composable, reached_on: sql.Composable, as_of: dt.date | sql.Composable,
     params: Binder, *, registry: Registry | None = None, feature: str = "t",
 ) -> sql.Composed:
-    """The boolean "counts toward ``target`` as of D" for a feature with this status and ``reached_on``."""
+    """The condition "counts toward ``target`` as of D" for a feature with this status and ``reached_on``.
+
+    A plain conjunction (NULL, i.e. not counting, when ``reached_on`` is NULL), so the planner can
+    split it and filter each relation early; wrap it in ``coalesce(…, false)`` for a column.
+    """
     day = _date(as_of, params)
     return sql.SQL(
-        "coalesce({status} = ANY({reached}) AND {reached_on} >= {start} AND {reached_on} <= least({deadline}, {day}) "
-        "AND {filters}, false)"
+        "({status} = ANY({reached}) AND {reached_on} >= {start} AND {reached_on} <= least({deadline}, {day}) "
+        "AND {filters})"
     ).format(
         status=status, reached=params.add("reached", reached_statuses(target, registry)), reached_on=reached_on,
         start=params.add("start", target.start), deadline=sql.SQL("{}::date").format(params.add("deadline",
@@ -316,22 +320,22 @@ def target_features(
     reached = reached_statuses(target, registry)
     first = first_status(layer)
     existed = sql.SQL("CASE WHEN {c} <= {day} THEN {c} END").format(c=created_on("t"), day=day)
-    # rule 2's first status counts as reached only when every status does (the target is the first)
+    # rule 2's first status counts as reached only when every status does (the target is the first);
+    # NULL whenever the feature is absent (no history row by D, not created by D)
     reached_on = (
         sql.SQL("least(h.first_on, {})").format(existed) if first in reached else sql.SQL("h.reached_on")
     )
     return sql.SQL(
         """
         (SELECT t.*, s.status AS status_as_of, s.since AS status_since, s.recorded AS status_recorded,
-                r.reached_on, {counts} AS counts
+                {reached_on} AS reached_on, coalesce({counts}, false) AS counts
          FROM {table} AS t
          LEFT JOIN ({summary}) AS h ON h.feature_id = t.id
          CROSS JOIN LATERAL (SELECT {resolved}) AS s
-         CROSS JOIN LATERAL (SELECT CASE WHEN s.status IS NOT NULL THEN {reached_on} END AS reached_on) AS r
          {where})
         """
     ).format(
-        counts=counts_toward(target, sql.SQL("s.status"), sql.SQL("r.reached_on"), day, params, registry=registry),
+        counts=counts_toward(target, sql.SQL("s.status"), reached_on, day, params, registry=registry),
         table=table_of(layer),
         summary=history_summary(layer, day, params, reached),
         resolved=resolve_status(sql.SQL("h.status"), sql.SQL("h.since"), layer, day, params),
