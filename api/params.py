@@ -36,13 +36,13 @@ from fastapi import Depends, Query, Request
 
 from api.deps import LayerDep, SettingsDep
 from api.ogc import formats as ogc_formats
+from api.ogc.metadata import crs_uris, supported_crs
 from api.ogc.negotiation import HTML, JSON, negotiate
 from gis.crs import CRS84, STORAGE, CrsRef, parse_crs, transform_coords
 from gis.errors import CRSError, InvalidInputError
 from layers.models import Layer
 from layers.query import (
     GEOGRAPHIC_SRIDS,
-    SUPPORTED_CRS,
     FeatureQuery,
     Filter,
     SortKey,
@@ -79,7 +79,7 @@ ITEMS_PARAMS: Final = frozenset(
 
 
 def parse_crs_param(text: str, what: str = "crs") -> CrsRef:
-    """Parse a ``crs``/``bbox-crs``/``filter-crs`` value; only :data:`SUPPORTED_CRS` are accepted.
+    """Parse a ``crs``/``bbox-crs``/``filter-crs`` value: :data:`SUPPORTED_CRS` and the city's own zone.
 
     Raises
     ------
@@ -90,13 +90,13 @@ def parse_crs_param(text: str, what: str = "crs") -> CrsRef:
         ref = parse_crs(text)
     except CRSError as exc:
         raise CRSError(f"{what}: {exc.message} Supported here: {_supported_list()}.") from None
-    if ref not in SUPPORTED_CRS:
+    if ref not in supported_crs():
         raise CRSError(f"{what}: '{text}' is not offered by this service. Supported: {_supported_list()}.")
     return ref
 
 
 def _supported_list() -> str:
-    return ", ".join(c.uri for c in SUPPORTED_CRS)
+    return ", ".join(crs_uris())
 
 
 def parse_bbox(text: str, crs: CrsRef = CRS84) -> tuple[float, float, float, float]:

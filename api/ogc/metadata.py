@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from gis.crs import STORAGE
+from gis.crs import STORAGE, CrsRef
+from layers.city import current
 from layers.models import Layer
 from layers.query import SUPPORTED_CRS, column_kinds
 
@@ -35,7 +36,22 @@ CONFORMANCE: Final = [
 ]
 
 CRS_URIS: Final = [c.uri for c in SUPPORTED_CRS]
-CITY_BBOX: Final = [113.4, 37.4, 115.6, 38.8]
+
+
+def supported_crs() -> list[CrsRef]:
+    """The CRSs offered: :data:`SUPPORTED_CRS` and the city's own area CRS (its Gauss-Krüger zone)."""
+    own = CrsRef("epsg", current().area_srid)
+    return list(SUPPORTED_CRS) + ([own] if own not in SUPPORTED_CRS else [])
+
+
+def crs_uris() -> list[str]:
+    """URIs of :func:`supported_crs` (collection and collections documents)."""
+    return [c.uri for c in supported_crs()]
+
+
+def city_bbox() -> list[float]:
+    """The city's extent (lon/lat), the extent of an empty collection."""
+    return list(current().extent)
 
 _JSON_TYPE: Final = {"text": "string", "integer": "integer", "number": "number", "boolean": "boolean",
                      "date": "string", "timestamp": "string"}

@@ -24,7 +24,7 @@ from api.deps import ReadPoolDep, SettingsDep
 from api.ogc import formats as ogc_formats
 from api.ogc import html as ogc_html
 from api.ogc.links import GEOJSON, HTML_TYPE, JSON_TYPE, OPENAPI_JSON, SCHEMA_JSON, base_url, link, with_query
-from api.ogc.metadata import CITY_BBOX, CONFORMANCE, CRS_URIS, property_schema, queryables, storage_crs
+from api.ogc.metadata import CONFORMANCE, city_bbox, crs_uris, property_schema, queryables, storage_crs
 from api.ogc.negotiation import HTML, JSON, HtmlFallbackRoute, JsonPreferredRoute, negotiate
 from api.params import ItemsRequestDep, doc_query, parse_crs_param
 from api.routing import STATE_MIN_LSN
@@ -106,7 +106,7 @@ async def _extents(request: Request, conn: AsyncConnection[Any], layers: list[La
             ).format(t0, t1, table_sql(layer))
             cur = await conn.execute(stmt)
             row = await cur.fetchone()
-            bbox = [round(float(v), 7) for v in row[:4]] if row and row[0] is not None else list(CITY_BBOX)
+            bbox = [round(float(v), 7) for v in row[:4]] if row and row[0] is not None else city_bbox()
             interval = [
                 row[4].astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if row and row[4] else None,
                 row[5].astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if row and row[5] else None,
@@ -141,7 +141,7 @@ def _collection_doc(root: str, layer: Layer, extent: dict[str, Any], fmt: str = 
         "links": links,
         "extent": extent,
         "itemType": "feature",
-        "crs": CRS_URIS,
+        "crs": crs_uris(),
         "storageCrs": storage_crs(),
         "geometry_type": layer.geometry_type,
         "x-group": layer.group,
@@ -237,7 +237,7 @@ async def collections(request: Request, pool: ReadPoolDep, settings: SettingsDep
     if fmt == HTML:
         return ogc_html.render("collections.html", title="图层 Collections", links=links, root=root,
                                collections=docs)
-    return _json({"links": links, "collections": docs, "crs": CRS_URIS})
+    return _json({"links": links, "collections": docs, "crs": crs_uris()})
 
 
 @router.get("/collections/{collection_id}", summary="One collection")

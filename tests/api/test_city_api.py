@@ -108,3 +108,13 @@ def test_progress_without_catalog(city_client: Any) -> None:
     assert body["targets"] == [] and body["count"] == 0
     assert "no plan targets" in body["message"]
     assert city.current().name_en == "Shijiazhuang"  # the request's city did not leak into the process
+
+
+def test_the_citys_own_zone_is_an_output_crs(city_client: Any) -> None:
+    uri = "http://www.opengis.net/def/crs/EPSG/0/4528"
+    coll = city_client.get("/collections/land_parcels", params={"f": "json"}).json()
+    assert uri in coll["crs"]
+    r = city_client.get("/collections/land_parcels/items", params={"crs": uri, "limit": 5})
+    assert r.status_code == 200 and r.headers["content-crs"] == f"<{uri}>"
+    northing, easting = r.json()["features"][0]["geometry"]["coordinates"][0][0][0]
+    assert 40_000_000 < easting < 41_000_000 and 3_900_000 < northing < 4_100_000  # zone 40, N/E axis order
