@@ -113,10 +113,6 @@ SHIJIAZHUANG: Final = CityProfile(
 )
 """The default profile (migration 0007 seeds the same row)."""
 
-_COLUMNS: Final = (
-    "name", "name_en", "adcode", "extent", "area_srid", "measure", "centre", "zoom", "title", "title_en",
-    "catalog", "catalog_yaml", "demo",
-)
 _lock = threading.Lock()
 _cache: dict[tuple[str, str, int], CityProfile] = {}
 _active: CityProfile | None = None
@@ -129,17 +125,14 @@ def _key(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> tuple[
 
 
 def _from_row(row: tuple[Any, ...]) -> CityProfile:
-    data = dict(zip(_COLUMNS, row, strict=True))
+    data = {k: v for k, v in dict(row[0]).items() if k in CityProfile.model_fields}
     data["extent"] = tuple(data["extent"])
     data["centre"] = tuple(data["centre"])
     return CityProfile.model_validate(data)
 
 
-SELECT_PROFILE: Final = (
-    "SELECT name, name_en, adcode, extent, area_srid, measure, centre, zoom, title, title_en, catalog, catalog_yaml, "
-    "demo FROM renewal.city"
-)
-"""One row: the profile (for async callers that run it on their own connection)."""
+SELECT_PROFILE: Final = "SELECT to_jsonb(c) FROM renewal.city AS c"
+"""One row: the profile as JSON (columns added by later migrations are optional: their defaults apply)."""
 
 
 def profile_from_row(row: tuple[Any, ...] | None) -> CityProfile:
@@ -180,8 +173,10 @@ async def load_async(conn: psycopg.AsyncConnection[Any], *, fresh: bool = False)
     return profile
 
 
-def for_conninfo(conninfo: str) -> CityProfile:
+def for_conninfo(conninfo: str, connect_timeout: int | None = None) -> CityProfile:
     """The profile of the database named by ``conninfo`` (cached per database)."""
+    if connect_timeout:
+        conninfo = psycopg.conninfo.make_conninfo(conninfo, connect_timeout=connect_timeout)
     try:
         with psycopg.connect(conninfo, application_name="renewal-city") as conn:
             return load(conn)

@@ -24,6 +24,20 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
+@app.callback()
+def _city(ctx: typer.Context) -> None:
+    """Run every command as the city its database holds (its plan catalog, names, extent)."""
+    from api.settings import Settings
+    from layers import city
+
+    try:
+        profile = city.for_conninfo(Settings().database_url, connect_timeout=3)
+    except RenewalError:
+        return  # commands that need the database say so themselves
+    token = city.use(profile)
+    ctx.call_on_close(lambda: city.release(token))
+
+
 for _mod in pkgutil.iter_modules(__path__):
     if _mod.name.startswith("_"):
         continue

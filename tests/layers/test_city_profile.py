@@ -222,3 +222,20 @@ def test_city_show_default(db_url: str) -> None:
     result = CliRunner().invoke(app, ["city", "show"], env={"DATABASE_URL": db_url})
     assert result.exit_code == 0, result.output
     assert "石家庄 Shijiazhuang (130100)" in result.output and "EPSG:4547" in result.output
+
+
+def test_cli_progress_follows_the_citys_catalog(city_url: str, db_url: str) -> None:
+    """``renewal progress`` in a city without a plan lists no targets; Shijiazhuang's lists its own."""
+    from typer.testing import CliRunner
+
+    from api.cli import app
+    from layers.plan import get_catalog
+
+    runner = CliRunner()
+    other = runner.invoke(app, ["progress", "--as-of", "2022-12-31"], env={"DATABASE_URL": city_url})
+    assert other.exit_code == 0, other.output
+    assert "2025-12" not in other.output  # no target rows (their deadlines would show)
+    assert len(get_catalog().targets) > 0  # the CLI's city did not leak into this process
+    home = runner.invoke(app, ["progress", "--as-of", "2022-12-31"], env={"DATABASE_URL": db_url})
+    assert home.exit_code == 0, home.output
+    assert "2025-12" in home.output
