@@ -167,5 +167,6 @@ def _drop_indexes_for_bulk_load(
             rebuild.append(
                 sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(target, sql.Identifier(name), sql.SQL(definition))
             )
-    report.notes.append(f"Large load: {len(rebuild)} indexes/constraints rebuilt after the insert.")
+    report.notes.append(f"Large load: {len(rebuild)} indexes/constraints rebuilt after the insert, then ANALYZE.")
+    rebuild.append(sql.SQL("ANALYZE {}").format(target))  # fresh planner statistics for the new rows
     return rebuild
