@@ -178,7 +178,11 @@ async def main() -> None:
     ap.add_argument("--tipg-tile-cap", type=int, default=100_000,
                     help="TIPG_MAX_FEATURES_PER_TILE (tipg's default is 10000)")
     ap.add_argument("--skip-items", action="store_true")
+    ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
+                    help="worker processes of each service (default: every core, as `renewal serve`)")
     args = ap.parse_args()
+    per_worker_pool = max(2, args.pool // args.workers)
+    load_before = os.getloadavg()
     zooms = [int(z) for z in args.zooms.split(",") if z.strip()]
 
     reg = get_registry()
@@ -187,15 +191,15 @@ async def main() -> None:
     logs.mkdir(exist_ok=True)
     ours_port, tipg_port = free_port(), free_port()
     ours = start(
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port", str(ours_port),
-         "--log-level", "warning"],
-        {"DATABASE_URL": args.db, "RENEWAL_POOL_MIN_SIZE": str(args.pool), "RENEWAL_POOL_MAX_SIZE": str(args.pool),
-         "RENEWAL_ANON_RATE_PER_S": "0"},
+        [sys.executable, "-m", "api.cli", "serve", "--port", str(ours_port), "--workers", str(args.workers)],
+        {"DATABASE_URL": args.db, "RENEWAL_POOL_MIN_SIZE": str(per_worker_pool),
+         "RENEWAL_POOL_MAX_SIZE": str(per_worker_pool), "RENEWAL_ANON_RATE_PER_S": "0", "RENEWAL_LOG_LEVEL": "warning"},
         f"http://127.0.0.1:{ours_port}/healthz", logs / "bench-ours.log")
     tipg = start(
-        [sys.executable, "-m", "uvicorn", "tipg.main:app", "--port", str(tipg_port), "--log-level", "warning"],
+        [sys.executable, "-m", "uvicorn", "tipg.main:app", "--port", str(tipg_port), "--log-level", "warning",
+         "--workers", str(args.workers)],
         {"DATABASE_URL": asyncpg_url(args.db), "TIPG_DB_SCHEMAS": '["renewal"]',
-         "DB_MIN_CONN_SIZE": str(args.pool), "DB_MAX_CONN_SIZE": str(args.pool),
+         "DB_MIN_CONN_SIZE": str(per_worker_pool), "DB_MAX_CONN_SIZE": str(per_worker_pool),
          "TIPG_MAX_FEATURES_PER_QUERY": "10000", "TIPG_MAX_FEATURES_PER_TILE": str(args.tipg_tile_cap)},
         f"http://127.0.0.1:{tipg_port}/collections", logs / "bench-tipg.log")
     # the raw pool: the same construction and connection settings as the service's pool
@@ -269,11 +273,15 @@ async def main() -> None:
     finally:
         await pool.close()
         for proc in (ours, tipg):
-            proc.terminate()
-            proc.wait(timeout=20)
+            proc.terminate()  # uvicorn's supervisor stops its workers
+            proc.wait(timeout=30)
 
+    load_after = os.getloadavg()
     print(f"database {args.db}; {args.requests} requests per case and target in {args.rounds} interleaved rounds; "
-          f"concurrency {args.concurrency}; pool {args.pool}; tipg tile cap {args.tipg_tile_cap}")
+          f"concurrency {args.concurrency}; {args.workers} worker(s) per service, pool {per_worker_pool} per worker "
+          f"(raw: {args.pool}); tipg tile cap {args.tipg_tile_cap}")
+    print(f"load average before {load_before[0]:.2f} / after {load_after[0]:.2f} (1 min) on {os.cpu_count()} cores; "
+          "the machine is shared with other jobs, so absolute numbers move with their load; ratios are interleaved")
     print(f"{'case':40} {'target':8} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>8} {'features':>9} {'kB/resp':>8}")
     for case, accs, feats in results:
         for t in TARGETS:

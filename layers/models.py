@@ -163,6 +163,8 @@ class Layer(_Strict):
     lifecycle: Lifecycle | None = None
     min_zoom: int = Field(default=8, ge=0, le=24)
     max_zoom: int = Field(default=22, ge=0, le=24)
+    overview_min_zoom: int | None = Field(default=None, ge=0, le=24)
+    """Below ``min_zoom`` and from this zoom, tiles carry a generalised overview (layers/overview.py)."""
     style: Style = Field(default_factory=Style)
     anonymous_read: bool = True
     order: int = 100
@@ -177,6 +179,8 @@ class Layer(_Strict):
             raise ValueError(f"layer {self.id}: fields {sorted(clash)} clash with common columns")
         if self.min_zoom > self.max_zoom:
             raise ValueError(f"layer {self.id}: min_zoom > max_zoom")
+        if self.overview_min_zoom is not None and self.overview_min_zoom >= self.min_zoom:
+            raise ValueError(f"layer {self.id}: overview_min_zoom must be below min_zoom")
         return self
 
     @property

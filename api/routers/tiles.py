@@ -40,6 +40,7 @@ from api.versions import LayerVersions
 from gis.errors import NotFoundError
 from layers.city import CityProfile
 from layers.models import Layer
+from layers.overview import overview_tile_sql, shows_overview
 from layers.query import fetch_one_serial, table_sql
 
 ORDER = 20
@@ -114,10 +115,12 @@ def _layer_tile_sql(layer: Layer, z: int, x: int, y: int, params: dict[str, Any]
 def tile_sql(layers: list[Layer], z: int, x: int, y: int) -> tuple[sql.Composed | sql.SQL, dict[str, Any]]:
     """One statement returning the MVT of every layer visible at zoom ``z`` (concatenated, bytea)."""
     params: dict[str, Any] = {"z": z, "x": x, "y": y, "margin": BUFFER / EXTENT}
-    visible = [layer for layer in layers if layer.min_zoom <= z <= layer.max_zoom]
+    visible = [layer for layer in layers if layer.min_zoom <= z <= layer.max_zoom or shows_overview(layer, z)]
     if not visible:
         return sql.SQL("SELECT ''::bytea"), params
-    parts = sql.SQL(" || ").join(_layer_tile_sql(layer, z, x, y, params) for layer in visible)
+    parts = sql.SQL(" || ").join(
+        overview_tile_sql(layer, EXTENT, params) if shows_overview(layer, z)
+        else _layer_tile_sql(layer, z, x, y, params) for layer in visible)
     return sql.SQL("SELECT {}").format(parts), params
 
 
@@ -229,6 +232,11 @@ async def _serve_tile(request: Request, pool: ReadPool, settings: Settings, laye
     return _tile_response(data, headers)
 
 
+def _min_zoom(layer: Layer) -> int:
+    """The first zoom with anything in the layer's tiles (its overview, if it has one)."""
+    return layer.overview_min_zoom if layer.overview_min_zoom is not None else layer.min_zoom
+
+
 def _tilejson(root: str, layers: list[Layer], tiles_url: str, name: str, description: str,
               city: CityProfile) -> dict[str, Any]:
     vector_layers = []
@@ -240,14 +248,14 @@ def _tilejson(root: str, layers: list[Layer], tiles_url: str, name: str, descrip
             if f.tile:
                 fields[f.name] = _MVT_TYPES[f.type]
         vector_layers.append({"id": layer.id, "description": f"{layer.title} {layer.title_en}", "fields": fields,
-                              "minzoom": layer.min_zoom, "maxzoom": layer.max_zoom})
+                              "minzoom": _min_zoom(layer), "maxzoom": layer.max_zoom})
     return {
         "tilejson": "3.0.0",
         "name": name,
         "description": description,
         "scheme": "xyz",
         "tiles": [tiles_url],
-        "minzoom": min((layer.min_zoom for layer in layers), default=0),
+        "minzoom": min((_min_zoom(layer) for layer in layers), default=0),
         "maxzoom": max((layer.max_zoom for layer in layers), default=MAX_Z),
         "bounds": list(city.extent),
         "center": [city.centre[0], city.centre[1], math.ceil(city.zoom)],
