@@ -14,6 +14,7 @@ import pytest
 from psycopg import sql
 
 from api.routers.tiles import tile_columns
+from layers.overview import shows_overview
 from layers.registry import get_registry
 
 REG = get_registry()
@@ -75,16 +76,18 @@ def test_collection_tile_matches_sql(client: Any, conn: psycopg.Connection, tmp_
 
 
 def test_zoom_ranges_from_registry(client: Any, tmp_path: Path) -> None:
+    """Layers appear from their min_zoom; land parcels from their overview zoom (layers/overview.py)."""
     parcels = REG.get("land_parcels")
-    for z in (parcels.min_zoom - 1, parcels.min_zoom + 1):
+    assert parcels.overview_min_zoom is not None
+    for z in (parcels.overview_min_zoom - 1, parcels.min_zoom - 1, parcels.min_zoom + 1):
         z, x, y = tile_at(z)
         r = client.get(f"/tiles/WebMercatorQuad/{z}/{x}/{y}")
         assert r.status_code == 200
         names = set(decode(tmp_path, r.content, z, x, y))
-        visible = {layer.id for layer in REG if layer.min_zoom <= z <= layer.max_zoom}
+        visible = {layer.id for layer in REG if layer.min_zoom <= z <= layer.max_zoom or shows_overview(layer, z)}
         assert names <= visible
-        assert ("land_parcels" in names) == (z >= parcels.min_zoom)
-    z, x, y = tile_at(parcels.min_zoom - 1)
+        assert ("land_parcels" in names) == (z >= parcels.overview_min_zoom)
+    z, x, y = tile_at(parcels.overview_min_zoom - 1)
     assert client.get(f"/collections/land_parcels/tiles/WebMercatorQuad/{z}/{x}/{y}").status_code == 204
 
 
