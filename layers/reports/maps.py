@@ -1,6 +1,7 @@
 """Static PNG maps for reports, drawn with matplotlib from PostGIS (no network, no tiles).
 
-Geometries are read in CGCS2000 Gauss-Krüger 114°E (EPSG:4547, metres) so shapes are true,
+Geometries are read in the city's Gauss-Krüger zone (its profile's ``area_srid``; EPSG:4547,
+114°E, for Shijiazhuang) so shapes are true,
 simplified in the database for the page's resolution. Status colours and labels come from
 the registry (one vocabulary for every output); the status of a feature as of a date is
 the rule of :mod:`layers.history`.
@@ -28,6 +29,7 @@ from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from psycopg import sql  # noqa: E402
 
+from layers import city  # noqa: E402
 from layers.history import Params, status_join  # noqa: E402
 from layers.models import Layer  # noqa: E402
 from layers.registry import get_registry  # noqa: E402
@@ -57,7 +59,7 @@ def _style() -> Any:
     return {"font.family": [family, "DejaVu Sans"] if family else ["DejaVu Sans"], "axes.unicode_minus": False}
 
 
-def feature_status_sql(layer: Layer, as_of: dt.date) -> tuple[sql.Composed, Params]:
+def feature_status_sql(layer: Layer, as_of: dt.date, srid: int) -> tuple[sql.Composed, Params]:
     """``code, name, district_code, status, wkb`` of the features that exist on ``as_of``, with their status then.
 
     The status as of the date is :func:`layers.history.status_join` (the one rule: latest history
@@ -67,20 +69,26 @@ def feature_status_sql(layer: Layer, as_of: dt.date) -> tuple[sql.Composed, Para
     query = sql.SQL(
         """
         SELECT t.code, t.name, t.district_code, s.status,
-               ST_AsBinary(ST_SimplifyPreserveTopology(ST_Transform(t.geom, 4547), {tol})) AS wkb
+               ST_AsBinary(ST_SimplifyPreserveTopology(ST_Transform(t.geom, {srid}), {tol})) AS wkb
         FROM {table} AS t
         {status}
         WHERE s.status IS NOT NULL
         """
     ).format(table=sql.Identifier(layer.schema_name, layer.table), status=status_join(layer, as_of, params),
-             tol=sql.Literal(SIMPLIFY_M))
+             tol=sql.Literal(SIMPLIFY_M), srid=sql.Literal(srid))
     return query, params
+
+
+def metric_srid(conn: psycopg.Connection[Any]) -> int:
+    """The city's Gauss-Krüger zone (its profile's ``area_srid``): maps are drawn in true metres."""
+    return city.load(conn).area_srid
 
 
 def _districts(conn: psycopg.Connection[Any]) -> list[tuple[str, str, shapely.Geometry]]:
     rows = conn.execute(
-        sql.SQL("SELECT code, name, ST_AsBinary(ST_SimplifyPreserveTopology(ST_Transform(geom, 4547), {})) "
-                "FROM renewal.districts ORDER BY code").format(sql.Literal(SIMPLIFY_M * 2))
+        sql.SQL("SELECT code, name, ST_AsBinary(ST_SimplifyPreserveTopology(ST_Transform(geom, {}), {})) "
+                "FROM renewal.districts ORDER BY code").format(sql.Literal(metric_srid(conn)),
+                                                               sql.Literal(SIMPLIFY_M * 2))
     ).fetchall()
     return [(c, n, shapely.from_wkb(bytes(w))) for c, n, w in rows]
 
@@ -134,7 +142,7 @@ def status_map(conn: psycopg.Connection[Any], layer_id: str, as_of: dt.date, tit
     """A layer's features coloured by their status as of a date, with a legend (PNG bytes)."""
     layer = get_registry().get(layer_id)
     assert layer.lifecycle is not None
-    query, params = feature_status_sql(layer, as_of)
+    query, params = feature_status_sql(layer, as_of, metric_srid(conn))
     rows = conn.execute(query, params).fetchall()
     districts = _districts(conn)
     colours = {s.code: s.color for s in layer.lifecycle.statuses}
