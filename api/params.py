@@ -1,7 +1,7 @@
 """HTTP parameters of the feature endpoints, parsed into typed values before any domain code runs.
 
 The items endpoint declares its OGC parameters (``bbox``, ``bbox-crs``, ``datetime``, ``limit``,
-``cursor``, ``properties``, ``sortby``, ``crs``, ``filter``, ``filter-lang``, ``filter-crs``,
+``cursor``, ``offset``, ``properties``, ``sortby``, ``crs``, ``filter``, ``filter-lang``, ``filter-crs``,
 ``f``) in :func:`items_request`, a FastAPI dependency; it parses those declared values, plus the
 ``<property>=<value>`` equality filters (which cannot be declared: they depend on the layer), into
 a :class:`layers.query.FeatureQuery`. The domain (:mod:`layers.query`, the exporter) receives only
@@ -43,6 +43,7 @@ from gis.errors import CRSError, InvalidInputError
 from layers.models import Layer
 from layers.query import (
     GEOGRAPHIC_SRIDS,
+    MAX_OFFSET,
     FeatureQuery,
     Filter,
     SortKey,
@@ -69,8 +70,8 @@ __all__ = [
 ]
 
 ITEMS_PARAMS: Final = frozenset(
-    {"bbox", "bbox-crs", "datetime", "limit", "cursor", "properties", "sortby", "crs", "filter", "filter-lang",
-     "filter-crs", "f"}
+    {"bbox", "bbox-crs", "datetime", "limit", "cursor", "offset", "properties", "sortby", "crs", "filter",
+     "filter-lang", "filter-crs", "f"}
 )
 """The declared parameters of the items endpoint; any other name must be a property (equality filter)."""
 
@@ -180,6 +181,20 @@ def parse_limit(text: str, max_limit: int) -> int:
     return int(raw)
 
 
+def parse_offset(text: str) -> int:
+    """``offset``: a whole number from 0 to :data:`~layers.query.MAX_OFFSET` (deeper is a 400, not clamped)."""
+    raw = text.strip()
+    if not re.fullmatch(r"\d{1,12}", raw):
+        raise InvalidInputError(f"offset '{text}' must be a whole number from 0 to {MAX_OFFSET}.")
+    if int(raw) > MAX_OFFSET:
+        raise InvalidInputError(
+            f"offset {int(raw)} is past the maximum of {MAX_OFFSET}. Narrow the request (bbox, filter) or page "
+            "with the 'next' links (cursor paging has no depth limit).",
+            detail={"parameter": "offset", "maximum": MAX_OFFSET},
+        )
+    return int(raw)
+
+
 def parse_properties(layer: Layer, text: str) -> tuple[str, ...]:
     """``properties``: known property names (``status_label`` brings ``status``), in the order given."""
     kinds = column_kinds(layer)
@@ -222,8 +237,8 @@ def parse_sortby(layer: Layer, text: str) -> tuple[SortKey, ...]:
 
 def _unknown_parameter(layer: Layer, name: str) -> InvalidInputError:
     return InvalidInputError(
-        f"Unknown parameter '{name}'. Items accept bbox, bbox-crs, datetime, limit, cursor, properties, sortby, crs, "
-        f"filter, filter-lang, filter-crs, f, or a property of layer '{layer.id}' for an equality filter: "
+        f"Unknown parameter '{name}'. Items accept bbox, bbox-crs, datetime, limit, cursor, offset, properties, "
+        f"sortby, crs, filter, filter-lang, filter-crs, f, or a property of layer '{layer.id}' for an equality filter: "
         + ", ".join(column_kinds(layer)) + ".",
         detail={"layer": layer.id, "parameter": name},
     )
@@ -271,6 +286,7 @@ def build_items_query(
     datetime: str | None = None,
     limit: str | None = None,
     cursor: str | None = None,
+    offset: str | None = None,
     properties: str | None = None,
     sortby: str | None = None,
     crs: str | None = None,
@@ -301,8 +317,12 @@ def build_items_query(
     sort = parse_sortby(layer, sortby) if sortby is not None else ()
     q = FeatureQuery(layer=layer, bbox=box, bbox_crs=box_crs, datetime=when, equals=eq, filter=flt,
                      properties=props, sortby=sort, limit=lim, crs=out_crs)
+    if cursor is not None and offset is not None:
+        raise InvalidInputError("Give either cursor (from a next/prev link) or offset, not both.")
     if cursor is not None:
         q = q.with_cursor(decode_cursor(q, cursor))
+    elif offset is not None:
+        q = q.with_offset(parse_offset(offset))
     return q
 
 
@@ -327,7 +347,9 @@ _ITEMS_DOC: Final = {
     "bbox-crs": "CRS of bbox (default CRS84)",
     "datetime": "RFC 3339 instant or interval (a/b, '..' open); matched against the layer's temporal fields",
     "limit": "Features per page (1 to RENEWAL_MAX_LIMIT; default RENEWAL_DEFAULT_LIMIT)",
-    "cursor": "Opaque keyset cursor from a next/prev link",
+    "cursor": "Opaque keyset cursor from a next/prev link (the fast way to page; no depth limit)",
+    "offset": (f"Number of features to skip, 0 to {MAX_OFFSET} (paging by position, as ArcGIS Pro does; the "
+               "same order and rows as the cursor pages; not together with cursor; past the maximum a 400)"),
     "properties": "Comma-separated properties to return",
     "sortby": "Comma-separated properties, '-' prefix for descending, e.g. -area_mu,name",
     "crs": "Output CRS: CRS84 (default), EPSG:4326, EPSG:4490, EPSG:4547, EPSG:3857 (URIs or EPSG:n)",
@@ -363,6 +385,7 @@ def items_request(
     datetime: Annotated[str | None, doc_query("datetime")] = None,
     limit: Annotated[str | None, doc_query("limit")] = None,
     cursor: Annotated[str | None, doc_query("cursor")] = None,
+    offset: Annotated[str | None, doc_query("offset")] = None,
     properties: Annotated[str | None, doc_query("properties")] = None,
     sortby: Annotated[str | None, doc_query("sortby")] = None,
     crs: Annotated[str | None, doc_query("crs")] = None,
@@ -389,7 +412,8 @@ def items_request(
         default_limit, max_limit = settings.default_limit, settings.max_limit
     q = build_items_query(
         layer, equals=equals, bbox=bbox, bbox_crs=bbox_crs, datetime=datetime, limit=limit, cursor=cursor,
-        properties=properties, sortby=sortby, crs=crs, filter=filter, filter_lang=filter_lang, filter_crs=filter_crs,
+        offset=offset, properties=properties, sortby=sortby, crs=crs, filter=filter, filter_lang=filter_lang,
+        filter_crs=filter_crs,
         default_limit=default_limit, max_limit=max_limit,
     )
     return ItemsRequest(fmt, q)

@@ -292,7 +292,7 @@ def _map_context(layer: Layer, geojson_features: str) -> dict[str, Any]:
                        404: {"description": "Unknown collection"}})
 async def items(request: Request, layer: ReadableLayer, pool: ReadPoolDep, settings: SettingsDep,
                 items_req: ItemsRequestDep) -> Response:
-    """Features, paged by keyset; also ``<property>=<value>`` equality filters on queryables.
+    """Features, paged by keyset cursor (``next`` links) or by ``offset``; also ``<property>=<value>`` filters.
 
     The OGC parameters are declared and parsed by :func:`api.params.items_request`; this route
     gets the typed query and only builds the response envelope.
@@ -305,7 +305,9 @@ async def items(request: Request, layer: ReadableLayer, pool: ReadPoolDep, setti
     url = f"{root}/collections/{layer.id}/items"
     async with pool.connection() as conn:
         page = await fetch_page(conn, q)
-    params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("f", "cursor")]
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("f", "cursor", "offset")]
+    if q.offset is not None:
+        params.append(("offset", str(q.offset)))  # self/alternate name this position
     links = [
         link(with_query(url, [*params, ("f", "json")]),
              "self" if fmt == JSON else "alternate", GEOJSON, "此页 GeoJSON This page as GeoJSON"),
@@ -319,6 +321,15 @@ async def items(request: Request, layer: ReadableLayer, pool: ReadPoolDep, setti
                                           ("cursor", cur_param)])
     ftype = GEOJSON if fmt == JSON else HTML_TYPE
     fname = "json" if fmt == JSON else "html"
+    if q.offset is not None:
+        # paging by position keeps paging by position (the order and rows are the cursor pages')
+        base = params[:-1]
+        if page.next_offset is not None:
+            links.append(link(with_query(url, [*base, ("f", fname), ("offset", str(page.next_offset))]), "next",
+                              ftype, "下一页 Next page"))
+        if page.prev_offset is not None:
+            links.append(link(with_query(url, [*base, ("f", fname), ("offset", str(page.prev_offset))]), "prev",
+                              ftype, "上一页 Previous page"))
     if page.next_cursor:
         links.append(link(with_query(url, [*params, ("f", fname), ("cursor", page.next_cursor)]), "next", ftype,
                           "下一页 Next page"))

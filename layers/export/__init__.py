@@ -122,8 +122,9 @@ def select_sql(q: FeatureQuery, crs: CrsRef = STORAGE) -> tuple[sql.Composed, di
     """``SELECT <columns>, ST_AsBinary(geom in crs) FROM <table> AS t WHERE <query> ORDER BY <query> [LIMIT]``.
 
     The condition and order are the query's (:func:`layers.query.build_where`, ``order_by``);
-    ``q.limit`` applies unless it is :data:`EXPORT_ALL`. GCJ-02/BD-09 cannot be computed by
-    PostGIS; for them the geometry stays in EPSG:4490 and :func:`build_file` shifts it.
+    ``q.limit`` applies unless it is :data:`EXPORT_ALL`; ``q.offset`` skips as on the items page.
+    GCJ-02/BD-09 cannot be computed by PostGIS; for them the geometry stays in EPSG:4490 and
+    :func:`build_file` shifts it.
     """
     layer = q.layer
     where = build_where(q)
@@ -143,6 +144,8 @@ def select_sql(q: FeatureQuery, crs: CrsRef = STORAGE) -> tuple[sql.Composed, di
         order_by(q),
         sql.SQL(" LIMIT {}").format(sql.Literal(limit)) if limit is not None else sql.SQL(""),
     )
+    if q.offset:
+        stmt = sql.SQL("{} OFFSET {}").format(stmt, sql.Literal(int(q.offset)))
     return stmt, dict(where.params)
 
 

@@ -10,7 +10,7 @@ in this list, so there are no cycles:
     :mod:`layers.values`), the supported CRSs and their geometry/axis rules.
 ``model``
     :class:`FeatureQuery` and its parts (bbox, datetime interval, equality filters, CQL2
-    :class:`Filter`, properties, sortby, limit, cursor, output CRS): typed, no URL text, no SQL.
+    :class:`Filter`, properties, sortby, limit, cursor or offset, output CRS): typed, no URL text, no SQL.
 ``cql2sql``
     CQL2 text/JSON → SQL condition (:func:`parse_filter`, :func:`filter_sql`); no database needed.
 ``builder``
@@ -71,7 +71,7 @@ from layers.query.execute import (
     fetch_one_serial,
     fetch_page,
 )
-from layers.query.model import NO_LIMIT, Cursor, FeatureQuery, Filter, SortKey, TimeInterval
+from layers.query.model import MAX_OFFSET, NO_LIMIT, Cursor, FeatureQuery, Filter, SortKey, TimeInterval
 from layers.query.paging import Page, decode_cursor, encode_cursor, keyset_condition, page_sql, read_page
 
 __all__ = [
@@ -79,6 +79,7 @@ __all__ = [
     "COUNT_MAX_ROWS",
     "FILTER_FIRST_MAX_ROWS",
     "GEOGRAPHIC_SRIDS",
+    "MAX_OFFSET",
     "NO_LIMIT",
     "SUPPORTED_CRS",
     "Binder",

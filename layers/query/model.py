@@ -18,6 +18,14 @@ from layers.models import Layer
 NO_LIMIT: Final = 2**31 - 1
 """A ``limit`` meaning "every match" (exports): the statement gets no LIMIT."""
 
+MAX_OFFSET: Final = 100_000
+"""The deepest ``offset`` a page may start at (a larger one is a 400 that points to the ``next`` links).
+
+Why a bound: ``OFFSET n`` makes PostgreSQL produce and discard n rows, so page n costs n; keyset
+cursors do not. 100,000 covers every demo layer end to end and ArcGIS Pro's paging of a layer of
+that size, and bounds the worst page at a few hundred milliseconds.
+"""
+
 
 @dataclass(frozen=True)
 class TimeInterval:
@@ -61,7 +69,9 @@ class FeatureQuery:
     """A validated feature query on one layer.
 
     ``crs`` None means "not asked for": GeoJSON pages use CRS84 (:attr:`output_crs`), an export
-    format its own default. ``ids`` narrows to feature ids (editing, the viewer).
+    format its own default. ``ids`` narrows to feature ids (editing, the viewer). ``offset`` (for
+    clients that page by position, e.g. ArcGIS Pro) and ``cursor`` exclude each other; both page
+    through the same order (:func:`layers.query.builder.sort_terms`), so they give the same rows.
     """
 
     layer: Layer
@@ -76,6 +86,7 @@ class FeatureQuery:
     cursor: Cursor | None = None
     crs: CrsRef | None = None
     ids: tuple[int, ...] | None = None
+    offset: int | None = None
 
     @property
     def output_crs(self) -> CrsRef:
@@ -90,3 +101,7 @@ class FeatureQuery:
     def with_cursor(self, cursor: Cursor | None) -> FeatureQuery:
         """The same query at another page."""
         return replace(self, cursor=cursor)
+
+    def with_offset(self, offset: int | None) -> FeatureQuery:
+        """The same query at a position (``offset`` rows skipped) instead of a cursor."""
+        return replace(self, offset=offset, cursor=None)

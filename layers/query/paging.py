@@ -5,9 +5,12 @@ direction, never an OFFSET, so page 1,000 costs what page 1 costs and concurrent
 shift pages. The page statement fetches ``limit + 1`` rows to know whether a next page exists.
 
 This module owns everything a paging strategy decides: which rows a page is (:func:`page_sql`:
-WHERE ∧ boundary, ORDER, LIMIT), and what the neighbouring pages are (:func:`read_page`). A
-further strategy (e.g. ``offset``) adds its own boundary condition here and its own
-next/prev rule in :func:`read_page`; the builder and the executor do not change.
+WHERE ∧ boundary, ORDER, LIMIT), and what the neighbouring pages are (:func:`read_page`).
+
+``offset`` is the second strategy, for clients that page by position (ArcGIS Pro does, and never
+follows ``next`` links): the same WHERE and the same total ORDER BY with ``OFFSET n`` instead of
+the keyset boundary, so offset pages hold exactly the rows cursor pages hold. Its neighbours are
+offsets (``offset ± limit``). It is bounded by :data:`~layers.query.model.MAX_OFFSET`.
 
 Public API
 ----------
@@ -126,6 +129,8 @@ class Page:
     number_matched: int | None
     next_cursor: str | None
     prev_cursor: str | None
+    next_offset: int | None = None
+    prev_offset: int | None = None
 
 
 def page_sql(q: FeatureQuery, binder: Binder, *, where: Where | None = None,
@@ -144,14 +149,17 @@ def page_sql(q: FeatureQuery, binder: Binder, *, where: Where | None = None,
     lim = binder(q.limit, "integer")
     lim1 = binder(q.limit + 1, "integer")
     order = sql.SQL("DESC" if backward else "ASC")
+    skip: sql.Composable = sql.SQL("")
+    if q.offset:
+        skip = sql.SQL(" OFFSET {}").format(binder(q.offset, "bigint"))
     # choose the rows first, then serialise only those (PostgreSQL would otherwise build the GeoJSON of
     # every match before the top-N sort)
     inner = sql.SQL(
         "SELECT {feat} AS f, {key} AS k FROM "
-        "(SELECT * FROM {table} AS t WHERE {cond} ORDER BY {order} LIMIT {lim1}) AS t"
+        "(SELECT * FROM {table} AS t WHERE {cond} ORDER BY {order} LIMIT {lim1}{skip}) AS t"
     ).format(feat=feature_sql(q.layer, binder, q.output_crs, q.properties), key=key_sql(q),
              table=table_sql(q.layer), cond=cond, order=order_by(q, reverse=backward, filter_first=filter_first),
-             lim1=lim1)
+             lim1=lim1, skip=skip)
     return sql.SQL(
         "SELECT '[' || coalesce(string_agg(f, ',' ORDER BY rn {order}) FILTER (WHERE rn <= {lim}), '') || ']', "
         "count(*)::int, (array_agg(k ORDER BY rn ASC) FILTER (WHERE rn <= {lim}))[1], "
@@ -170,6 +178,12 @@ def read_page(q: FeatureQuery, row: Any, number_matched: int | None) -> Page:
         # rn=1 is the row nearest the boundary, i.e. the last one displayed
         first_key, last_key = last_key, first_key
     next_cursor = prev_cursor = None
+    if q.offset is not None:
+        # position paging: the neighbours are positions; past the end there is nothing to link to
+        start = q.offset
+        next_offset = start + returned if returned and more else None
+        prev_offset = max(0, start - q.limit) if returned and start > 0 else None
+        return Page(features, returned, number_matched, None, None, next_offset, prev_offset)
     if returned:
         if (not backward and more) or (backward and q.cursor is not None):
             next_cursor = encode_cursor(q, last_key, backward=False)

@@ -91,3 +91,17 @@ def test_a_cursor_is_bound_to_its_sort_order(compounds: Layer) -> None:
     assert decode_cursor(q, token) == Cursor(("小区 1", 1))
     with pytest.raises(InvalidInputError):
         decode_cursor(FeatureQuery(layer=compounds), token)
+
+
+def test_offset_page_statement_and_neighbours(compounds: Layer) -> None:
+    q = FeatureQuery(layer=compounds, sortby=(SortKey("households", True),), limit=10).with_offset(20)
+    b = Binder()
+    text = page_sql(q, b).as_string(None)
+    assert 'ORDER BY "t"."households" DESC NULLS LAST, "t"."id" ASC NULLS LAST LIMIT %(q1)s::integer OFFSET' in text
+    assert b.params["q2"] == 20 and "keyset" not in text
+    mid = read_page(q, _row(list(range(11)), 10), 95)
+    assert (mid.next_offset, mid.prev_offset, mid.next_cursor, mid.prev_cursor) == (30, 10, None, None)
+    last = read_page(q.with_offset(5), _row([1, 2], 10), 7)
+    assert (last.next_offset, last.prev_offset) == (None, 0)
+    past = read_page(q.with_offset(200), _row([], 10), 95)
+    assert (past.next_offset, past.prev_offset) == (None, None)
