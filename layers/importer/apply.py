@@ -13,6 +13,7 @@ from psycopg import sql
 from layers.importer.mapping import ColumnMap, MappingConfig
 from layers.importer.options import BULK_LOAD_ROWS, SAME_GEOMETRY_DEG, ImportOptions, ImportReport
 from layers.importer.trail import bulk_trail, end_bulk_trail
+from layers.importer.validate import ready_with_geometry
 from layers.models import FieldDef, Layer
 
 
@@ -82,8 +83,8 @@ def apply(
             else geom_changed
         )
         update = sql.SQL(
-            "UPDATE {} AS t SET {} FROM import_ready AS r WHERE t.code = r.code AND NOT r.is_new AND ({})"
-        ).format(target, sql.SQL(", ").join(sets), changed)
+            "UPDATE {} AS t SET {} FROM {} AS r WHERE t.code = r.code AND NOT r.is_new AND ({})"
+        ).format(target, sql.SQL(", ").join(sets), ready_with_geometry(layer), changed)
         cur.execute(update)
         report.counts["updated"] = cur.rowcount
         cur.execute("SELECT count(*) FROM import_ready WHERE NOT is_new")
@@ -112,11 +113,18 @@ def apply(
     new = int(row[0]) if row else 0
     rebuild = _drop_indexes_for_bulk_load(cur, layer, report, new)
     summary = bulk_trail(cur, opts, new, report)
-    insert = sql.SQL("INSERT INTO {} AS t ({}) SELECT {} FROM import_ready AS r WHERE r.is_new ORDER BY r.rn").format(
-        target, sql.SQL(", ").join(sql.Identifier(c) for c in ins_cols), sql.SQL(", ").join(exprs)
+    insert = sql.SQL("INSERT INTO {} AS t ({}) SELECT {} FROM {} AS r WHERE r.is_new ORDER BY r.rn").format(
+        target,
+        sql.SQL(", ").join(sql.Identifier(c) for c in ins_cols),
+        sql.SQL(", ").join(exprs),
+        ready_with_geometry(layer),
     )
+    # Both tables are in file order with an index on rn: a merge join reads them in that order, where a
+    # hash join would need the wide rows (geometries) sorted again, on disk for a large file.
+    cur.execute("SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_sort', 'off', true)")
     cur.execute(insert)
     report.counts["added"] = cur.rowcount
+    cur.execute("SELECT set_config('enable_hashjoin', 'on', true), set_config('enable_sort', 'on', true)")
     if summary:
         end_bulk_trail(cur)
     for stmt in rebuild:

@@ -94,16 +94,36 @@ def _value_expr(layer: Layer, col: str) -> sql.Composable:
     return raw if kind == "text" else sql_convert(kind, raw)
 
 
-def _geom_expr(layer: Layer) -> sql.Composable:
-    dim = {"Point": 1, "MultiPoint": 1, "LineString": 2, "MultiLineString": 2}.get(layer.geometry_type, 3)
-    g = sql.SQL(
-        "CASE WHEN s.rn = ANY(%(repair)s) THEN ST_CollectionExtract(ST_MakeValid(s.geom), {}) ELSE s.geom END"
-    ).format(sql.Literal(dim))
+def geom_expr(layer: Layer) -> sql.Composable:
+    """The staged ``s.geom`` as the layer stores it: singles promoted to multi, a one-point MultiPoint a Point."""
     if layer.geometry_type.startswith("Multi"):
-        return sql.SQL("ST_Multi({})").format(g)
+        return sql.SQL("ST_Multi(s.geom)")
     if layer.geometry_type == "Point":
         return sql.SQL("CASE WHEN GeometryType(s.geom) = 'MULTIPOINT' THEN ST_GeometryN(s.geom, 1) ELSE s.geom END")
-    return g
+    return sql.SQL("s.geom")
+
+
+def ready_with_geometry(layer: Layer) -> sql.Composable:
+    """``import_ready`` with the geometry, joined from ``import_stage`` (the ready table does not copy it)."""
+    return sql.SQL("(SELECT r.*, {} AS geom FROM import_ready AS r JOIN import_stage AS s ON s.rn = r.rn)").format(
+        geom_expr(layer)
+    )
+
+
+def _repair(cur: psycopg.Cursor[Any], layer: Layer, repair_rns: list[int]) -> None:
+    """Repair the invalid geometries the check found, in the staging table (polygonal/linear parts kept)."""
+    if not repair_rns:
+        return
+    dim = {"Point": 1, "MultiPoint": 1, "LineString": 2, "MultiLineString": 2}.get(layer.geometry_type, 3)
+    cur.execute(
+        "UPDATE import_stage SET geom = ST_CollectionExtract(ST_MakeValid(geom), %s) WHERE rn = ANY(%s)",
+        (dim, repair_rns),
+    )
+    cur.execute(
+        "INSERT INTO import_repair_failed SELECT rn FROM import_stage "
+        "WHERE rn = ANY(%s) AND geom IS NOT NULL AND ST_IsEmpty(geom)",
+        (repair_rns,),
+    )
 
 
 def _ready_sql(
@@ -113,7 +133,6 @@ def _ready_sql(
     for col in cols:
         parts.append(sql.SQL("s.{} AS {}").format(sql.Identifier(col), sql.Identifier("r_" + col)))
         parts.append(sql.SQL("{} AS {}").format(_value_expr(layer, col), sql.Identifier(col)))
-    parts.append(sql.SQL("{} AS geom").format(_geom_expr(layer)))
     parts.append(
         sql.SQL("NOT EXISTS (SELECT 1 FROM {} AS t WHERE t.code = {}) AS is_new").format(
             target, trimmed(sql.SQL("s.code"))
@@ -184,7 +203,7 @@ def _sql_errors(
                 "too_long",
                 sql.SQL("left({}, 40)").format(raw[col]),
             )
-    add(sql.SQL("r.geom IS NOT NULL AND ST_IsEmpty(r.geom)"), "geometry", "repair_failed")
+    add(sql.SQL("r.rn IN (SELECT rn FROM import_repair_failed)"), "geometry", "repair_failed")
     if opts.mode == "append":
         add(sql.SQL("r.code IS NOT NULL AND NOT r.is_new"), "code", "code_exists", sql.SQL("r.code"))
     if opts.districts is not None:
@@ -368,7 +387,10 @@ def validate(
     _lookups(cur, layer, cfg)
     repair_rns = (check.repair_rows + 1).tolist()
     report.counts["repaired"] = len(repair_rns)
-    cur.execute(_ready_sql(layer, target, cols, cmap, cfg), {"repair": repair_rns})
+    cur.execute("CREATE INDEX ON import_stage (rn)")
+    cur.execute("CREATE TEMP TABLE import_repair_failed (rn integer PRIMARY KEY) ON COMMIT DROP")
+    _repair(cur, layer, repair_rns)
+    cur.execute(_ready_sql(layer, target, cols, cmap, cfg))
     cur.execute("CREATE INDEX ON import_ready (code)")
     cur.execute("CREATE INDEX ON import_ready (rn)")  # the insert reads in file order without sorting the rows
     cur.execute("ANALYZE import_ready (rn, code, is_new)")  # what the apply step joins and filters on
