@@ -204,9 +204,9 @@ def ledger_document_context(conn: psycopg.Connection[Any], target: Target, as_of
     rows = target_rows(conn, target, as_of)
     attrs: dict[str, tuple[Any, ...]] = {}
     field_names = {f.name for f in layer.fields}
-    if {"implementing_unit", "investment_planned", "funding_source"} <= field_names:
+    if {"implementing_unit", "invest_planned", "funding_source"} <= field_names:
         query = sql.SQL(
-            "SELECT code, implementing_unit, investment_planned, funding_source FROM {} WHERE code = ANY(%s)"
+            "SELECT code, implementing_unit, invest_planned, funding_source FROM {} WHERE code = ANY(%s)"
         ).format(sql.Identifier(layer.schema_name, layer.table))
         attrs = {r[0]: r[1:] for r in conn.execute(query, ([r[1] for r in rows],)).fetchall()}
         funding = {c.code: c.label for c in layer.field("funding_source").choices or []}

@@ -45,7 +45,7 @@ def _title(city: CityProfile) -> str:
 
 def _description(city: CityProfile) -> str:
     return (
-        f"{city.name}城市更新图层（宗地、城中村、老旧小区、腾退土地、规划道路、停车设施等）的 OGC API Features "
+        f"{city.name}城市更新图层（宗地、城中村、老旧小区、腾退土地、规划路、停车设施等）的 OGC API Features "
         f"服务，支持 CQL2 过滤与 CGCS2000 坐标系。OGC API Features (Parts 1–3) for {city.name_en}'s urban-renewal "
         "layers, with CQL2 filtering and CGCS2000 output."
     )

@@ -1,4 +1,4 @@
-"""Planned roads (打通断头路): planned versus opened length by district, and compounds near newly opened roads.
+"""Planned roads (规划路): planned versus opened length by district, and compounds near newly opened roads.
 
 Lengths are split exactly among districts by intersection and measured in the city's area CRS;
 distances are measured there too (within 0.05 % of geodesic over the city).

@@ -131,13 +131,13 @@ def fill_ledger_attributes(cur: psycopg.Cursor[Any], table: str) -> None:
     )
     extra = ""
     if table == "old_compounds":
-        extra = (", renovation_class = CASE WHEN h.r3 < 0.55 THEN 'basic' WHEN h.r3 < 0.85 THEN 'improvement' "
+        extra = (", reno_class = CASE WHEN h.r3 < 0.55 THEN 'basic' WHEN h.r3 < 0.85 THEN 'improvement' "
                  "ELSE 'upgrade' END")
     stmt = f"""
         UPDATE renewal.{table} AS t SET
           implementing_unit = CASE (h.r2 * {len(units)})::int % {len(units)} {unit_cases} END || '{DEMO}',
-          investment_planned = round(({COST_SQL[table]} * (0.8 + 0.4 * h.r3))::numeric, 1)::float8,
-          investment_completed = round(({COST_SQL[table]} * (0.8 + 0.4 * h.r3)
+          invest_planned = round(({COST_SQL[table]} * (0.8 + 0.4 * h.r3))::numeric, 1)::float8,
+          invest_completed = round(({COST_SQL[table]} * (0.8 + 0.4 * h.r3)
                                         * (CASE t.status {share} ELSE 0 END)
                                         * (0.92 + 0.08 * h.r1))::numeric, 1)::float8,
           funding_source = CASE {funding} END

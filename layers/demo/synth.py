@@ -731,7 +731,7 @@ def build_planned_roads() -> LayerData:
         suffix = {"arterial": "大街", "secondary": "路", "branch": "街"}[road_class]
         d_plan = random_date(rng, dt.date(2020, 11, 1), dt.date(2020, 12, 31))
         steps: list[tuple[str | None, str, dt.date, str, str]] = [
-            (None, "planned", d_plan, doc(2020, 95), f"列入打通断头路计划{DEMO}")]
+            (None, "planned", d_plan, doc(2020, 95), f"列入规划路打通计划{DEMO}")]
         if batch == "2021_open":
             d1 = random_date(rng, dt.date(2021, 1, 5), dt.date(2021, 3, 31))
             d2 = random_date(rng, dt.date(2021, 6, 1), dt.date(2021, 12, 25))

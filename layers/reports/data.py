@@ -125,14 +125,14 @@ def investment(conn: psycopg.Connection[Any], layers: set[str] | None, district:
     if not tables:
         return [], []
     union = sql.SQL(" UNION ALL ").join(
-        sql.SQL("SELECT district_code, funding_source, investment_planned, investment_completed FROM {}").format(
+        sql.SQL("SELECT district_code, funding_source, invest_planned, invest_completed FROM {}").format(
             sql.Identifier("renewal", t)) for t in tables)
     query = sql.SQL(
         """
         SELECT district_code, funding_source, GROUPING(district_code) AS gd, GROUPING(funding_source) AS gf,
-               count(*) FILTER (WHERE investment_planned IS NOT NULL) AS n,
-               coalesce(sum(investment_planned), 0)::float8, coalesce(sum(investment_completed), 0)::float8,
-               coalesce(sum(investment_planned) FILTER (WHERE funding_source = 'special_bond'), 0)::float8
+               count(*) FILTER (WHERE invest_planned IS NOT NULL) AS n,
+               coalesce(sum(invest_planned), 0)::float8, coalesce(sum(invest_completed), 0)::float8,
+               coalesce(sum(invest_planned) FILTER (WHERE funding_source = 'special_bond'), 0)::float8
         FROM ({union}) AS u
         WHERE %(district)s::text IS NULL OR district_code = %(district)s
         GROUP BY GROUPING SETS ((district_code), (funding_source), ())

@@ -116,6 +116,13 @@ def test_planned_roads_are_called_as_the_plan_does(plan_text: str) -> None:
     layer = get_registry().get("planned_roads")
     assert layer.title == "规划路" and "规划路" in plan_text
     assert "断头路" not in layer.description and "断头路" not in plan_text
+    # nothing the toolkit shows uses another word for them
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for path in [*root.glob("api/**/*.py"), *root.glob("layers/**/*.py"), *root.glob("layers/**/*.yaml")]:
+        text = path.read_text(encoding="utf-8")
+        assert "断头路" not in text and "规划道路" not in text, path
 
 
 @pytest.mark.parametrize(

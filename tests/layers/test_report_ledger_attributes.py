@@ -11,7 +11,7 @@ from layers.importer.mapping import map_columns
 from layers.registry import get_registry
 from layers.reports.data import LEDGER_LAYERS, investment
 
-FIELDS = {"implementing_unit", "investment_planned", "investment_completed", "funding_source"}
+FIELDS = {"implementing_unit", "invest_planned", "invest_completed", "funding_source"}
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +28,8 @@ def test_every_plan_layer_has_the_ledger_fields(layer_id: str) -> None:
     assert {c.label for c in funding} >= {"专项债", "财政资金"}
 
 
-def test_renovation_class_of_old_compounds() -> None:
-    f = get_registry().get("old_compounds").field("renovation_class")
+def test_reno_class_of_old_compounds() -> None:
+    f = get_registry().get("old_compounds").field("reno_class")
     assert [c.label for c in f.choices or []] == ["基础类", "完善类", "提升类"]
 
 
@@ -38,24 +38,24 @@ def test_chinese_column_names_map_to_the_ledger_fields() -> None:
     cmap = map_columns(layer, ["小区编码", "小区名称", "实施单位", "总投资（万元）", "累计完成投资（万元）", "资金渠道",
                                "改造类型"])
     assert cmap.fields["implementing_unit"] == "实施单位"
-    assert cmap.fields["investment_planned"] == "总投资（万元）"
-    assert cmap.fields["investment_completed"] == "累计完成投资（万元）"
+    assert cmap.fields["invest_planned"] == "总投资（万元）"
+    assert cmap.fields["invest_completed"] == "累计完成投资（万元）"
     assert cmap.fields["funding_source"] == "资金渠道"
-    assert cmap.fields["renovation_class"] == "改造类型"
+    assert cmap.fields["reno_class"] == "改造类型"
     assert not cmap.unmapped
 
 
 def test_demo_fills_the_attributes(db: psycopg.Connection) -> None:
     n, unit, planned, bond, classes = db.execute(
-        "SELECT count(*), count(implementing_unit), count(investment_planned), "
-        "count(*) FILTER (WHERE funding_source = 'special_bond'), count(DISTINCT renovation_class) "
+        "SELECT count(*), count(implementing_unit), count(invest_planned), "
+        "count(*) FILTER (WHERE funding_source = 'special_bond'), count(DISTINCT reno_class) "
         "FROM renewal.old_compounds"
     ).fetchone()
     assert n == unit == planned and classes == 3 and 0.2 * n < bond < 0.45 * n
     # completed investment follows the status: none before work starts, never above the plan
     bad = db.execute(
-        "SELECT count(*) FROM renewal.old_compounds WHERE investment_completed > investment_planned "
-        "OR (status = 'pending' AND investment_completed > 0)"
+        "SELECT count(*) FROM renewal.old_compounds WHERE invest_completed > invest_planned "
+        "OR (status = 'pending' AND invest_completed > 0)"
     ).fetchone()[0]
     assert bad == 0
 
@@ -64,7 +64,7 @@ def test_report_sums_investment_by_district_and_source(db: psycopg.Connection) -
     by_district, by_source = investment(db, None)
     assert by_district[-1]["name"] == by_source[-1]["name"] == "合计"
     tables = [get_registry().get(i).table for i in LEDGER_LAYERS]
-    total = sum(db.execute(f"SELECT coalesce(sum(investment_planned), 0) FROM renewal.{t}").fetchone()[0]
+    total = sum(db.execute(f"SELECT coalesce(sum(invest_planned), 0) FROM renewal.{t}").fetchone()[0]
                 for t in tables)
     assert by_district[-1]["planned_raw"] == pytest.approx(total)
     assert sum(r["planned_raw"] for r in by_district[:-1]) == pytest.approx(total)
