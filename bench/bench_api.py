@@ -213,11 +213,14 @@ async def main() -> None:
             tb = f"http://127.0.0.1:{tipg_port}"
 
             async def get(url: str, params: dict[str, str] | None = None) -> int:
-                try:
-                    r = await http.get(url, params=params)
-                except httpx.TransportError as exc:  # a dropped keep-alive connection under load: retry once, count it
-                    retries.append(f"{url}: {exc!r}")
-                    r = await http.get(url, params=params)
+                for attempt in range(4):
+                    try:
+                        r = await http.get(url, params=params)
+                        break
+                    except httpx.TransportError as exc:  # a dropped keep-alive connection under load: retry, count it
+                        retries.append(f"{url}: {exc!r}")
+                        if attempt == 3:
+                            raise
                 if r.status_code not in (200, 204):
                     raise RuntimeError(f"{url} {params} -> {r.status_code}: {r.text[:300]}")
                 return len(r.content)

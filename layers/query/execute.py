@@ -25,6 +25,7 @@ Notes
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -76,14 +77,29 @@ async def fetch_one_serial(conn: AsyncConnection[Any], stmt: sql.Composed | sql.
     return await cur.fetchone()
 
 
-async def count_if_cheap(conn: AsyncConnection[Any], q: FeatureQuery, where: Where | None = None) -> int | None:
-    """The exact number of matches when the table is small (see :data:`COUNT_MAX_ROWS`), else None."""
-    cur = await conn.execute(
-        "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
-        (f"{q.layer.schema_name}.{q.layer.table}",),
-    )
+ESTIMATE_TTL_S: Final = 30.0
+"""How long a table's row estimate is reused (it changes only with ANALYZE/VACUUM, and only the
+side of :data:`COUNT_MAX_ROWS` it falls on matters), so big-table pages skip that round trip."""
+_estimates: dict[str, tuple[float, int]] = {}
+
+
+async def _table_estimate(conn: AsyncConnection[Any], layer: Layer) -> int:
+    """``pg_class.reltuples`` of the layer's table, cached per process for :data:`ESTIMATE_TTL_S`."""
+    name = f"{layer.schema_name}.{layer.table}"
+    now = time.monotonic()
+    hit = _estimates.get(name)
+    if hit is not None and now - hit[0] < ESTIMATE_TTL_S:
+        return hit[1]
+    cur = await conn.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)", (name,))
     row = await cur.fetchone()
     estimate = int(row[0]) if row and row[0] is not None else -1
+    _estimates[name] = (now, estimate)
+    return estimate
+
+
+async def count_if_cheap(conn: AsyncConnection[Any], q: FeatureQuery, where: Where | None = None) -> int | None:
+    """The exact number of matches when the table is small (see :data:`COUNT_MAX_ROWS`), else None."""
+    estimate = await _table_estimate(conn, q.layer)
     if estimate > COUNT_MAX_ROWS:
         return None
     where = where if where is not None else build_where(q)
