@@ -122,3 +122,31 @@ def test_district_summary_and_word_ledger(db: psycopg.Connection) -> None:
     city = ldoc.tables[0].rows[1].cells
     assert city[0].text == "全市" and city[2].text == "652.00"
     assert "实施主体" in [c.text for c in ldoc.tables[1].rows[0].cells]
+
+
+def test_photos_of_approved_changes_appear_when_the_workflow_provides_them(db_url: str,
+                                                                          built: dict[str, object]) -> None:
+    """The hook for issue 16: a ``renewal.report_photos`` relation (created here in a rolled-back transaction)."""
+    from layers.reports.attachments import approved_change_photos, photos_available
+
+    png = (ARTIFACTS / "maps" / "ranking.png").read_bytes()
+    with psycopg.connect(db_url) as conn:  # not autocommit: everything below is rolled back
+        assert not photos_available(conn)
+        conn.execute(
+            "CREATE TABLE renewal.report_photos (layer text, code text, name text, district_code text, caption text, "
+            "taken_on date, approved_on date, media_type text, content bytea)"
+        )
+        conn.execute(
+            "INSERT INTO renewal.report_photos VALUES "
+            "('old_compounds', 'LJXQ-0001', '示例小区', '130102', '外立面改造完成', '2022-08-01', '2022-08-05', "
+            "'image/png', %s), "
+            "('old_compounds', 'LJXQ-0002', '未审核', '130102', '', '2022-10-01', '2022-10-05', 'image/png', %s)",
+            (png, png),
+        )
+        photos = approved_change_photos(conn, QUARTER.end)
+        assert [p.code for p in photos] == ["LJXQ-0001"]  # approved by the quarter's end only
+        report = quarterly_report(conn, quarter=QUARTER)
+        doc = Document(io.BytesIO(report.content))
+        assert len(doc.inline_shapes) == 5
+        assert any("外立面改造完成" in p.text for p in doc.paragraphs)
+        conn.rollback()
