@@ -365,11 +365,11 @@ def read_catalog(path: Path) -> str:
 
 
 def _zoom_for(extent: Extent) -> float:
-    """A zoom that shows the whole box on a ~1000-pixel map (web-mercator tiles of 256 px)."""
+    """A zoom that shows the whole box on a ~700-pixel map (MapLibre zoom levels, 512-px tiles)."""
     import math
 
     span = max(extent.maxx - extent.minx, (extent.maxy - extent.miny) / math.cos(math.radians(extent.centre[1])))
-    return float(max(4, min(14, math.floor(math.log2(360.0 * 4 / max(span, 1e-6))))))
+    return float(max(3, min(14, math.floor(math.log2(360.0 * 2 / max(span, 1e-6))))))  # MapLibre: 512-px tiles
 
 
 def _adcode_from(frame: Any) -> str | None:

@@ -53,6 +53,11 @@ RULES = {
 }
 
 
+def _no_plan(city: CityProfile) -> str:
+    """What progress pages say for a city without a plan catalog."""
+    return f"{city.name}没有规划目标（未配置规划目录）。{city.name_en} has no plan targets (no plan catalog)."
+
+
 def _check_district(district: str | None, city: CityProfile) -> None:
     if district is not None and not city.is_district_code(district):
         raise InvalidInputError(
@@ -85,8 +90,7 @@ async def progress(
     body = {"as_of": date.isoformat(), "district": district, "count": len(items), "summary": summary,
             "rules": RULES, "targets": items}
     if not get_catalog().targets:
-        body["message"] = (f"{city.name}没有规划目标（未配置规划目录）。"
-                           f"{city.name_en} has no plan targets (no plan catalog).")
+        body["message"] = _no_plan(city)
     return body
 
 
@@ -94,6 +98,7 @@ async def progress(
             dependencies=[PlanAggregates])
 async def progress_ranking(
     pool: PoolDep,
+    city: CityDep,
     quarter: Annotated[str, Query(description="e.g. 2022Q3", examples=["2022Q3"])],
     target: Annotated[str | None, Query(description="One target id")] = None,
     programme: Annotated[int | None, Query(description="Programme number 1–9")] = None,
@@ -104,6 +109,11 @@ async def progress_ranking(
     catalog = get_catalog()
     reported = [] if target is not None else active_indicators(
         [i for i in catalog.indicators if programme is None or catalog.task(i.task).programme == programme], q)
+    if not catalog.targets and not catalog.indicators:  # a city without a plan: nothing to rank, not an error
+        return {
+            "quarter": str(q), "as_of": q.end.isoformat(), "previous_quarter": str(q.previous()),
+            "targets": [], "indicators": [], "ranking": [], "message": _no_plan(city),
+        }
     if not chosen:
         raise NotFoundError(
             f"No target of this selection runs in {q} ({q.start} to {q.end}); choose another quarter or target.",

@@ -107,6 +107,8 @@ def test_progress_without_catalog(city_client: Any) -> None:
     body = city_client.get("/progress").json()
     assert body["targets"] == [] and body["count"] == 0
     assert "no plan targets" in body["message"]
+    ranking = city_client.get("/progress/ranking", params={"quarter": "2022Q3"})
+    assert ranking.status_code == 200 and ranking.json()["ranking"] == []
     assert city.current().name_en == "Shijiazhuang"  # the request's city did not leak into the process
 
 

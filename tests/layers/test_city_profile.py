@@ -59,6 +59,7 @@ def test_profile_of_the_second_city(city_url: str) -> None:
     assert profile.area_srid == 4528
     assert profile.extent == (119.7, 35.6, 120.9, 36.6)  # districts' box plus 0.2°, rounded outwards
     assert 120.2 < profile.centre[0] < 120.4 and 36.0 < profile.centre[1] < 36.2
+    assert profile.zoom == 9  # the whole city on a 1280 x 800 screen (MapLibre zoom)
     assert profile.catalog is None and profile.demo is None and profile.measure == "zone"
     assert profile.is_district_code("370202") and not profile.is_district_code("130102")
     assert n == (4,)

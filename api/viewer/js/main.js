@@ -345,7 +345,7 @@ async function start() {
 
   map = new maplibregl.Map({
     container: 'map', style: buildStyle(cfg, view), center: cfg.center, zoom: cfg.zoom, maxZoom: 19,
-    attributionControl: { compact: true, customAttribution: '演示数据 synthetic demo data' },
+    attributionControl: { compact: true, customAttribution: cfg.city && !cfg.city.demo ? '' : '演示数据 synthetic demo data' },
   });
   map.addControl(new maplibregl.NavigationControl({ visualizePitch: false }), 'top-right');
   map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-right');
