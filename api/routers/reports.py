@@ -27,7 +27,7 @@ from gis.errors import InvalidInputError
 from layers.progress import Quarter, parse_as_of
 from layers.reports import ReportFile, district_summary, quarterly_report
 from layers.reports.data import data_version
-from layers.reports.render import parse_format
+from layers.reports.render import docx_to_pdf, parse_format
 
 ORDER = 45
 router = APIRouter(tags=["reports"])
@@ -68,7 +68,8 @@ def _file(report: ReportFile) -> Response:
 async def quarterly(
     settings: SettingsDep,
     layers: ReadableRenewalLayers,
-    quarter: Annotated[str | None, Query(description="e.g. 2022Q3 (as of its last day)", examples=["2022Q3"])] = None,
+    # no `examples`: a real report takes 10–30 s, and generated API tests would send the example
+    quarter: Annotated[str | None, Query(description="A quarter such as 2022Q3 (as of its last day)")] = None,
     as_of: Annotated[str | None, Query(description="A date YYYY-MM-DD instead of a quarter")] = None,
     format: FormatQ = "docx",  # noqa: A002
 ) -> Response:
@@ -83,8 +84,14 @@ async def quarterly(
     def build() -> ReportFile:
         # rendering is CPU work (matplotlib, docxtpl, LibreOffice): a thread, its own connection
         with connect_sync(settings) as conn:
-            key = ("quarterly", str(q), day, fmt, frozenset(readable))
-            return _cached(conn, key, lambda: quarterly_report(conn, quarter=q, as_of=day, fmt=fmt, layers=readable))
+            key = ("quarterly", str(q), day, frozenset(readable))
+            docx = _cached(conn, (*key, "docx"),
+                           lambda: quarterly_report(conn, quarter=q, as_of=day, fmt="docx", layers=readable))
+            if fmt == "docx":
+                return docx
+            # the PDF is the same Word file converted (cached too, so Word then PDF renders once)
+            return _cached(conn, (*key, "pdf"), lambda: ReportFile(docx_to_pdf(docx.content), "pdf",
+                                                                   docx.filename.removesuffix(".docx") + ".pdf"))
 
     return _file(await run_in_threadpool(build))
 

@@ -118,3 +118,18 @@ def test_cli_writes_word_reports_and_ledgers(db_url: str, demo_loaded, tmp_path,
     assert Document(str(ledger)).tables[0].rows[1].cells[0].text == "全市"
     res = runner.invoke(app, ["report", "quarterly", "2022Q2", "-o", str(tmp_path / "x.odt")])
     assert res.exit_code != 0
+
+
+@pytest.mark.skipif(__import__("shutil").which("soffice") is None or __import__("shutil").which("pdftotext") is None,
+                    reason="needs LibreOffice and pdftotext (scripts/os-test-deps.sh)")
+def test_pdf_over_http_is_the_word_report_converted(client, report: bytes, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+
+    r = client.get("/reports/quarterly", params={"quarter": "2022Q3", "format": "pdf"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    path = tmp_path / "r.pdf"
+    path.write_bytes(r.content)
+    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True).stdout.decode()
+    ranked = client.get("/progress/ranking", params={"quarter": "2022Q3"}).json()["ranking"]
+    names = [d["district_name"] for d in ranked]
+    assert names and all(n in text for n in names)
