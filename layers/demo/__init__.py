@@ -22,8 +22,23 @@ def load_demo(conninfo: str, *, scale: int = 1, progress: Progress | None = None
 
     Returns the feature count of every layer loaded (and of the indicator reports), so the
     CLI can show the whole city.
+
+    Raises
+    ------
+    ConflictError
+        If the database holds another city (its profile has no demo generator): the demo is
+        Shijiazhuang's and would land outside that city.
     """
+    from gis.errors import ConflictError
+    from layers.city import for_conninfo
     from layers.demo.plan_layers import load_plan_layers
+
+    city = for_conninfo(conninfo)
+    if city.demo != "shijiazhuang":
+        raise ConflictError(
+            f"This database holds {city.name} ({city.name_en}), which has no demo data; the synthetic demo "
+            "is Shijiazhuang's. Load the demo into a database of its own."
+        )
 
     counts = load_foundation_demo(conninfo, scale=scale, progress=progress)
     return {**counts, **load_plan_layers(conninfo)}

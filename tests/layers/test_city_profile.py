@@ -240,3 +240,11 @@ def test_cli_progress_follows_the_citys_catalog(city_url: str, db_url: str) -> N
     home = runner.invoke(app, ["progress", "--as-of", "2022-12-31"], env={"DATABASE_URL": db_url})
     assert home.exit_code == 0, home.output
     assert "2025-12" in home.output
+
+
+def test_demo_refuses_another_city(city_url: str) -> None:
+    from gis.errors import ConflictError
+    from layers.demo import load_demo
+
+    with pytest.raises(ConflictError, match="holds 青岛 \\(Qingdao\\), which has no demo data"):
+        load_demo(city_url)
