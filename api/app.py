@@ -21,7 +21,7 @@ from api import routers
 from api.access import install_access
 from api.city import CityContext, load_city
 from api.consistency import ReadYourWritesMiddleware
-from api.db import make_pool
+from api.db import check_login, make_pool
 from api.errors import install_error_handlers
 from api.input_guard import InputGuardMiddleware
 from api.routing import Databases, ReplicaRetryMiddleware
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.login_warning = await check_login(settings)  # refuses a superuser login
         pool = make_pool(settings)
         await pool.open(wait=False)
         app.state.pool = pool

@@ -1,17 +1,70 @@
-"""Connection pool construction and small helpers around psycopg 3."""
+"""Connection pool construction and small helpers around psycopg 3.
+
+Least privilege: the API logs in as ``renewal_api`` (migration 0010), which is not a superuser
+and owns nothing. A superuser login is refused (:func:`check_login` at start-up, and again on
+every new pooled connection) unless ``RENEWAL_ALLOW_SUPERUSER`` is set, in which case the app
+warns in its log and in ``/healthz``.
+"""
 
 from __future__ import annotations
 
 import functools
+import logging
 
 import psycopg
 import psycopg.sql
 from psycopg_pool import AsyncConnectionPool
 
-from api.settings import Settings
+from api.settings import API_LOGIN, Settings
+
+log = logging.getLogger("renewal.db")
+
+SUPERUSER_WARNING = ("The API logs in to PostgreSQL as a superuser (RENEWAL_ALLOW_SUPERUSER is set). Use the "
+                     f"least-privileged login {API_LOGIN} (DATABASE_URL=postgresql://{API_LOGIN}@/renewal).")
 
 
-async def _configure(conn: psycopg.AsyncConnection, role: str = "") -> None:
+class SuperuserLoginError(psycopg.OperationalError):
+    """The API was given a superuser login and superusers are not allowed."""
+
+
+def _refusal(user: str) -> str:
+    return (f"DATABASE_URL logs in as '{user}', a PostgreSQL superuser; the API refuses to run with it. "
+            f"Use the API's own login {API_LOGIN} (DATABASE_URL=postgresql://{API_LOGIN}@/renewal, created by "
+            "'renewal db upgrade' or scripts/provision-db.sh), or set RENEWAL_ALLOW_SUPERUSER=true to accept "
+            "the risk.")
+
+
+_SUPERUSER_SQL = "SELECT session_user::text, rolsuper FROM pg_roles WHERE rolname = session_user"
+
+
+async def check_login(settings: Settings, timeout_s: float = 3.0) -> str | None:
+    """Refuse a superuser login at start-up; return the warning to show when it is allowed.
+
+    A database that is down cannot be asked: the pool's per-connection check then applies.
+
+    Raises
+    ------
+    SuperuserLoginError
+        The login is a superuser and ``allow_superuser`` is false.
+    """
+    try:
+        conn = await psycopg.AsyncConnection.connect(settings.database_url, connect_timeout=max(1, int(timeout_s)),
+                                                     application_name="renewal-api-check")
+    except psycopg.OperationalError as exc:
+        log.warning("could not check the database login at start-up (%s); checking each connection instead", exc)
+        return None
+    async with conn:
+        cur = await conn.execute(_SUPERUSER_SQL)
+        row = await cur.fetchone()
+    if not row or not row[1]:
+        return None
+    if not settings.allow_superuser:
+        raise SuperuserLoginError(_refusal(row[0]))
+    log.warning(SUPERUSER_WARNING)
+    return SUPERUSER_WARNING
+
+
+async def _configure(conn: psycopg.AsyncConnection, role: str = "", allow_superuser: bool = False) -> None:
     """Per-connection settings: UTF-8, a statement timeout, autocommit for reads.
 
     With ``role`` (``RENEWAL_DB_ROLE``, default ``renewal_app``), the connection switches to
@@ -19,6 +72,12 @@ async def _configure(conn: psycopg.AsyncConnection, role: str = "") -> None:
     the audit log even if its code tried to.
     """
     await conn.set_autocommit(True)
+    if not allow_superuser:
+        cur = await conn.execute(_SUPERUSER_SQL)
+        row = await cur.fetchone()
+        if row and row[1]:
+            log.error(_refusal(row[0]))
+            raise SuperuserLoginError(_refusal(row[0]))
     if role:
         cur = await conn.execute(_ROLE_USABLE, {"role": role})
         row = await cur.fetchone()
@@ -45,7 +104,7 @@ def make_pool(settings: Settings) -> AsyncConnectionPool:
         max_size=settings.pool_max_size,
         timeout=settings.pool_timeout_s,
         open=False,
-        configure=functools.partial(_configure, role=settings.db_role),
+        configure=functools.partial(_configure, role=settings.db_role, allow_superuser=settings.allow_superuser),
         check=AsyncConnectionPool.check_connection,
         kwargs={
             "client_encoding": "UTF8",

@@ -6,11 +6,32 @@ Read from the environment: ``DATABASE_URL`` and ``RENEWAL_*`` variables (and a
 
 from __future__ import annotations
 
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_DATABASE_URL = "postgresql:///renewal"
-"""The local socket, the current OS user, database ``renewal`` (what ``make db`` creates)."""
+API_LOGIN = "renewal_api"
+"""The API's database login (migration 0010): not a superuser, owns nothing, inherits renewal_app's grants."""
+DEFAULT_DATABASE_URL = f"postgresql://{API_LOGIN}@/renewal"
+"""The local socket, the API's own login, database ``renewal`` (what ``make db`` creates)."""
+
+
+def without_user(url: str) -> str:
+    """The same database reached as the current OS user (the owner in a ``make db`` set-up)."""
+    if "://" in url:
+        scheme, rest = url.split("://", 1)
+        netloc, slash, tail = rest.partition("/")
+        return f"{scheme}://{netloc.rsplit('@', 1)[-1]}{slash}{tail}"
+    info = conninfo_to_dict(url)
+    info.pop("user", None)
+    info.pop("password", None)
+    return make_conninfo("", **info)
+
+
+def user_of(url: str) -> str | None:
+    """The login a URL names (None: the OS user)."""
+    user = conninfo_to_dict(url).get("user")
+    return str(user) if user else None
 
 
 class Settings(BaseSettings):
@@ -22,6 +43,14 @@ class Settings(BaseSettings):
         default=DEFAULT_DATABASE_URL,
         validation_alias=AliasChoices("DATABASE_URL", "RENEWAL_DATABASE_URL"),
     )
+    owner_database_url: str | None = None
+    """The data owner's login, for migrations, the CLI and bulk loads (``RENEWAL_OWNER_DATABASE_URL``).
+
+    Unset: ``DATABASE_URL`` without its user when that user is the API login (so ``make db`` on a
+    socket works as the OS user), else ``DATABASE_URL`` itself.
+    """
+    allow_superuser: bool = False
+    """Let the API log in as a superuser (refused otherwise); it then warns in the log and /healthz."""
     host: str = "127.0.0.1"
     port: int = 8000
     pool_min_size: int = 2
@@ -66,9 +95,18 @@ class Settings(BaseSettings):
     jwt_audience: str | None = None
 
     @property
+    def owner_url(self) -> str:
+        """Where migrations, the CLI and the owner's bulk loads connect (see ``owner_database_url``)."""
+        if self.owner_database_url:
+            return self.owner_database_url
+        if user_of(self.database_url) == API_LOGIN:
+            return without_user(self.database_url)
+        return self.database_url
+
+    @property
     def sqlalchemy_url(self) -> str:
-        """The same URL for SQLAlchemy/alembic, forcing the psycopg 3 driver."""
-        url = self.database_url
+        """The owner's URL for SQLAlchemy/alembic (migrations run as the owner), forcing psycopg 3."""
+        url = self.owner_url
         for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix) :]

@@ -14,7 +14,7 @@ config = context.config
 # Any libpq connection string or URL works: psycopg connects, SQLAlchemy only wraps it.
 url = context.get_x_argument(as_dictionary=True).get("url") or config.attributes.get("url")
 if not url:
-    url = Settings().database_url
+    url = Settings().owner_url
 if url.startswith("postgresql+psycopg://"):
     url = "postgresql://" + url[len("postgresql+psycopg://"):]
 

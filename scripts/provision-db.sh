@@ -10,6 +10,18 @@ DB="${1:-renewal}"
 say() { printf '\033[1;34m[db]\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31m[db] %s\033[0m\n' "$*" >&2; exit 1; }
 
+# The API's own login: not a superuser, owns nothing; migration 0010 grants it renewal_app's rights
+# (and creates it too when the migrating owner may create roles). DATABASE_URL's default uses it.
+api_login() {
+  local url="$1"
+  if [ "$(psql "$url" -qAtc "SELECT 1 FROM pg_roles WHERE rolname = 'renewal_api'" 2>/dev/null)" != "1" ]; then
+    say "creating PostgreSQL login renewal_api (no superuser, owns nothing)"
+    psql "$url" -v ON_ERROR_STOP=1 -qc \
+      "CREATE ROLE renewal_api LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION" >/dev/null 2>&1 \
+      || say "could not create role renewal_api here; 'renewal db upgrade' creates it when the owner may"
+  fi
+}
+
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"
   elif command -v sudo >/dev/null 2>&1; then sudo "$@"
@@ -22,6 +34,7 @@ if [ -n "${DATABASE_URL:-}" ]; then
     || die "cannot connect to DATABASE_URL ($DATABASE_URL). Is the server running and the database created?"
   psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -qc "CREATE EXTENSION IF NOT EXISTS postgis" >/dev/null \
     || die "PostGIS is not available on that server: install the postgis package for its PostgreSQL version, or run CREATE EXTENSION postgis as a superuser."
+  api_login "$DATABASE_URL"
   exit 0
 fi
 
@@ -74,6 +87,8 @@ if ! psql -d postgres -qAtc "SELECT 1" >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- createuser -s "$ME"
   else sudo -u postgres createuser -s "$ME" || die "could not create role $ME: sudo -u postgres createuser -s $ME"; fi
 fi
+
+api_login "dbname=postgres"
 
 # 5. The database and PostGIS
 [ "$DB" = "-" ] && exit 0

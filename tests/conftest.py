@@ -88,6 +88,38 @@ def _maintenance_url() -> str:
     return url_for_db("postgres")
 
 
+def api_url(url: str) -> str:
+    """The same database reached as the API's least-privileged login (``renewal_api``, migration 0010).
+
+    The suite creates databases as the server's superuser; the app under test must not run as one,
+    so every app fixture connects through this URL. With password authentication the role gets the
+    base URL's password (harmless on a test server; roles are cluster-wide).
+    """
+    from api.settings import API_LOGIN
+
+    password = conninfo_to_dict(url).get("password")
+    if password:
+        with psycopg.connect(_maintenance_url(), autocommit=True) as conn:
+            conn.execute(psycopg.sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                psycopg.sql.Identifier(API_LOGIN), psycopg.sql.Literal(password)))
+    if "://" in url:
+        scheme, rest = url.split("://", 1)
+        netloc, slash, tail = rest.partition("/")
+        host = netloc.rsplit("@", 1)[-1]
+        auth = f"{API_LOGIN}:{password}@" if password else f"{API_LOGIN}@"
+        return f"{scheme}://{auth}{host}{slash}{tail}"
+    params = conninfo_to_dict(url)
+    params["user"] = API_LOGIN
+    return make_conninfo("", **params)  # type: ignore[arg-type]
+
+
+def api_settings(db_url: str, **overrides: object):  # type: ignore[no-untyped-def]
+    """App settings on ``db_url`` logging in as the API's own login, with the owner URL for the owner paths."""
+    from api.settings import Settings
+
+    return Settings(database_url=api_url(db_url), owner_database_url=db_url, **overrides)  # type: ignore[arg-type]
+
+
 def create_database(prefix: str = "renewal_test") -> str:
     """Create a fresh database with PostGIS; return its URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
@@ -157,9 +189,7 @@ def conn(db_url: str) -> Iterator[psycopg.Connection]:
 @pytest.fixture(scope="session")
 def app_settings(db_url: str):  # type: ignore[no-untyped-def]
     """Settings pointing at the session database."""
-    from api.settings import Settings
-
-    return Settings(database_url=db_url)
+    return api_settings(db_url)
 
 
 @pytest.fixture(scope="session")
@@ -188,7 +218,9 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         ARTIFACTS.mkdir(exist_ok=True)
         self.log_path = ARTIFACTS / f"server-{self.port}.log"
-        full_env = {**os.environ, "DATABASE_URL": database_url, **(env or {})}
+        # the server logs in as the API's least-privileged login; the owner URL serves owner paths
+        full_env = {**os.environ, "DATABASE_URL": api_url(database_url), "RENEWAL_OWNER_DATABASE_URL": database_url,
+                    **(env or {})}
         self._log = open(self.log_path, "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",

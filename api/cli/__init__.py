@@ -31,7 +31,7 @@ def _city(ctx: typer.Context) -> None:
     from layers import city
 
     try:
-        profile = city.for_conninfo(Settings().database_url, connect_timeout=3)
+        profile = city.for_conninfo(Settings().owner_url, connect_timeout=3)
     except RenewalError:
         return  # commands that need the database say so themselves
     token = city.use(profile)

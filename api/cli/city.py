@@ -36,7 +36,7 @@ def create_cmd(
     from api.cli.db import upgrade
     from layers.city import create_city
 
-    url = Settings().database_url
+    url = Settings().owner_url
     upgrade(url)
     profile, report = create_city(url, name, districts, crs=crs, area_crs=area_crs, catalog=catalog,
                                   name_en=name_en, adcode=adcode)
@@ -53,7 +53,7 @@ def show_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")]
     from gis.crs import proj_crs
     from layers.city import load
 
-    with psycopg.connect(Settings().database_url) as conn:
+    with psycopg.connect(Settings().owner_url) as conn:
         profile = load(conn, fresh=True)
         row = conn.execute("SELECT count(*), coalesce(sum(area_mu), 0) FROM renewal.districts").fetchone()
     if as_json:

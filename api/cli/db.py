@@ -23,7 +23,7 @@ def alembic_config(database_url: str | None = None) -> Config:
     ini = ROOT / "alembic.ini"
     cfg = Config(str(ini) if ini.is_file() else None)
     cfg.set_main_option("script_location", str(ROOT / "migrations"))
-    cfg.attributes["url"] = database_url or Settings().database_url
+    cfg.attributes["url"] = database_url or Settings().owner_url
     return cfg
 
 

@@ -27,7 +27,7 @@ def load_cmd(
     from api.cli import console
     from layers.demo import load_demo
 
-    url = Settings().database_url
+    url = Settings().owner_url
     if if_empty and database_has_data(url):
         console.print("[green]Demo data already present; keeping it.[/] (renewal demo load to reload)")
         return

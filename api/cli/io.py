@@ -121,7 +121,7 @@ def import_cmd(
                 tasks[step] = progress.add_task(step, total=total)
             progress.update(tasks[step], completed=done, total=total)
 
-        report = run_import(Settings().database_url, layer, file, opts, progress=report_progress)
+        report = run_import(Settings().owner_url, layer, file, opts, progress=report_progress)
     _print_report(report, as_json)
     if not report.ok:
         raise typer.Exit(1)
@@ -151,7 +151,7 @@ def export_cmd(
     lyr = get_registry().get(layer)
     query = whole_layer(lyr, parse_filter(lyr, filter_text) if filter_text else None)
     with console.status(f"Exporting {layer} to {out.name} ..."):
-        count = export_to_path(Settings().database_url, query, out, crs=crs, encoding=encoding)
+        count = export_to_path(Settings().owner_url, query, out, crs=crs, encoding=encoding)
     console.print(f"[green]{count:,} features[/] of {layer} written to {out} ({out.stat().st_size:,} bytes).")
 
 

@@ -31,7 +31,7 @@ def list_cmd() -> None:
     """Print every layer with its geometry type, lifecycle and count."""
     from api.cli import console
 
-    counts = feature_counts(Settings().database_url)
+    counts = feature_counts(Settings().owner_url)
     table = Table(title="图层 Layers")
     for col in ("id", "名称", "Title", "Geometry", "Statuses", "Count"):
         table.add_column(col)

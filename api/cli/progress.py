@@ -36,7 +36,7 @@ def progress_cmd(
 
     date = parse_as_of(as_of)
     targets = select_targets(task=task, programme=programme)
-    with psycopg.connect(Settings().database_url) as conn:
+    with psycopg.connect(Settings().owner_url) as conn:
         records = progress_as_of(conn, date, targets, district=district)
     scope = f" · 区县 {district}" if district else ""
     table = Table(title=f"规划目标进度 截至 {date.isoformat()}{scope}")
@@ -62,7 +62,7 @@ def ranking_cmd(
     from api.cli import console
 
     q = Quarter.parse(quarter)
-    with psycopg.connect(Settings().database_url) as conn:
+    with psycopg.connect(Settings().owner_url) as conn:
         result = ranking(conn, q, select_targets(programme=programme, target=target))
     table = Table(title=f"{q} 区县督导排位（{len(result['targets'])} 项在期目标）")
     for col in ("名次", "区县", "得分", "上季度名次", "变化"):
@@ -81,7 +81,7 @@ def _write_map(output: Path, make: Callable[[psycopg.AsyncConnection[Any]], Awai
     from layers.maps import render
 
     async def build() -> str:
-        async with await psycopg.AsyncConnection.connect(Settings().database_url) as conn:
+        async with await psycopg.AsyncConnection.connect(Settings().owner_url) as conn:
             return render(await make(conn), inline=True)
 
     output.write_text(asyncio.run(build()), encoding="utf-8")
@@ -136,7 +136,7 @@ def ledger_target(
     from layers.ledger import target_ledger
 
     t = select_targets(target=target)[0]
-    with psycopg.connect(Settings().database_url) as conn:
+    with psycopg.connect(Settings().owner_url) as conn:
         if output.suffix.lower() in (".docx", ".pdf"):
             from layers.reports import target_ledger_document
             from layers.reports.render import parse_format
@@ -159,7 +159,7 @@ def ledger_layer(
     from layers.ledger import layer_ledger
     from layers.registry import get_registry
 
-    with psycopg.connect(Settings().database_url) as conn:
+    with psycopg.connect(Settings().owner_url) as conn:
         layer_ledger(conn, get_registry().get(layer_id), parse_as_of(as_of), output)
     console.print(f"wrote {output}")
 

@@ -44,7 +44,7 @@ def quarterly_cmd(
     q = Quarter.parse(quarter) if quarter else None
     day = parse_as_of(as_of) if as_of else None
     with Progress(TextColumn("{task.description:<16}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console) as bar, psycopg.connect(Settings().database_url) as conn:
+                  TimeElapsedColumn(), console=console) as bar, psycopg.connect(Settings().owner_url) as conn:
         task = bar.add_task("督导通报", total=1)
 
         def progress(step: str, done: int, total: int) -> None:
@@ -67,7 +67,7 @@ def district_cmd(
     from api.cli import console
     from layers.reports import district_summary
 
-    with psycopg.connect(Settings().database_url) as conn:
+    with psycopg.connect(Settings().owner_url) as conn:
         report = district_summary(conn, district, parse_as_of(as_of), fmt=_format(output))
     output.write_bytes(report.content)
     console.print(f"[green]Wrote[/] {output}")
@@ -84,7 +84,7 @@ def ledger_cmd(
     from layers.plan import get_target
     from layers.reports import target_ledger_document
 
-    with psycopg.connect(Settings().database_url) as conn:
+    with psycopg.connect(Settings().owner_url) as conn:
         report = target_ledger_document(conn, get_target(target), parse_as_of(as_of),
                                         fmt=_format(output))
     output.write_bytes(report.content)

@@ -103,7 +103,7 @@ def add_cmd(
     """Create a user and print their first API key (shown once)."""
     from api.cli import console
 
-    key = add_user(Settings().database_url, name, role, district or [], display_name, label)
+    key = add_user(Settings().owner_url, name, role, district or [], display_name, label)
     console.print(f"User [bold]{name}[/] ({role}) created. API key (store it now, it is not shown again):")
     console.print(key, soft_wrap=True, highlight=False)
 
@@ -113,7 +113,7 @@ def key_cmd(name: str = typer.Argument(...), label: str | None = typer.Option(No
     """Issue another API key for a user."""
     from api.cli import console
 
-    console.print(issue_key(Settings().database_url, name, label), soft_wrap=True, highlight=False)
+    console.print(issue_key(Settings().owner_url, name, label), soft_wrap=True, highlight=False)
 
 
 @users_app.command("list")
@@ -121,7 +121,7 @@ def list_cmd() -> None:
     """Users with role, districts and active key ids."""
     from api.cli import console
 
-    with psycopg.connect(Settings().database_url) as conn:
+    with psycopg.connect(Settings().owner_url) as conn:
         rows = conn.execute(
             "SELECT u.name, u.role, array_to_string(u.districts, ','), u.disabled_at IS NOT NULL, "
             "coalesce(string_agg(k.key_id, ', ' ORDER BY k.id) FILTER (WHERE k.revoked_at IS NULL), '') "
@@ -139,7 +139,7 @@ def revoke_cmd(target: str = typer.Argument(..., help="A key id, or a user name 
     """Revoke a key, or disable a user and revoke all their keys."""
     from api.cli import console
 
-    n = revoke(Settings().database_url, target)
+    n = revoke(Settings().owner_url, target)
     console.print(f"Revoked {n} key(s). Running servers stop accepting them within RENEWAL_AUTH_CACHE_TTL_S.")
 
 

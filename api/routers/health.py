@@ -53,4 +53,7 @@ async def healthz(request: Request, pool: PoolDep) -> dict[str, Any]:
     if databases.replicas:
         body["replicas"] = databases.status()
         body["replica_max_lag_s"] = databases.max_lag_s
+    warning = getattr(request.app.state, "login_warning", None)
+    if warning:
+        body["warnings"] = [warning]
     return body

@@ -38,9 +38,9 @@ def unique(prefix: str = "T") -> str:
 def make_client(db_url: str, **overrides: Any) -> Iterator[TestClient]:
     """A TestClient on its own app with the given settings overrides (lifespan running)."""
     from api.app import create_app
-    from api.settings import Settings
+    from tests.conftest import api_settings
 
-    settings = Settings(database_url=db_url, **{"anon_rate_per_s": 0, **overrides})
+    settings = api_settings(db_url, **{"anon_rate_per_s": 0, **overrides})
     with TestClient(create_app(settings)) as c:
         yield c
 

@@ -352,10 +352,11 @@ def test_audit_log_is_append_only_for_the_app_role_and_the_owner(edit_db: str, e
     import asyncio
 
     from api.db import _configure
+    from tests.conftest import api_url
 
     async def as_app_role() -> list[str]:
         errors: list[str] = []
-        conn = await psycopg.AsyncConnection.connect(edit_db)
+        conn = await psycopg.AsyncConnection.connect(api_url(edit_db))  # the API's own login
         try:
             await _configure(conn, "renewal_app")
             cur = await conn.execute("SELECT current_user")

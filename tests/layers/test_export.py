@@ -162,14 +162,14 @@ def test_api_import_upload_and_record(io_db: str, tmp_path: Path) -> None:
 
     from api.app import create_app
     from api.cli.users import add_user
-    from api.settings import Settings
+    from tests.conftest import api_settings
     from tests.fixtures.io_files import parking_ledger_rows, write_xlsx_ledger
 
     key = add_user(io_db, "io_admin", "admin", [])
     viewer = add_user(io_db, "io_viewer", "viewer", [])
     rows = [{**r, "编号": r["编号"].replace("XLSX", "API")} for r in parking_ledger_rows(4)]
     xlsx = write_xlsx_ledger(rows, tmp_path / "api.xlsx")
-    with TestClient(create_app(Settings(database_url=io_db))) as c:
+    with TestClient(create_app(api_settings(io_db))) as c:
         files = {"file": ("停车场.xlsx", xlsx.read_bytes())}
         denied = c.post(
             "/collections/parking_sites/imports", files=files, data={"crs": "EPSG:4490"}, headers={"X-API-Key": viewer}
