@@ -129,6 +129,8 @@ class ReadAccess:
             layer = self.require(self.registry.get(name))
             if layer not in out:
                 out.append(layer)
+        if not out and not isinstance(names, str):
+            raise InvalidInputError(f"{param}: give a layer id. Known layers: {', '.join(self.registry.ids)}.")
         return out
 
 
@@ -162,7 +164,11 @@ def readable_layer_param(name: str, *, where: str = "query", description: str = 
                    else Query(alias=name, description=description, max_length=64))
 
     def dep(access: ReadAccess, value: str | None = None) -> Layer | None:
-        return None if value is None or not value.strip() else access.layer(value.strip())
+        if value is None or not value.strip():
+            if required:
+                raise InvalidInputError(f"{name}: give a layer id. Known layers: {', '.join(access.registry.ids)}.")
+            return None
+        return access.layer(value.strip())
 
     # real objects, not strings (this module uses postponed annotations), so FastAPI sees the source
     dep.__annotations__ = {

@@ -322,3 +322,13 @@ def test_district_editor_cannot_write_outside_its_districts(mc: TestClient, keys
     r = mc.post(f"/collections/{layer}/imports", headers=editor, data={"mode": "replace"},
                 files={"file": ("out.geojson", io.BytesIO(json.dumps(fc).encode()), "application/geo+json")})
     assert r.status_code == 400, r.text
+
+
+@pytest.mark.parametrize("path", ["/query/nearest?layer=&lat=0&k=5", "/query/nearest?layer=",
+                                  "/viewer/status-as-of?layer=", "/viewer/history/%20/1",
+                                  "/query/nearest?layer=urban_villages&from_layer=&from_id=1"])
+def test_empty_layer_names_are_400(mc: TestClient, path: str) -> None:
+    """Found by schemathesis: an empty layer id was a 500."""
+    r = mc.get(path)
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
