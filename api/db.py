@@ -1,6 +1,6 @@
 """Connection pool construction and small helpers around psycopg 3.
 
-Least privilege: the API logs in as ``renewal_api`` (migration 0012), which is not a superuser
+Least privilege: the API logs in as ``renewal_api`` (migration 0014), which is not a superuser
 and owns nothing. A superuser login is refused (:func:`check_login` at start-up, and again on
 every new pooled connection) unless ``RENEWAL_ALLOW_SUPERUSER`` is set, in which case the app
 warns in its log and in ``/healthz``.

@@ -11,7 +11,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 API_LOGIN = "renewal_api"
-"""The API's database login (migration 0012): not a superuser, owns nothing, inherits renewal_app's grants."""
+"""The API's database login (migration 0014): not a superuser, owns nothing, inherits renewal_app's grants."""
 DEFAULT_DATABASE_URL = f"postgresql://{API_LOGIN}@/renewal"
 """The local socket, the API's own login, database ``renewal`` (what ``make db`` creates)."""
 

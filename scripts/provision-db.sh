@@ -10,7 +10,7 @@ DB="${1:-renewal}"
 say() { printf '\033[1;34m[db]\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31m[db] %s\033[0m\n' "$*" >&2; exit 1; }
 
-# The API's own login: not a superuser, owns nothing; migration 0012 grants it renewal_app's rights
+# The API's own login: not a superuser, owns nothing; migration 0014 grants it renewal_app's rights
 # (and creates it too when the migrating owner may create roles). DATABASE_URL's default uses it.
 api_login() {
   local url="$1"

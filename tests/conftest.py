@@ -89,7 +89,7 @@ def _maintenance_url() -> str:
 
 
 def api_url(url: str) -> str:
-    """The same database reached as the API's least-privileged login (``renewal_api``, migration 0012).
+    """The same database reached as the API's least-privileged login (``renewal_api``, migration 0014).
 
     The suite creates databases as the server's superuser; the app under test must not run as one,
     so every app fixture connects through this URL. With password authentication the role gets the

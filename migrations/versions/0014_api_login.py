@@ -12,14 +12,14 @@ Creating the role needs CREATEROLE; ``scripts/provision-db.sh`` creates it too, 
 without CREATEROLE can migrate once the role exists. Roles are cluster-wide: creation and
 membership tolerate a concurrent migration of another database.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-01
 """
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
