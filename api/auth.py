@@ -23,14 +23,18 @@ API keys look like ``rk_<key id>_<secret>``. Only an argon2id hash of the secret
 (``renewal.api_keys``); the key id finds the row, so one hash is verified per request (and
 a verified key is cached in memory for ``RENEWAL_AUTH_CACHE_TTL_S`` seconds, which is
 therefore the longest a revoked key keeps working in another process). Send the key as
-``X-API-Key: <key>`` or ``Authorization: Bearer <key>``. Bearer JWTs from an external identity
+``X-API-Key: <key>`` or ``Authorization: Bearer <key>``, or in the query string as
+``apikey=<key>`` (or ``api_key``) for desktop clients that can only add URL parameters (QGIS's
+"extra query parameters", ArcGIS Pro's custom parameters). The middleware takes a query key
+*out* of the request before any route sees it (:func:`take_query_key`), so no link, ``Location``
+or log line the server writes can repeat it. Bearer JWTs from an external identity
 provider are accepted when ``RENEWAL_JWT_ISSUER`` and ``RENEWAL_JWT_KEY`` are set: ``sub`` is
 the user, ``role`` the role (default viewer), ``districts`` a list of adcodes.
 
 :class:`AccessMiddleware` (installed by the app factory through :func:`api.access.install_access`)
-establishes *who* is calling from the request headers, rate-limits anonymous callers and gives
+establishes *who* is calling from the request headers (or the query key), rate-limits anonymous callers and gives
 each request an id (``X-Request-Id``, echoed back and written to the audit log). It never looks
-at the path or the query string: *what* a caller may read or write is declared by each route
+at the path, nor at the query string beyond the key: *what* a caller may read or write is declared by each route
 (:mod:`api.access`).
 """
 
@@ -47,6 +51,7 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
+from urllib.parse import unquote_to_bytes
 
 import jwt
 import psycopg
@@ -336,6 +341,32 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+QUERY_KEY_PARAMS: Final = (b"apikey", b"api_key")
+"""Query parameter names that carry an API key (taken out of the request by :func:`take_query_key`)."""
+
+
+def take_query_key(scope: Scope) -> str | None:
+    """The API key of the query string, removed from ``scope`` so no route, link or log sees it.
+
+    Why remove it: routes echo their query string into ``self``/``next`` links and routes with
+    strict parameters would call it unknown; a key in a link would travel on to caches and logs.
+    """
+    raw: bytes = scope.get("query_string", b"")
+    if not raw or not any(name in raw for name in QUERY_KEY_PARAMS):
+        return None
+    key: str | None = None
+    kept: list[bytes] = []
+    for part in raw.split(b"&"):
+        name, _, value = part.partition(b"=")
+        if unquote_to_bytes(name.replace(b"+", b" ")).lower() in QUERY_KEY_PARAMS:
+            text = unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8", "replace").strip()
+            key = key or text or None
+        else:
+            kept.append(part)
+    scope["query_string"] = b"&".join(kept)
+    return key
+
+
 def _client_address(scope: Scope) -> str:
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
@@ -385,7 +416,8 @@ class AccessMiddleware:
         await self.app(scope, receive, send_with_headers)
 
     async def _authenticate(self, scope: Scope, app: Any, settings: Settings, state: dict[str, Any]) -> Response | None:
-        key = _header(scope, b"x-api-key")
+        query_key = take_query_key(scope)
+        key = _header(scope, b"x-api-key") or query_key
         bearer = None
         authz = _header(scope, b"authorization")
         if authz:

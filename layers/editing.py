@@ -42,9 +42,10 @@ import datetime as dt
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 from urllib.parse import unquote
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import psycopg
@@ -56,10 +57,12 @@ from gis.crs import CRS84, CrsRef, Extent, outside_city, parse_crs, to_storage
 from gis.errors import ConflictError, GeometryError, InvalidInputError
 from layers import city
 from layers.errors import PermissionDeniedError, PreconditionFailedError, UnknownFieldError, UnknownStatusError
+from layers.history import LOCAL_TIMEZONE
 from layers.models import Layer
 from layers.values import EXPECTED, ConversionError, convert
 
 __all__ = [
+    "DEFAULTED_DATE_NOTE",
     "ChangeInfo",
     "EditContext",
     "EditResult",
@@ -117,13 +120,35 @@ class ChangeInfo:
     source_doc: str | None = None
     note: str | None = None
     reason: str | None = None
+    effective_date_defaulted: bool = False
+    """True when the client gave no date and :meth:`or_request_day` filled in the request's day."""
 
     @property
     def note_with_reason(self) -> str | None:
-        """The note stored in the history; a transition reason is kept in it."""
+        """The note stored in the history; a transition reason and a defaulted date are kept in it."""
+        note = self.note
         if self.reason:
-            return f"{self.note or ''} [理由 reason: {self.reason}]".strip()
-        return self.note
+            note = f"{note or ''} [理由 reason: {self.reason}]".strip()
+        if self.effective_date_defaulted:
+            note = f"{note or ''} {DEFAULTED_DATE_NOTE}".strip()
+        return note
+
+    def or_request_day(self, today: dt.date | None = None) -> ChangeInfo:
+        """The same change, dated the request's local day (Asia/Shanghai) when it names no effective date.
+
+        Why: a plain GeoJSON Feature (what QGIS and other OGC API Part 4 clients send) carries no
+        ``change`` member; refusing it would make those clients unable to edit lifecycle layers.
+        The history notes that the date was defaulted (:data:`DEFAULTED_DATE_NOTE`), so a reviewer
+        can tell it from a date an officer gave.
+        """
+        if self.effective_date is not None:
+            return self
+        day = today or dt.datetime.now(ZoneInfo(LOCAL_TIMEZONE)).date()
+        return replace(self, effective_date=day, effective_date_defaulted=True)
+
+
+DEFAULTED_DATE_NOTE: Final = "[生效日期未填，默认为提交当日 effective date defaulted to the request day]"
+"""Kept in the history note of a change whose effective date was defaulted (:meth:`ChangeInfo.or_request_day`)."""
 
 
 @dataclass(frozen=True)

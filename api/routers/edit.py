@@ -6,11 +6,19 @@
   ``application/merge-patch+json``) of ``properties`` and/or ``geometry``.
 * ``DELETE /collections/{id}/items/{featureId}``: soft delete (tombstone) → 204.
 
-PUT, PATCH and DELETE require ``If-Match`` with the feature's ETag (428 without it, 412 when
-stale). Coordinates are read in the ``Content-Crs`` CRS (default CRS84). Effective date,
-source document, note and transition reason come from the body's ``change`` member or the
-``X-Effective-Date`` / ``X-Source-Doc`` / ``X-Change-Note`` / ``X-Change-Reason`` headers
-(see :mod:`layers.editing`). Who may write is decided by :mod:`api.auth`; every write lands
+* ``OPTIONS`` on ``/collections/{id}/items`` and ``/items/{featureId}``: the ``Allow`` header
+  lists the methods *this caller* may use on this layer (and feature). QGIS's OAPIF provider
+  sends these before it enables editing (POST on the items; PUT, PATCH, DELETE on one item).
+
+Optimistic locking: with ``If-Match`` (the feature's ETag) a PUT, PATCH or DELETE happens only
+if nobody changed the feature since (412 otherwise). ``If-Match`` is optional, because QGIS
+never sends it; a client that does gets the protection. Coordinates are read in the
+``Content-Crs`` CRS (``<uri>`` or bare; default CRS84; EPSG:4490 in its latitude, longitude
+order, as QGIS sends it). A plain GeoJSON Feature is accepted: effective date, source
+document, note and transition reason come from the body's ``change`` member or the
+``X-Effective-Date`` / ``X-Source-Doc`` / ``X-Change-Note`` / ``X-Change-Reason`` headers, and a
+missing effective date defaults to the request's day, noted in the history (see
+:mod:`layers.editing`). Who may write is decided by :mod:`api.auth`; every write lands
 in ``renewal.audit_log`` (and ``renewal.status_history`` for status changes) with the
 request id.
 """
@@ -21,22 +29,29 @@ from typing import Annotated, Any, Final
 
 import orjson
 from fastapi import APIRouter, Header, Request
+from psycopg import sql
 from starlette.responses import Response
 
-from api.access import WritableLayer, WriteAccess
-from api.deps import PoolDep
+from api.access import ReadableLayer, WritableLayer, WriteAccess
+from api.auth import get_principal, require_editor_of
+from api.deps import PoolDep, SettingsDep
 from api.errors import problem
+from api.ogc.links import base_url
 from gis.errors import InvalidInputError
 from layers.editing import (
     CHANGE_HEADERS,
     ChangeInfo,
+    EditContext,
+    check_district_scope,
     create_feature,
     delete_feature,
     parse_change,
     parse_content_crs,
     update_feature,
 )
-from layers.query import parse_feature_id
+from layers.errors import AuthenticationError, PermissionDeniedError
+from layers.models import Layer
+from layers.query import parse_feature_id, table_sql
 
 ORDER = 40
 router = APIRouter(tags=["editing"])
@@ -131,15 +146,6 @@ def _headers_for_change(request: Request) -> dict[str, str]:
     return {h: request.headers[h] for h in CHANGE_HEADERS.values() if h in request.headers}
 
 
-def _precondition_required(request: Request) -> Response:
-    return problem(
-        428, "Precondition required",
-        "Send the feature's ETag in an If-Match header (read it with GET on the feature first) so that "
-        "concurrent edits cannot overwrite each other.",
-        instance=request.url.path,
-    )
-
-
 async def _read_body_or_problem(request: Request) -> Any | Response:
     try:
         return await _json_body(request)
@@ -153,8 +159,9 @@ async def _read_body_or_problem(request: Request) -> Any | Response:
 
 
 def _change(request: Request, body: Any) -> ChangeInfo:
+    """The change metadata of a create or update; no effective date means the request's day."""
     member = body.get("change") if isinstance(body, dict) else None
-    return parse_change(member, _headers_for_change(request))
+    return parse_change(member, _headers_for_change(request)).or_request_day()
 
 
 @router.post(
@@ -168,9 +175,14 @@ async def create_item(
     request: Request,
     grant: WritableLayer,
     pool: PoolDep,
+    settings: SettingsDep,
     content_crs: Annotated[str | None, Header(alias="Content-Crs", description="CRS of the coordinates")] = None,
 ) -> Response:
-    """Create a feature from a GeoJSON Feature; ``change.effective_date`` is needed for lifecycle layers."""
+    """Create a feature from a plain GeoJSON Feature; ``Location`` names the new feature's URL.
+
+    ``change.effective_date`` (or ``X-Effective-Date``) dates the first status; without it the
+    request's day is used and the history says so.
+    """
     layer, ctx = grant.layer, grant.context
     body = await _read_body_or_problem(request)
     if isinstance(body, Response):
@@ -180,7 +192,8 @@ async def create_item(
     async with pool.connection() as conn:
         result = await create_feature(conn, layer, body, ctx, change, crs)
     assert result.feature is not None and result.etag is not None
-    location = str(request.url_for("create_item", collection_id=layer.id)).rstrip("/") + f"/{result.feature_id}"
+    # the public base URL (never the request's query string, so no API key can leak into it)
+    location = f"{base_url(request, settings)}/collections/{layer.id}/items/{result.feature_id}"
     return Response(result.feature, status_code=201, media_type=GEOJSON,
                     headers={"ETag": result.etag, "Location": location})
 
@@ -189,8 +202,6 @@ async def _update(request: Request, grant: WriteAccess, pool: Any, feature_id: s
                   content_crs: str | None, merge: bool) -> Response:
     layer, ctx = grant.layer, grant.context
     fid = parse_feature_id(layer, feature_id)
-    if if_match is None:
-        return _precondition_required(request)
     body = await _read_body_or_problem(request)
     if isinstance(body, Response):
         return body
@@ -203,14 +214,14 @@ async def _update(request: Request, grant: WriteAccess, pool: Any, feature_id: s
     return Response(result.feature, media_type=GEOJSON, headers={"ETag": result.etag})
 
 
-_IF_MATCH_DOC: Final = "ETag of the feature as last read (required)"
+_IF_MATCH_DOC: Final = "ETag of the feature as last read; when given, a stale one is 412 (optimistic locking)"
 
 
 @router.put(
     "/collections/{collection_id}/items/{feature_id}",
     summary="Replace a feature",
     responses={200: {"description": "Replaced", **_FEATURE_RESPONSE},
-               **_errors(400, 401, 403, 404, 409, 412, 413, 415, 428, 503)},
+               **_errors(400, 401, 403, 404, 409, 412, 413, 415, 503)},
     openapi_extra=_body_doc(_FEATURE_SCHEMA, GEOJSON, "application/json"),
 )
 async def replace_item(
@@ -229,7 +240,7 @@ async def replace_item(
     "/collections/{collection_id}/items/{feature_id}",
     summary="Update a feature with a JSON merge patch",
     responses={200: {"description": "Updated", **_FEATURE_RESPONSE},
-               **_errors(400, 401, 403, 404, 409, 412, 413, 415, 428, 503)},
+               **_errors(400, 401, 403, 404, 409, 412, 413, 415, 503)},
     openapi_extra=_body_doc(_PATCH_SCHEMA, "application/merge-patch+json", "application/json"),
 )
 async def patch_item(
@@ -248,7 +259,7 @@ async def patch_item(
     "/collections/{collection_id}/items/{feature_id}",
     summary="Delete a feature (soft: a tombstone is kept)",
     status_code=204,
-    responses={204: {"description": "Deleted"}, **_errors(400, 401, 403, 404, 412, 428, 503)},
+    responses={204: {"description": "Deleted"}, **_errors(400, 401, 403, 404, 412, 503)},
 )
 async def delete_item(
     request: Request,
@@ -260,9 +271,68 @@ async def delete_item(
     """Remove the feature from the layer, keeping its last state in ``renewal.tombstones``."""
     layer, ctx = grant.layer, grant.context
     fid = parse_feature_id(layer, feature_id)
-    if if_match is None:
-        return _precondition_required(request)
     change = parse_change(None, _headers_for_change(request))
     async with pool.connection() as conn:
         result = await delete_feature(conn, layer, fid, ctx, if_match=if_match, change=change)
     return Response(status_code=204, headers={"X-Tombstone-Id": str(result.tombstone_id)})
+
+
+# --------------------------------------------------------------------------- OPTIONS (what this caller may do)
+
+READ_METHODS: Final = ("GET", "HEAD", "OPTIONS")
+
+
+def _edit_context(request: Request, layer: Layer) -> EditContext | None:
+    """The caller's edit context on ``layer``, or None when role or layer forbid any edit."""
+    principal = get_principal(request)
+    try:
+        require_editor_of(principal, layer)
+    except (AuthenticationError, PermissionDeniedError):
+        return None
+    scope = principal.district_scope
+    if scope is not None and not scope:
+        return None  # an editor without districts can edit nothing
+    return EditContext(actor=principal.name, channel="api", districts=scope)
+
+
+def _allow(methods: tuple[str, ...]) -> Response:
+    return Response(status_code=204, headers={"Allow": ", ".join(methods)})
+
+
+@router.options("/collections/{collection_id}/items", summary="Methods this caller may use on the items",
+                responses={204: {"description": "Allow lists GET, HEAD, OPTIONS and, for editors, POST"}})
+async def items_options(request: Request, layer: ReadableLayer) -> Response:
+    """``Allow``: GET, HEAD, OPTIONS for every reader; POST too when the caller may create features here."""
+    ctx = _edit_context(request, layer)
+    return _allow((*READ_METHODS, "POST") if ctx is not None else READ_METHODS)
+
+
+@router.options("/collections/{collection_id}/items/{feature_id}", summary="Methods this caller may use on a feature",
+                responses={204: {"description": "Allow lists GET, HEAD, OPTIONS and, for editors, PUT, PATCH, DELETE"}})
+async def item_options(request: Request, layer: ReadableLayer, feature_id: str, pool: PoolDep) -> Response:
+    """``Allow`` for one feature: PUT, PATCH and DELETE when the caller's role and districts cover it.
+
+    A district editor gets them only for a feature inside their districts. An id that names no
+    feature (QGIS asks about ``unknown_id`` on an empty layer) is answered by role alone.
+    """
+    ctx = _edit_context(request, layer)
+    if ctx is None:
+        return _allow(READ_METHODS)
+    writes = ("PUT", "PATCH", "DELETE")
+    if ctx.districts is None:
+        return _allow((*READ_METHODS, *writes))
+    try:
+        fid = parse_feature_id(layer, feature_id)
+    except InvalidInputError:
+        return _allow((*READ_METHODS, *writes))
+    async with pool.connection() as conn:
+        cur = await conn.execute(sql.SQL("SELECT ST_AsBinary(geom) FROM {} AS t WHERE t.id = %s").format(
+            table_sql(layer)), (fid,))
+        row = await cur.fetchone()
+        if row is None:
+            return _allow((*READ_METHODS, *writes))
+        try:
+            await check_district_scope(conn, layer, ctx, bytes(row[0]), "before")
+        except PermissionDeniedError:
+            return _allow(READ_METHODS)
+    return _allow((*READ_METHODS, *writes))

@@ -371,7 +371,9 @@ async def feature(
     f: Annotated[str | None, Query(description="json or html")] = None,
 ) -> Response:
     """One feature by id, with links to its collection."""
-    _only_params(request, {"f", "crs"})
+    # the layer's property names are tolerated (and ignored): QGIS appends a layer URL's extra query
+    # parameters, e.g. an equality filter such as district_code=130108, to every single-item read
+    _only_params(request, {"f", "crs", *column_kinds(layer)})
     fmt = negotiate(request)
     out_crs = parse_crs_param(crs, "crs") if crs is not None else CRS84
     fid = parse_feature_id(layer, feature_id)

@@ -219,9 +219,6 @@ def test_lifecycle_rules(ec: TestClient, admin: dict[str, str], econn: psycopg.C
     fid = insert_feature(econn, "urban_villages", status="planned")
     n0 = len(_history(econn, "urban_villages", fid))
     md5 = row_md5(econn, "urban_villages", fid)
-    # a status change without an effective date
-    r = _patch(ec, admin, "urban_villages", fid, {"properties": {"status": "started"}})
-    assert r.status_code == 400 and "effective date" in r.json()["detail"]
     # a jump planned -> completed without reason/document, or with only one of them
     for change in ({"effective_date": "2024-01-02"}, {"effective_date": "2024-01-02", "reason": "合并验收"},
                    {"effective_date": "2024-01-02", "source_doc": "石政函〔2024〕3号"}):
@@ -259,9 +256,7 @@ def test_etags_and_preconditions(ec: TestClient, admin: dict[str, str], econn: p
     url = f"/collections/parking_sites/items/{fid}"
     etag = _etag(ec, admin, "parking_sites", fid)
     assert ec.get(url, headers={**admin, "If-None-Match": etag}).status_code == 304
-    assert ec.patch(url, json={"properties": {"spaces": 60}}, headers=admin).status_code == 428
-    assert ec.delete(url, headers=admin).status_code == 428
-    assert ec.put(url, json={}, headers=admin).status_code == 428
+    # If-Match is optional (QGIS never sends it); when sent, it must match
     for stale in ('"0000"', f"W/{etag}", "garbage"):
         r = ec.patch(url, json={"properties": {"spaces": 60}}, headers={**admin, "If-Match": stale})
         assert r.status_code == 412, r.text
