@@ -26,6 +26,7 @@ import pytest
 from layers.editing import DEFAULTED_DATE_NOTE
 from tests.api.edit_support import QIAOXI, YUHUA, inner_square_wkt, insert_feature, unique
 from tests.api.server_support import Server, serve
+from tests.conftest import api_url
 
 EPSG4490 = "http://www.opengis.net/def/crs/EPSG/0/4490"
 LAYER = "urban_villages"
@@ -33,7 +34,7 @@ LAYER = "urban_villages"
 
 @pytest.fixture(scope="module")
 def server(edit_db: str) -> Iterator[Server]:
-    with serve(edit_db, workers=1, env={"RENEWAL_ANON_RATE_PER_S": "0"}) as s:
+    with serve(api_url(edit_db), workers=1, env={"RENEWAL_ANON_RATE_PER_S": "0"}) as s:
         yield s
 
 
