@@ -19,6 +19,7 @@ from fastapi import FastAPI
 
 from api import routers
 from api.access import install_access
+from api.breaker import Breaker, BreakerMiddleware
 from api.city import CityContext, load_city
 from api.consistency import ReadYourWritesMiddleware
 from api.db import check_login, make_pool
@@ -48,6 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool = make_pool(settings)
         await pool.open(wait=False)
         app.state.pool = pool
+        app.state.breaker = breaker = Breaker(settings.database_url, pool)
+        breaker.start()
         app.state.versions = versions = LayerVersions(settings.database_url)
         app.state.databases = databases = Databases(settings, pool, versions)
         versions.start()
@@ -60,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await breaker.stop()
             await databases.close()
             await versions.stop()
             await pool.close()
@@ -90,4 +94,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added last, so it runs first: no route, middleware or log line sees unsafe text.
     app.add_middleware(InputGuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(CityContext)
+    # Outermost: during an outage nothing that would wait for the database runs (api/breaker.py).
+    app.add_middleware(BreakerMiddleware)
     return app

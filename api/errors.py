@@ -101,6 +101,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(psycopg.OperationalError)
     async def _db_down(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable: %s", exc)
+        breaker = getattr(request.app.state, "breaker", None)
+        if breaker is not None:  # api.breaker: later requests get their 503 without waiting for the pool
+            breaker.trip(type(exc).__name__)
         return problem(
             503,
             "Service unavailable",

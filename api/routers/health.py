@@ -53,6 +53,9 @@ async def healthz(request: Request, pool: PoolDep) -> dict[str, Any]:
     if databases.replicas:
         body["replicas"] = databases.status()
         body["replica_max_lag_s"] = databases.max_lag_s
+    breaker = getattr(request.app.state, "breaker", None)
+    if breaker is not None:
+        body["breaker"] = breaker.status()
     warning = getattr(request.app.state, "login_warning", None)
     if warning:
         body["warnings"] = [warning]
