@@ -99,7 +99,7 @@ class HAProxy:
     def __init__(self, base: Path, instances: list[Instance]) -> None:
         self.port = free_port()
         self.cfg = base / "haproxy.cfg"
-        servers = "\n".join(f"    server {i.name} 127.0.0.1:{i.port} check inter 500ms fall 2 rise 2"
+        servers = "\n".join(f"    server {i.name} 127.0.0.1:{i.port} check inter 1s fall 2 rise 2"
                             for i in instances)
         self.cfg.write_text(f"""global
     maxconn 2000
@@ -108,6 +108,7 @@ defaults
     timeout connect 2s
     timeout client 30s
     timeout server 30s
+    timeout check 3s
     retries 3
     option redispatch
     retry-on conn-failure empty-response response-timeout
@@ -296,7 +297,8 @@ def main() -> None:
             w = c.patch(item, json={"properties": {"name": new + "2"}}, headers={
                 "X-API-Key": key, "If-Match": etag, "Content-Type": "application/merge-patch+json"})
             took = time.monotonic() - t0
-            status = c.get("/healthz").json()["status"]
+            hz = c.get("/healthz")
+            status = hz.json()["status"] if hz.status_code == 200 else hz.status_code
         results.append(("primary stopped", f"reads {down['ok']} ok / {down['errors']} errors; write -> "
                         f"{w.status_code} Retry-After={w.headers.get('retry-after')} in {took:.1f} s; "
                         f"/healthz status {status}"))

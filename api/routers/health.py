@@ -36,7 +36,9 @@ async def healthz(request: Request, pool: PoolDep) -> dict[str, Any]:
     body: dict[str, Any] = {"status": "ok", "database": "reachable", "worker": os.getpid()}
     try:
         # with replicas to fall back on, do not hold a load balancer's check for the whole pool timeout
-        async with pool.connection(timeout=1.0 if databases.replicas else None) as conn:
+        # (hardly at all once the version listener has lost the primary)
+        wait = (1.0 if request.app.state.versions.live else 0.2) if databases.replicas else None
+        async with pool.connection(timeout=wait) as conn:
             cur = await conn.execute(_VERSIONS_SQL)
             row = await cur.fetchone()
     except (psycopg.OperationalError, psycopg_pool.PoolTimeout):
