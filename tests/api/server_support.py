@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import ARTIFACTS, ROOT, free_port
+from tests.conftest import ARTIFACTS, ROOT, api_url, free_port
 
 
 class Server:
@@ -54,7 +54,9 @@ def serve(database_url: str, workers: int = 2, env: dict[str, str] | None = None
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / f"serve-{port}.log", "wb")  # noqa: SIM115 - closed by Server.stop
-    full_env = {**os.environ, "DATABASE_URL": database_url, "RENEWAL_LOG_LEVEL": "warning", **(env or {})}
+    # the app logs in as its least-privileged login; the owner URL serves the owner's paths
+    full_env = {**os.environ, "DATABASE_URL": api_url(database_url), "RENEWAL_OWNER_DATABASE_URL": database_url,
+                "RENEWAL_LOG_LEVEL": "warning", **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
          "--workers", str(workers)],

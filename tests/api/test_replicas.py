@@ -64,11 +64,18 @@ def client(cluster: Cluster) -> Iterator[TestClient]:
     from api.app import create_app
     from api.settings import Settings
 
-    settings = Settings(database_url=cluster.primary.url(), read_database_urls=cluster.replicas[0].url(),
-                        replica_max_lag_s=60, pool_timeout_s=2)
+    settings = Settings(database_url=api_login(cluster.primary), owner_database_url=cluster.primary.url(),
+                        read_database_urls=api_login(cluster.replicas[0]), replica_max_lag_s=60, pool_timeout_s=2)
     with TestClient(create_app(settings)) as c:
         _wait(lambda: c.get("/healthz").json()["replicas"][0]["in_service"], "replica in service")
         yield c
+
+
+def api_login(node: Any) -> str:
+    """The node reached as the API's least-privileged login (migration 0014; trust auth here)."""
+    from api.settings import API_LOGIN
+
+    return node.url().replace("postgres@", f"{API_LOGIN}@", 1)
 
 
 def _wait(cond: Any, what: str, timeout: float = 15) -> None:
