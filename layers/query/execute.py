@@ -81,6 +81,11 @@ ESTIMATE_TTL_S: Final = 30.0
 """How long a table's row estimate is reused (it changes only with ANALYZE/VACUUM, and only the
 side of :data:`COUNT_MAX_ROWS` it falls on matters), so big-table pages skip that round trip."""
 _estimates: dict[str, tuple[float, int]] = {}
+PLAN_CACHE_MAX: Final = 4096
+_plan_rows: dict[tuple[str, str], tuple[float, float]] = {}
+"""The planner's row estimate per WHERE (statement and bound values), reused for :data:`ESTIMATE_TTL_S`:
+every further page of the same query (the keyset condition is not part of it) and repeated map views
+skip the planning round trip; estimates change only with ANALYZE."""
 
 
 async def _table_estimate(conn: AsyncConnection[Any], layer: Layer) -> int:
@@ -113,13 +118,18 @@ async def choose_filter_first(conn: AsyncConnection[Any], q: FeatureQuery, where
     """Whether to collect matches first and sort them (see :func:`order_by`).
 
     Only for narrowed queries in key order: the planner's estimate of the matching rows (one
-    planning round trip, no execution) decides; few matches are cheaper to sort than to find by
-    walking the primary key.
+    planning round trip, no execution, remembered per WHERE for :data:`ESTIMATE_TTL_S`) decides;
+    few matches are cheaper to sort than to find by walking the primary key.
     """
     if not q.has_conditions or q.sortby:
         return False
     where = where if where is not None else build_where(q)
     stmt = sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} AS t WHERE {}").format(table_sql(q.layer), where.cond)
+    key = (stmt.as_string(conn), repr(sorted(where.params.items())))
+    now = time.monotonic()
+    hit = _plan_rows.get(key)
+    if hit is not None and now - hit[0] < ESTIMATE_TTL_S:
+        return hit[1] <= FILTER_FIRST_MAX_ROWS
     cur = await conn.execute(stmt, where.params, prepare=False)
     row = await cur.fetchone()
     try:
@@ -128,6 +138,9 @@ async def choose_filter_first(conn: AsyncConnection[Any], q: FeatureQuery, where
         rows = float(plan[0]["Plan"]["Plan Rows"]) if plan else 0.0
     except (KeyError, IndexError, TypeError, ValueError):
         return False
+    if len(_plan_rows) >= PLAN_CACHE_MAX:
+        _plan_rows.pop(next(iter(_plan_rows)))
+    _plan_rows[key] = (now, rows)
     return rows <= FILTER_FIRST_MAX_ROWS
 
 
