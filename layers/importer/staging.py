@@ -45,7 +45,7 @@ def stage(
     # compiling the wide CASE expressions of the staging statements costs more than it saves.
     cur.execute(
         "SELECT set_config('temp_buffers', %s, true), set_config('work_mem', %s, true), set_config('jit', 'off', true)",
-        (f"{min(512, 32 + n // 4000)}MB", f"{min(256, 8 + n // 4000)}MB"),
+        (f"{min(1536, 32 + n // 800)}MB", f"{min(256, 8 + n // 4000)}MB"),
     )
     cur.execute(
         sql.SQL("CREATE TEMP TABLE import_stage ({}) ON COMMIT DROP").format(
