@@ -28,6 +28,12 @@ Declarations
     administrators.
 :data:`AdminOnly`, :data:`SignedIn`
     Administrators; any signed-in caller.
+:data:`Submitter` / :data:`SubmissionReader` / :data:`ReviewerOnly`
+    Submissions (:mod:`layers.submissions`): editors, reviewers and administrators propose
+    changes (district scope checked by the domain on the geometry) and read the submissions
+    of their districts; reviewers and administrators approve and return them. An editor's
+    direct write to a layer with ``requires_review`` is refused by :data:`WritableLayer` with
+    a message pointing to submissions (unless ``RENEWAL_REVIEW_REQUIRED=false``).
 
 Who reads what
 --------------
@@ -72,9 +78,10 @@ from api.auth import (
 )
 from gis.errors import InvalidInputError
 from layers.editing import EditContext
-from layers.errors import AuthenticationError
+from layers.errors import AuthenticationError, PermissionDeniedError
 from layers.models import Layer
 from layers.registry import Registry
+from layers.submissions import Reviewer
 
 # --------------------------------------------------------------------------- read rights
 
@@ -243,6 +250,12 @@ def writable_layer(
     layer = registry.get(collection_id)
     principal = get_principal(request)
     require_editor_of(principal, layer)
+    if principal.role == "editor" and layer.requires_review and request.app.state.settings.review_required:
+        raise PermissionDeniedError(
+            f"Layer '{layer.id}' ({layer.title}) requires review: editors report changes as submissions "
+            f"(POST /collections/{layer.id}/items/{{featureId}}/submissions, or /collections/{layer.id}/submissions "
+            "for a new feature), which a reviewer approves. 此图层的变更需提交审核。",
+            detail={"layer": layer.id, "submissions": f"/collections/{layer.id}/submissions"})
     ctx = EditContext(actor=principal.name, channel="api", request_id=get_request_id(request),
                       districts=principal.district_scope)
     return WriteAccess(layer, principal, ctx)
@@ -251,10 +264,53 @@ def writable_layer(
 WritableLayer = Annotated[WriteAccess, Depends(writable_layer)]
 
 
+# --------------------------------------------------------------------------- submissions and review
+
+
+def _reviewer_of(request: Request, principal: Principal) -> Reviewer:
+    return Reviewer(name=principal.name, districts=principal.district_scope, request_id=get_request_id(request),
+                    may_review=principal.role in ("reviewer", "admin"))
+
+
+def submission_reader(request: Request) -> Reviewer:
+    """Editors, reviewers and administrators (401 anonymous, 403 viewers); scope from their districts."""
+    principal = require_authenticated(request)
+    if principal.role not in ("editor", "reviewer", "admin"):
+        raise PermissionDeniedError(
+            f"User '{principal.name}' ({principal.role}) cannot report or review; ask an administrator for the "
+            "editor or reviewer role.")
+    return _reviewer_of(request, principal)
+
+
+def submittable_layer(
+    request: Request,
+    collection_id: Annotated[str, Path(description="Layer (collection) id, e.g. old_compounds")],
+) -> tuple[Layer, Reviewer]:
+    """A layer an editor may report on (404 unknown, 403 reference layers for non-admins) and the caller."""
+    who = submission_reader(request)
+    layer: Layer = request.app.state.registry.get(collection_id)
+    require_editor_of(get_principal(request), layer)
+    return layer, who
+
+
+def reviewer_only(request: Request) -> Reviewer:
+    """Reviewers and administrators (401 anonymous, 403 others)."""
+    principal = require_authenticated(request)
+    if principal.role not in ("reviewer", "admin"):
+        raise PermissionDeniedError(f"User '{principal.name}' ({principal.role}) is not a reviewer.")
+    return _reviewer_of(request, principal)
+
+
+Submitter = Annotated[tuple[Layer, Reviewer], Depends(submittable_layer)]
+SubmissionReader = Annotated[Reviewer, Depends(submission_reader)]
+ReviewerOnly = Annotated[Reviewer, Depends(reviewer_only)]
+
+
 # --------------------------------------------------------------------------- installation
 
 DECLARATIONS: Final[frozenset[Callable[..., Any]]] = frozenset(
-    {public, plan_aggregates, read_access, writable_layer, require_admin, require_authenticated})
+    {public, plan_aggregates, read_access, writable_layer, require_admin, require_authenticated,
+     submission_reader, submittable_layer, reviewer_only})
 """A route is declared when one of these is in its dependency tree."""
 
 

@@ -9,6 +9,9 @@ Roles
     districts (``renewal.users.districts``, adcodes). "Inside" is decided by geometry, before
     and after the edit: the feature's interior must intersect one of the editor's districts
     (see :func:`layers.editing.check_district_scope`). Reference layers are admin-only.
+``reviewer``
+    Reviews editors' submissions (``layers.submissions``) for the city (no districts) or for
+    some districts, and writes renewal layers directly within that scope, like an editor.
 ``admin``
     Edits everything and reads the audit trail and tombstones.
 anonymous
@@ -69,8 +72,8 @@ from layers.registry import Registry
 
 log = logging.getLogger("renewal.auth")
 
-Role = Literal["anonymous", "viewer", "editor", "admin"]
-ROLES: Final[tuple[str, ...]] = ("viewer", "editor", "admin")
+Role = Literal["anonymous", "viewer", "editor", "reviewer", "admin"]
+ROLES: Final[tuple[str, ...]] = ("viewer", "editor", "reviewer", "admin")
 KEY_PREFIX: Final = "rk"
 _KEY_RE: Final = re.compile(r"^rk_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})$")
 _REQUEST_ID_RE: Final = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -87,7 +90,7 @@ class Principal:
     name: str
     role: Role
     districts: frozenset[str] = field(default_factory=frozenset)
-    via: Literal["anonymous", "key", "jwt"] = "anonymous"
+    via: Literal["anonymous", "key", "jwt", "session"] = "anonymous"
 
     @property
     def is_anonymous(self) -> bool:
@@ -103,12 +106,14 @@ class Principal:
         """Whether the role allows writing this layer at all (district scope is checked separately)."""
         if self.role == "admin":
             return True
-        return self.role == "editor" and layer.kind == "renewal"
+        return self.role in ("editor", "reviewer") and layer.kind == "renewal"
 
     @property
     def district_scope(self) -> frozenset[str] | None:
-        """Districts an editor is limited to; None means unrestricted (admins)."""
-        return None if self.role == "admin" else self.districts
+        """Districts an editor or reviewer is limited to; None means unrestricted (admins, city reviewers)."""
+        if self.role == "admin" or (self.role == "reviewer" and not self.districts):
+            return None
+        return self.districts
 
 
 ANONYMOUS: Final = Principal(name="anonymous", role="anonymous")
@@ -315,7 +320,7 @@ def require_editor_of(principal: Principal, layer: Layer) -> None:
     if principal.is_anonymous:
         raise AuthenticationError("Editing needs an API key (X-API-Key header) or a bearer token.")
     if not principal.can_edit(layer):
-        if principal.role == "editor":
+        if principal.role in ("editor", "reviewer"):
             raise PermissionDeniedError(
                 f"Layer '{layer.id}' ({layer.title}) is reference data; only administrators edit it."
             )

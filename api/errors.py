@@ -30,6 +30,8 @@ STATUS_BY_ERROR: dict[type[e.RenewalError], int] = {
     e.NotFoundError: 404,
     e.ConflictError: 409,
     le.PreconditionFailedError: 412,
+    le.PayloadTooLargeError: 413,
+    le.UnsupportedMediaError: 415,
     le.ServiceUnavailableError: 503,
 }
 

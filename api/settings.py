@@ -94,6 +94,20 @@ class Settings(BaseSettings):
     jwt_algorithms: str = "RS256"
     jwt_audience: str | None = None
 
+    # Reporting and review (layers/submissions.py, layers/attachments.py, api/sessions.py)
+    review_required: bool = True
+    """False turns review off: editors write layers with ``requires_review`` directly, as before."""
+    storage_dir: str = "storage"
+    """Directory of attachment files (photos, PDFs), addressed by SHA-256; created when missing."""
+    attachment_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    """Largest attachment accepted (larger ones get 413)."""
+    photo_max_distance_m: float = Field(default=500.0, ge=0)
+    """A photo whose EXIF position is further than this from the feature is flagged to the reviewer."""
+    session_ttl_s: int = Field(default=8 * 3600, ge=60)
+    """How long a viewer sign-in (session cookie) lasts."""
+    session_secure_cookie: bool = False
+    """Mark the session cookie Secure (set true behind HTTPS)."""
+
     @property
     def owner_url(self) -> str:
         """Where migrations, the CLI and the owner's bulk loads connect (see ``owner_database_url``)."""

@@ -69,3 +69,15 @@ class UnknownStatusError(InvalidInputError):
             f"'{value}' is not a status of layer '{layer_id}'. Allowed: {', '.join(known)}.",
             detail={"layer": layer_id, "status": value},
         )
+
+
+class PayloadTooLargeError(RenewalError):
+    """An upload over the size limit (HTTP 413)."""
+
+    title = "Payload too large"
+
+
+class UnsupportedMediaError(RenewalError):
+    """An upload of a type that is not accepted (HTTP 415)."""
+
+    title = "Unsupported media type"

@@ -167,6 +167,11 @@ class Layer(_Strict):
     """Below ``min_zoom`` and from this zoom, tiles carry a generalised overview (layers/overview.py)."""
     style: Style = Field(default_factory=Style)
     anonymous_read: bool = True
+    requires_review: bool = False
+    """An editor's change becomes a submission that waits for a reviewer (layers/submissions.py).
+
+    True in the definitions of every layer a plan target counts; reviewers and administrators
+    still write directly (OGC API Features Part 4)."""
     order: int = 100
 
     @model_validator(mode="after")

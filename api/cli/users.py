@@ -94,7 +94,7 @@ def revoke(database_url: str, target: str) -> int:
 @users_app.command("add")
 def add_cmd(
     name: str = typer.Argument(..., help="Login name, e.g. yuhua.zhang"),
-    role: str = typer.Option("viewer", help="viewer, editor or admin"),
+    role: str = typer.Option("viewer", help="viewer, editor, reviewer or admin"),
     district: Annotated[list[str] | None, typer.Option("--district", "-d", help="District adcode or name (repeatable)")]
     = None,
     display_name: str | None = typer.Option(None, help="Full name shown in the audit trail"),
@@ -106,6 +106,30 @@ def add_cmd(
     key = add_user(Settings().owner_url, name, role, district or [], display_name, label)
     console.print(f"User [bold]{name}[/] ({role}) created. API key (store it now, it is not shown again):")
     console.print(key, soft_wrap=True, highlight=False)
+
+
+def set_password(database_url: str, name: str, password: str) -> None:
+    """Set the viewer sign-in password of an enabled user (stored as an argon2id hash)."""
+    if len(password) < 8:
+        raise InvalidInputError("A password needs at least 8 characters.")
+    with psycopg.connect(database_url) as conn:
+        n = conn.execute("UPDATE renewal.users SET password_hash = %s WHERE name = %s AND disabled_at IS NULL",
+                         (hash_secret(password), name)).rowcount
+    if n == 0:
+        raise NotFoundError(f"No enabled user '{name}'.")
+
+
+@users_app.command("password")
+def password_cmd(
+    name: str = typer.Argument(...),
+    password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True,
+                                 help="The sign-in password for the web viewer (at least 8 characters)"),
+) -> None:
+    """Set a user's password for signing in to the web viewer."""
+    from api.cli import console
+
+    set_password(Settings().database_url, name, password)
+    console.print(f"Password of [bold]{name}[/] set.")
 
 
 @users_app.command("key")

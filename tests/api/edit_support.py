@@ -40,7 +40,8 @@ def make_client(db_url: str, **overrides: Any) -> Iterator[TestClient]:
     from api.app import create_app
     from tests.conftest import api_settings
 
-    settings = api_settings(db_url, **{"anon_rate_per_s": 0, **overrides})
+    # review_required off: these tests exercise direct edits by editors; tests/api/test_submissions.py turns it on
+    settings = api_settings(db_url, **{"anon_rate_per_s": 0, "review_required": False, **overrides})
     with TestClient(create_app(settings)) as c:
         yield c
 

@@ -144,6 +144,10 @@ def _expected(decl: set[str], path: str, role: str, s: Sample, shape: str, has_l
     anon, closed = role == "anonymous", s.layer in CLOSED
     if "require_admin" in decl:
         return {401} if anon else ({403} if role != "admin" else None)
+    if "reviewer_only" in decl:  # submissions: reviewers and admins decide
+        return {401} if anon else ({403} if role in ("viewer", "editor_in") else None)
+    if "submission_reader" in decl or "submittable_layer" in decl:  # submissions: editors, reviewers, admins
+        return {401} if anon else ({403} if role == "viewer" else None)
     if "writable_layer" in decl or "require_authenticated" in decl:
         return {401} if anon else ({403} if role == "viewer" and "writable_layer" in decl else None)
     if "read_access" in decl and anon:

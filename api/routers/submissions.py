@@ -1,0 +1,213 @@
+"""Reporting and review (填报与审核): submissions, their approval or return, and their evidence.
+
+* ``POST /collections/{id}/items/{featureId}/submissions``: propose a change to a feature (a
+  GeoJSON Feature with only the members that change, plus ``change``: ``effective_date``,
+  ``document``, ``note``) → 201 with ``Location``.
+* ``POST /collections/{id}/submissions``: propose a new feature → 201.
+* ``GET /submissions?status=&district=&collection=``, ``GET /submissions/{sid}``.
+* ``POST /submissions/{sid}/approve`` (applies it: the feature changes, ``/progress`` follows),
+  ``POST /submissions/{sid}/return`` (with a ``comment``), ``POST /submissions/{sid}/resubmit``
+  (the submitter's corrected proposal).
+* ``POST /submissions/{sid}/attachments``: multipart, the file in the form field ``file``;
+  answers its SHA-256. ``GET /attachments/{sha256}`` serves it (or its thumbnail) to callers
+  who may read the feature.
+
+The rules live in :mod:`layers.submissions` and :mod:`layers.attachments`; who may call what
+is declared with :mod:`api.access`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any, Final
+
+import orjson
+from fastapi import APIRouter, Header, Query, Request, UploadFile
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from api.access import ReadAccessDep, ReviewerOnly, SubmissionReader, Submitter
+from api.deps import PoolDep
+from api.settings import Settings
+from gis.errors import InvalidInputError, NotFoundError
+from layers import attachments as att
+from layers import submissions as sub
+from layers.editing import parse_content_crs
+from layers.errors import PayloadTooLargeError
+from layers.query import parse_feature_id
+from layers.registry import Registry
+
+ORDER = 45
+router = APIRouter(tags=["submissions"])
+MAX_JSON_BYTES: Final = 20 * 1024 * 1024
+
+
+async def _json(request: Request) -> Any:
+    raw = await request.body()
+    if len(raw) > MAX_JSON_BYTES:
+        raise PayloadTooLargeError(f"A submission may be at most {MAX_JSON_BYTES} bytes.")
+    if not raw.strip():
+        return {}
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInputError(f"The request body is not valid JSON: {exc}.") from None
+
+
+def _registry(request: Request) -> Registry:
+    registry: Registry = request.app.state.registry
+    return registry
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def _created(request: Request, pool: Any, sid: int, who: sub.Reviewer) -> Response:
+    async with pool.connection() as conn:
+        body = await sub.get_submission(conn, _registry(request), sid, scope=None, caller=who.name,
+                                        max_distance_m=_settings(request).photo_max_distance_m)
+    location = str(request.url_for("get_submission", sid=str(sid)))
+    return JSONResponse(body, status_code=201, headers={"Location": location})
+
+
+_SUBMISSION_BODY: Final[dict[str, Any]] = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"type": "object", "properties": {
+        "type": {"type": "string", "enum": ["Feature"]}, "properties": {"type": "object"},
+        "geometry": {"type": "object"},
+        "change": {"type": "object", "properties": {k: {"type": "string"} for k in
+                                                    ("effective_date", "document", "note", "reason")}}}}}}}}
+
+
+@router.post("/collections/{collection_id}/items/{feature_id}/submissions", status_code=201,
+             summary="Propose a change to a feature (waits for review)", openapi_extra=_SUBMISSION_BODY)
+async def submit_change(
+    request: Request, grant: Submitter, pool: PoolDep, feature_id: str,
+    content_crs: Annotated[str | None, Header(alias="Content-Crs", description="CRS of the coordinates")] = None,
+) -> Response:
+    """Record the proposed properties/geometry/status with effective date, document and note."""
+    layer, who = grant
+    fid = parse_feature_id(layer, feature_id)
+    body = await _json(request)
+    async with pool.connection() as conn:
+        sid = await sub.create_submission(conn, layer, fid, body, who, parse_content_crs(content_crs))
+    return await _created(request, pool, sid, who)
+
+
+@router.post("/collections/{collection_id}/submissions", status_code=201,
+             summary="Propose a new feature (waits for review)", openapi_extra=_SUBMISSION_BODY)
+async def submit_new(
+    request: Request, grant: Submitter, pool: PoolDep,
+    content_crs: Annotated[str | None, Header(alias="Content-Crs", description="CRS of the coordinates")] = None,
+) -> Response:
+    """A complete GeoJSON Feature (geometry and required properties) plus ``change``."""
+    layer, who = grant
+    body = await _json(request)
+    async with pool.connection() as conn:
+        sid = await sub.create_submission(conn, layer, None, body, who, parse_content_crs(content_crs))
+    return await _created(request, pool, sid, who)
+
+
+@router.get("/submissions", summary="Submissions you may see (your districts), newest first")
+async def list_submissions(
+    request: Request, who: SubmissionReader, pool: PoolDep,
+    status: Annotated[str | None, Query(description="pending, returned or approved", max_length=16)] = None,
+    district: Annotated[str | None, Query(description="District adcode", max_length=6)] = None,
+    collection: Annotated[str | None, Query(description="Layer id", max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> JSONResponse:
+    """Filter by status, district and layer; editors see their districts, city reviewers everything."""
+    async with pool.connection() as conn:
+        items = await sub.list_submissions(conn, _registry(request), scope=who.districts, caller=who.name,
+                                           status=status or None, district=district or None,
+                                           collection=collection or None, limit=limit)
+    return JSONResponse({"submissions": items, "numberReturned": len(items)})
+
+
+def _sid(sid: str) -> int:
+    if not sid.isdigit() or len(sid) > 18:
+        raise sub.SubmissionNotFoundError(f"There is no submission '{sid[:32]}'.")
+    return int(sid)
+
+
+@router.get("/submissions/{sid}", summary="One submission: before, proposal, trail and evidence")
+async def get_submission(request: Request, who: SubmissionReader, pool: PoolDep, sid: str) -> JSONResponse:
+    """The feature before, the proposed change, every step of its review, and its attachments."""
+    async with pool.connection() as conn:
+        body = await sub.get_submission(conn, _registry(request), _sid(sid), scope=who.districts, caller=who.name,
+                                        max_distance_m=_settings(request).photo_max_distance_m)
+    return JSONResponse(body)
+
+
+def _comment(body: Any) -> str | None:
+    if not isinstance(body, dict):
+        raise InvalidInputError("Send a JSON object, e.g. {\"comment\": \"...\"}.")
+    comment = body.get("comment")
+    if comment is not None and not isinstance(comment, str):
+        raise InvalidInputError("comment must be text.")
+    return comment
+
+
+@router.post("/submissions/{sid}/approve", summary="Approve: apply the change (history and audit)")
+async def approve(request: Request, who: ReviewerOnly, pool: PoolDep, sid: str) -> JSONResponse:
+    """409 when it is no longer pending or the feature changed after it was submitted."""
+    comment = _comment(await _json(request))
+    async with pool.connection() as conn:
+        out = await sub.approve_submission(conn, _registry(request), _sid(sid), who, comment)
+    return JSONResponse(out)
+
+
+@router.post("/submissions/{sid}/return", summary="Return to the submitter with a comment")
+async def return_(request: Request, who: ReviewerOnly, pool: PoolDep, sid: str) -> JSONResponse:
+    """The comment (required) tells the submitter what to correct."""
+    comment = _comment(await _json(request))
+    async with pool.connection() as conn:
+        await sub.return_submission(conn, _sid(sid), who, comment)
+    return JSONResponse({"submission": int(sid), "status": "returned"})
+
+
+@router.post("/submissions/{sid}/resubmit", summary="Correct a returned submission and resubmit it",
+             openapi_extra=_SUBMISSION_BODY)
+async def resubmit(
+    request: Request, who: SubmissionReader, pool: PoolDep, sid: str,
+    content_crs: Annotated[str | None, Header(alias="Content-Crs", description="CRS of the coordinates")] = None,
+) -> JSONResponse:
+    """The corrected proposal replaces the returned one; the submission is pending again."""
+    body = await _json(request)
+    async with pool.connection() as conn:
+        await sub.resubmit_submission(conn, _registry(request), _sid(sid), body, who, parse_content_crs(content_crs))
+        out = await sub.get_submission(conn, _registry(request), _sid(sid), scope=None, caller=who.name,
+                                       max_distance_m=_settings(request).photo_max_distance_m)
+    return JSONResponse(out)
+
+
+@router.post("/submissions/{sid}/attachments", status_code=201,
+             summary="Attach a photo (JPEG, PNG, HEIC) or PDF; answers its SHA-256")
+async def upload(request: Request, who: SubmissionReader, pool: PoolDep, sid: str, file: UploadFile) -> JSONResponse:
+    """Multipart form with the field ``file``; types are recognised from the bytes."""
+    settings = _settings(request)
+    number = _sid(sid)
+    data = await file.read(settings.attachment_max_bytes + 1)
+    info = await asyncio.to_thread(att.store_file, settings.storage_dir, data, file.filename,
+                                   max_bytes=settings.attachment_max_bytes)
+    async with pool.connection() as conn:
+        await att.record_attachment(conn, info, who.name)
+        await sub.attach_file(conn, number, info.sha256, who)
+    body = info.as_json()
+    body["href"] = f"/attachments/{info.sha256}"
+    return JSONResponse(body, status_code=201, headers={"Location": str(request.url_for("get_attachment",
+                                                                                        sha256=info.sha256))})
+
+
+@router.get("/attachments/{sha256}", summary="An attachment or thumbnail, for callers who may read its feature")
+async def get_attachment(request: Request, access: ReadAccessDep, pool: PoolDep, sha256: str) -> Response:
+    """404 unless the file belongs to a submission of a layer the caller may read (pending ones: signed in)."""
+    path = att.attachment_path(_settings(request).storage_dir, sha256.lower())
+    async with pool.connection() as conn:
+        media = await sub.may_read_attachment(conn, sha256.lower(), [lyr.id for lyr in access.readable()],
+                                              signed_in=not access.principal.is_anonymous)
+    if media is None or not path.is_file():
+        raise NotFoundError("No attachment with this hash that you may read.")
+    return FileResponse(path, media_type=media, headers={
+        "Cache-Control": "private, max-age=31536000, immutable", "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": "inline"})
