@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -72,6 +74,7 @@ __all__ = [
     "get_submission",
     "list_submissions",
     "may_read_attachment",
+    "pending_applied",
     "resubmit_submission",
     "return_submission",
 ]
@@ -469,3 +472,43 @@ async def may_read_attachment(conn: AsyncConnection[Any], sha256: str, readable_
         {"sha": sha256, "layers": readable_layers, "signed": signed_in})
     row = await cur.fetchone()
     return str(row[0]) if row else None
+
+
+# --------------------------------------------------------------------------- the picture with pending changes
+
+
+PENDING_NOTICE: Final = ("含待审核填报（未经审核，仅供参考） Includes pending submissions that no reviewer has "
+                         "approved yet; the official figures count approved changes only.")
+
+
+@asynccontextmanager
+async def pending_applied(conn: AsyncConnection[Any], registry: Registry) -> AsyncIterator[int]:
+    """Inside the block, the layer tables read as if every pending submission were approved.
+
+    The submissions are applied through the normal write path in a transaction that is always
+    rolled back when the block ends (nothing is committed, no notification is sent); one that
+    would fail now (the feature changed) is left out. Yields how many were applied. The rows
+    stay locked for the block's duration, so keep it to one query.
+    """
+    from gis.errors import RenewalError
+
+    async with conn.transaction(force_rollback=True):
+        cur = await conn.execute(
+            "SELECT id, layer, feature_id, proposal, change FROM renewal.submissions WHERE status = 'pending' "
+            "ORDER BY submitted_at, id")
+        applied = 0
+        for _sid, layer_id, fid, proposal, change in await cur.fetchall():
+            if layer_id not in registry:
+                continue
+            layer = registry.get(layer_id)
+            ctx = EditContext(actor="pending-preview", channel="preview", districts=None)
+            try:
+                if fid is None:
+                    await create_feature(conn, layer, dict(proposal), ctx, _stored_change(change))
+                else:
+                    await update_feature(conn, layer, int(fid), dict(proposal), ctx, merge=True, if_match=None,
+                                         change=_stored_change(change))
+            except RenewalError:
+                continue
+            applied += 1
+        yield applied

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from api.access import PlanAggregates
@@ -35,6 +35,7 @@ from layers.progress import (
     timeseries_query,
     timeseries_records,
 )
+from layers.submissions import PENDING_NOTICE, pending_applied
 
 ORDER = 40
 router = APIRouter(tags=["progress"])
@@ -67,28 +68,43 @@ def _check_district(district: str | None, city: CityProfile) -> None:
         )
 
 
+IncludePending = Annotated[bool, Query(description="Also count pending submissions (signed-in callers; marked "
+                                                  "in the answer). Default: approved changes only.")]
+
+
 @router.get("/progress", summary="Progress of every plan target as of a date (optionally one district or task)",
             dependencies=[PlanAggregates])
 async def progress(
+    request: Request,
     pool: PoolDep,
     city: CityDep,
     as_of: AsOf = None,
     district: Annotated[str | None, Query(description="adcode, e.g. 130102: that district's share")] = None,
     task: Annotated[int | None, Query(description="Task number 1–45")] = None,
     programme: Annotated[int | None, Query(description="Programme number 1–9")] = None,
+    include_pending: IncludePending = False,
 ) -> dict[str, Any]:
     """City-wide records (or one district's apportioned records) for the chosen targets."""
     date = parse_as_of(as_of)
     _check_district(district, city)
     targets = select_targets(task=task, programme=programme)
+    pending: int | None = None
     async with pool.connection() as conn:
-        records = await aprogress_as_of(conn, date, targets, district=district)
+        if include_pending:
+            require_authenticated(request)  # a preview of unreviewed data, and a (rolled back) write transaction
+            async with pending_applied(conn, request.app.state.registry) as pending:
+                records = await aprogress_as_of(conn, date, targets, district=district)
+        else:
+            records = await aprogress_as_of(conn, date, targets, district=district)
     items = [r.as_dict() for r in records]
     summary: dict[str, int] = {}
     for it in items:
         summary[it["status"]] = summary.get(it["status"], 0) + 1
     body = {"as_of": date.isoformat(), "district": district, "count": len(items), "summary": summary,
-            "rules": RULES, "targets": items}
+            "rules": RULES, "targets": items, "include_pending": include_pending}
+    if include_pending:
+        body["pending_applied"] = pending
+        body["notice"] = PENDING_NOTICE
     if not get_catalog().targets:
         body["message"] = _no_plan(city)
     return body

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from tests.api.edit_support import QIAOXI, YUHUA, auth, insert_feature, make_client, point_in, row_md5
+from tests.conftest import scratch_demo_database
 
 TODAY_MINUS = "2025-06-01"  # inside the 14th five-year plan, so compounds_advanced_fyp counts it
 
@@ -43,14 +44,33 @@ def jpeg(lon: float | None = None, lat: float | None = None, size: tuple[int, in
 
 
 @pytest.fixture(scope="module")
-def people(edit_db: str, keys: dict[str, str]) -> dict[str, str]:
-    """Keys of reviewers (city-wide and Qiaoxi only) next to the shared role keys."""
+def review_db() -> Iterator[str]:
+    """A demo database of this module's own: its features do not crowd other modules' spatial queries."""
+    with scratch_demo_database("renewal_review") as url:
+        yield url
+
+
+@pytest.fixture()
+def econn(review_db: str) -> Iterator[psycopg.Connection]:
+    """An autocommit connection (as the owner) to this module's database."""
+    with psycopg.connect(review_db, autocommit=True) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def people(review_db: str) -> dict[str, str]:
+    """API keys per role, created with the real ``renewal users`` code."""
     from api.cli.users import add_user
 
     tag = uuid.uuid4().hex[:6]
-    return {**keys,
-            "reviewer": add_user(edit_db, f"rev_{tag}", "reviewer", []),
-            "reviewer_qiaoxi": add_user(edit_db, f"revqx_{tag}", "reviewer", ["130104"])}
+    return {
+        "admin": add_user(review_db, f"admin_{tag}", "admin", []),
+        "viewer": add_user(review_db, f"viewer_{tag}", "viewer", []),
+        "editor_in": add_user(review_db, f"yuhua_{tag}", "editor", ["裕华区"]),
+        "editor_out": add_user(review_db, f"qiaoxi_{tag}", "editor", ["130104"]),
+        "reviewer": add_user(review_db, f"rev_{tag}", "reviewer", []),
+        "reviewer_qiaoxi": add_user(review_db, f"revqx_{tag}", "reviewer", ["130104"]),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +80,9 @@ def storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def sc(edit_db: str, storage: Path) -> Iterator[TestClient]:
+def sc(review_db: str, storage: Path) -> Iterator[TestClient]:
     """A client with review required (the default) and a small attachment limit."""
-    with make_client(edit_db, review_required=True, storage_dir=str(storage), attachment_max_bytes=200_000,
+    with make_client(review_db, review_required=True, storage_dir=str(storage), attachment_max_bytes=200_000,
                      photo_max_distance_m=300) as c:
         yield c
 
@@ -272,7 +292,7 @@ def test_lifecycle_skip_is_409(sc: TestClient, people: dict[str, str], econn: ps
 
 
 def test_concurrent_approvals_of_one_feature(sc: TestClient, people: dict[str, str], econn: psycopg.Connection,
-                                             edit_db: str, storage: Path) -> None:
+                                             review_db: str, storage: Path) -> None:
     fid = _compound(econn)
     a = _submit(sc, people, "editor_in", fid, status="started").json()["id"]
     b = sc.post(f"/collections/old_compounds/items/{fid}/submissions",
@@ -281,7 +301,7 @@ def test_concurrent_approvals_of_one_feature(sc: TestClient, people: dict[str, s
     barrier = threading.Barrier(2)
 
     def approve(sid: int) -> None:
-        with make_client(edit_db, review_required=True, storage_dir=str(storage)) as c:
+        with make_client(review_db, review_required=True, storage_dir=str(storage)) as c:
             barrier.wait()
             results[sid] = c.post(f"/submissions/{sid}/approve", headers=auth(people, "reviewer"))
 
@@ -300,7 +320,7 @@ def test_concurrent_approvals_of_one_feature(sc: TestClient, people: dict[str, s
     barrier = threading.Barrier(2)
 
     def approve_same(slot: int) -> None:
-        with make_client(edit_db, review_required=True, storage_dir=str(storage)) as c:
+        with make_client(review_db, review_required=True, storage_dir=str(storage)) as c:
             barrier.wait()
             results[slot] = c.post(f"/submissions/{c1}/approve", headers=auth(people, "reviewer" if slot else "admin"))
 
@@ -374,11 +394,35 @@ def test_unknown_submission_and_trail_is_append_only(sc: TestClient, people: dic
         econn.execute("DELETE FROM renewal.submission_events")
 
 
-def test_users_cli_creates_reviewers(edit_db: str) -> None:
+def test_users_cli_creates_reviewers(review_db: str) -> None:
     from api.cli.users import add_user
 
     name = f"r_{uuid.uuid4().hex[:6]}"
-    add_user(edit_db, name, "reviewer", ["裕华区"])
-    with psycopg.connect(edit_db) as conn:
+    add_user(review_db, name, "reviewer", ["裕华区"])
+    with psycopg.connect(review_db) as conn:
         assert conn.execute("SELECT role, districts FROM renewal.users WHERE name = %s", (name,)).fetchone() == (
             "reviewer", [YUHUA])
+
+
+def test_progress_with_pending_is_a_marked_preview(sc: TestClient, people: dict[str, str],
+                                                   econn: psycopg.Connection) -> None:
+    fid = _demo_compound(econn)
+    md5 = row_md5(econn, "old_compounds", fid)
+    hist = econn.execute("SELECT count(*) FROM renewal.status_history").fetchone()
+    assert _submit(sc, people, "editor_in", fid, props={"renovation_year": 2023}).status_code == 201
+    official = sc.get("/progress", params={"task": 13}).json()
+    assert official["include_pending"] is False and "notice" not in official
+    assert sc.get("/progress", params={"task": 13, "include_pending": "true"}).status_code == 401
+    r = sc.get("/progress", params={"task": 13, "include_pending": "true"}, headers=auth(people, "viewer"))
+    assert r.status_code == 200, r.text
+    preview = r.json()
+    assert preview["include_pending"] is True and preview["pending_applied"] >= 1 and "待审核" in preview["notice"]
+
+    def actual(body: dict[str, Any]) -> float:
+        return float(next(t["actual"] for t in body["targets"] if t["target"] == "compounds_advanced_fyp"))
+
+    assert actual(preview) >= actual(official) + 1
+    # nothing was written: the row, the history and the official figure are as they were
+    assert row_md5(econn, "old_compounds", fid) == md5
+    assert econn.execute("SELECT count(*) FROM renewal.status_history").fetchone() == hist
+    assert actual(sc.get("/progress", params={"task": 13}).json()) == actual(official)
