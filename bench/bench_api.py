@@ -90,6 +90,17 @@ def asyncpg_url(url: str) -> str:
     return url
 
 
+def api_login_url(url: str) -> str:
+    """The same database as the service's least-privileged login (migration 0014), not the superuser."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from api.settings import API_LOGIN
+
+    params = conninfo_to_dict(url)
+    params["user"] = API_LOGIN
+    return make_conninfo("", **params)
+
+
 def start(cmd: list[str], env: dict[str, str], url: str, log: Path) -> subprocess.Popen[bytes]:
     fh = open(log, "wb")  # noqa: SIM115
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=fh, stderr=subprocess.STDOUT)
@@ -192,7 +203,8 @@ async def main() -> None:
     ours_port, tipg_port = free_port(), free_port()
     ours = start(
         [sys.executable, "-m", "api.cli", "serve", "--port", str(ours_port), "--workers", str(args.workers)],
-        {"DATABASE_URL": args.db, "RENEWAL_POOL_MIN_SIZE": str(per_worker_pool),
+        {"DATABASE_URL": api_login_url(args.db), "RENEWAL_OWNER_DATABASE_URL": args.db,
+         "RENEWAL_POOL_MIN_SIZE": str(per_worker_pool),
          "RENEWAL_POOL_MAX_SIZE": str(per_worker_pool), "RENEWAL_ANON_RATE_PER_S": "0", "RENEWAL_LOG_LEVEL": "warning"},
         f"http://127.0.0.1:{ours_port}/healthz", logs / "bench-ours.log")
     tipg = start(
