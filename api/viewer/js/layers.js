@@ -2,23 +2,35 @@
 // registry layer (the multi-layer tile endpoint with ?layers=<id>), so hidden layers cost no tile
 // requests and feature-state is keyed by (source = layer id, id = MVT feature id = table id).
 //
-// Status drawing: colour by status from the registry. With the date slider away from today or a
+// Status drawing: colours, widths and opacities come from the registry's MapLibre style served at
+// /styles/renewal?f=mapbox (layers/styles.py), the same style QGIS and other clients get; no colour is
+// written here. With the date slider away from today or a
 // district chosen, the viewer is in "state mode": every feature gets feature-state {on, status}
 // from /viewer/status-as-of and features without `on` are transparent. Per-status filters and
 // features not yet on the ledger ('none') are hidden through opacity (filters cannot read state).
 
-const HL = '#ffd400';
+const HL = '#ffd400'; // the selection highlight (an interaction colour, not a layer's)
+
+let SERVER = {}; // style layer id -> style layer of the server's style
+let BACKGROUND = null;
+
+// Keep the server's style (call once, before buildStyle).
+export function useServerStyle(style) {
+  SERVER = Object.fromEntries(style.layers.map((l) => [l.id, l]));
+  BACKGROUND = SERVER.background || null;
+}
+
+function serverPaint(id) {
+  return (SERVER[id] && SERVER[id].paint) || {};
+}
 
 export function statusExpr() {
   return ['coalesce', ['feature-state', 'status'], ['get', 'status']];
 }
 
-function colorExpr(layer) {
-  if (!layer.lifecycle) return layer.style.color;
-  const expr = ['match', statusExpr()];
-  for (const s of layer.lifecycle.statuses) expr.push(s.code, s.color);
-  expr.push(layer.style.color);
-  return expr;
+// The server's colour, with the status read from feature-state in state mode.
+function byState(expr) {
+  return Array.isArray(expr) && expr[0] === 'match' ? ['match', statusExpr(), ...expr.slice(2)] : expr;
 }
 
 // Opacity: 0 when hidden by state mode, a status filter or 'not yet listed'; else `base`.
@@ -44,29 +56,34 @@ export function interactiveIds(layer) {
 }
 
 export function paintFor(layer, view) {
-  const color = colorExpr(layer);
-  const st = layer.style;
   const g = layer.geometry_type;
   const hl = ['boolean', ['feature-state', 'hl'], false];
   if (g.includes('Polygon')) {
+    const fill = serverPaint(`${layer.id}:fill`);
+    const line = serverPaint(`${layer.id}:line`);
     return {
-      [`${layer.id}:fill`]: { 'fill-color': color, 'fill-opacity': opacityExpr(layer, st.fill_opacity, view) },
-      [`${layer.id}:line`]: { 'line-color': layer.id === 'districts' ? st.color : color,
-        'line-width': st.weight, 'line-opacity': opacityExpr(layer, 0.9, view) },
+      [`${layer.id}:fill`]: { 'fill-color': byState(fill['fill-color']),
+        'fill-opacity': opacityExpr(layer, fill['fill-opacity'], view) },
+      [`${layer.id}:line`]: { 'line-color': byState(line['line-color']), 'line-width': line['line-width'],
+        'line-opacity': opacityExpr(layer, line['line-opacity'], view) },
       [`${layer.id}:hl`]: { 'line-color': HL, 'line-width': 4, 'line-opacity': ['case', hl, 1, 0] },
     };
   }
   if (g.includes('Line')) {
+    const line = serverPaint(`${layer.id}:line`);
     return {
-      [`${layer.id}:line`]: { 'line-color': color, 'line-width': st.weight, 'line-opacity': opacityExpr(layer, 0.95, view) },
-      [`${layer.id}:hl`]: { 'line-color': HL, 'line-width': st.weight + 5, 'line-opacity': ['case', hl, 0.8, 0] },
+      [`${layer.id}:line`]: { 'line-color': byState(line['line-color']), 'line-width': line['line-width'],
+        'line-opacity': opacityExpr(layer, line['line-opacity'], view) },
+      [`${layer.id}:hl`]: { 'line-color': HL, 'line-width': line['line-width'] + 5, 'line-opacity': ['case', hl, 0.8, 0] },
     };
   }
+  const c = serverPaint(`${layer.id}:circle`);
   return {
     [`${layer.id}:circle`]: {
-      'circle-color': color, 'circle-radius': ['case', hl, st.radius + 4, st.radius],
-      'circle-stroke-color': ['case', hl, HL, '#ffffff'], 'circle-stroke-width': ['case', hl, 3, 1],
-      'circle-opacity': opacityExpr(layer, 0.9, view), 'circle-stroke-opacity': opacityExpr(layer, 0.9, view),
+      'circle-color': byState(c['circle-color']), 'circle-radius': ['case', hl, c['circle-radius'] + 4, c['circle-radius']],
+      'circle-stroke-color': ['case', hl, HL, c['circle-stroke-color']], 'circle-stroke-width': ['case', hl, 3, 1],
+      'circle-opacity': opacityExpr(layer, c['circle-opacity'], view),
+      'circle-stroke-opacity': opacityExpr(layer, c['circle-stroke-opacity'], view),
     },
   };
 }
@@ -84,7 +101,7 @@ export function tileUrl(cfg, layer) {
 
 export function buildStyle(cfg, view) {
   const sources = {};
-  const layers = [{ id: 'background', type: 'background', paint: { 'background-color': '#eef0f2' } }];
+  const layers = BACKGROUND ? [BACKGROUND] : [];
   // Draw polygons first, then lines, then points; within a kind, in registry order.
   const rank = (l) => (l.geometry_type.includes('Polygon') ? 0 : l.geometry_type.includes('Line') ? 1 : 2);
   const ordered = [...cfg.layers].sort((a, b) => rank(a) - rank(b));

@@ -3,7 +3,9 @@
 import { debounce, fill, getJSON, qs } from './api.js';
 import { basemapOptions, setBasemap } from './basemaps.js';
 import { applyI18n, label, lang, setLang, setTitles, t } from './i18n.js';
-import { applyPaint, applyStates, buildStyle, clearStates, interactiveIds, setVisible, styleLayerIds } from './layers.js';
+import {
+  applyPaint, applyStates, buildStyle, clearStates, interactiveIds, setVisible, styleLayerIds, useServerStyle,
+} from './layers.js';
 import { popupHtml, statusLabel } from './popup.js';
 import { renderProgress } from './progress.js';
 
@@ -329,6 +331,7 @@ function setupPanels() {
 async function start() {
   setLang(lang());
   cfg = await getJSON('/viewer/config');
+  useServerStyle(await getJSON('/styles/renewal?f=mapbox')); // every colour comes from the registry's style
   for (const l of cfg.layers) { layerById[l.id] = l; if (l.visible) view.visible.add(l.id); }
   setTitles(cfg.title, cfg.title_en);
   applyI18n();

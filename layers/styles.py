@@ -1,0 +1,233 @@
+"""Map styles generated from the layer registry: MapLibre/Mapbox GL style JSON, SLD 1.0 and QGIS QML.
+
+One source for every client: the registry's status colours and labels (``lifecycle.statuses``)
+and each layer's :class:`~layers.models.Style` (default colour, fill opacity, line weight,
+point radius). The web viewer draws from :func:`maplibre_style` (it takes its paint from the
+style the API serves), QGIS loads :func:`qml`, GeoServer and desktop programs :func:`sld`. No
+colour is written anywhere else.
+
+Public API
+----------
+STYLE_ID
+    The id of the whole-map style (``/styles/{STYLE_ID}``).
+draw_order(layers) -> list[Layer]
+    Polygons, then lines, then points; in registry order within a kind (the viewer's order).
+color_expression(layer) -> str | list
+    The MapLibre expression colouring a layer by ``status`` (or its single colour).
+maplibre_style(layers, tilejson_url, *, name) -> dict
+    A style (spec version 8) with one vector source per layer, read through its TileJSON.
+sld(layer) -> str
+    A Styled Layer Descriptor 1.0 document with one rule per status (Chinese titles).
+qml(layer) -> str
+    A QGIS layer style: a categorised renderer on ``status`` (Chinese labels) or a single symbol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+from xml.sax.saxutils import escape, quoteattr
+
+from layers.models import Layer
+
+__all__ = ["BACKGROUND", "STYLE_ID", "color_expression", "draw_order", "maplibre_style", "qml", "sld",
+           "style_layer_ids"]
+
+STYLE_ID: Final = "renewal"
+"""The whole-map style: every layer the caller may read, as the viewer draws them."""
+BACKGROUND: Final = "#eef0f2"
+"""The map background under the layers."""
+LINE_OPACITY: Final = 0.9
+POINT_OPACITY: Final = 0.9
+POINT_STROKE: Final = "#ffffff"
+
+
+def _kind(layer: Layer) -> str:
+    g = layer.geometry_type
+    return "polygon" if "Polygon" in g else "line" if "Line" in g else "point"
+
+
+def draw_order(layers: Sequence[Layer]) -> list[Layer]:
+    """Polygons under lines under points; registry order within a kind."""
+    rank = {"polygon": 0, "line": 1, "point": 2}
+    return sorted(layers, key=lambda layer: rank[_kind(layer)])
+
+
+def style_layer_ids(layer: Layer) -> list[str]:
+    """The MapLibre layer ids drawing ``layer`` (``<id>:fill``, ``<id>:line``, ``<id>:circle``)."""
+    kind = _kind(layer)
+    if kind == "polygon":
+        return [f"{layer.id}:fill", f"{layer.id}:line"]
+    if kind == "line":
+        return [f"{layer.id}:line"]
+    return [f"{layer.id}:circle"]
+
+
+def color_expression(layer: Layer) -> str | list[Any]:
+    """``["match", ["get", "status"], code, colour, ..., default]``, or the layer's colour without a lifecycle."""
+    if layer.lifecycle is None:
+        return layer.style.color
+    expr: list[Any] = ["match", ["get", "status"]]
+    for s in layer.lifecycle.statuses:
+        expr += [s.code, s.color]
+    expr.append(layer.style.color)
+    return expr
+
+
+def _outline_color(layer: Layer) -> str | list[Any]:
+    # reference outlines (districts) are drawn in the layer colour, not by status
+    return layer.style.color if layer.lifecycle is None else color_expression(layer)
+
+
+def _style_layers(layer: Layer) -> list[dict[str, Any]]:
+    st = layer.style
+    base = {"source": layer.id, "source-layer": layer.id, "minzoom": layer.min_zoom,
+            "metadata": {"renewal:layer": layer.id, "renewal:title": layer.title, "renewal:group": layer.group}}
+    kind = _kind(layer)
+    if kind == "polygon":
+        return [
+            {"id": f"{layer.id}:fill", "type": "fill", **base,
+             "paint": {"fill-color": color_expression(layer), "fill-opacity": st.fill_opacity}},
+            {"id": f"{layer.id}:line", "type": "line", **base,
+             "paint": {"line-color": _outline_color(layer), "line-width": st.weight, "line-opacity": LINE_OPACITY}},
+        ]
+    if kind == "line":
+        return [{"id": f"{layer.id}:line", "type": "line", **base,
+                 "paint": {"line-color": color_expression(layer), "line-width": st.weight,
+                           "line-opacity": LINE_OPACITY}}]
+    return [{"id": f"{layer.id}:circle", "type": "circle", **base,
+             "paint": {"circle-color": color_expression(layer), "circle-radius": st.radius,
+                       "circle-stroke-color": POINT_STROKE, "circle-stroke-width": 1,
+                       "circle-opacity": POINT_OPACITY, "circle-stroke-opacity": POINT_OPACITY}}]
+
+
+def maplibre_style(layers: Sequence[Layer], tilejson_url: Callable[[Layer], str], *, name: str,
+                   center: tuple[float, float] | None = None, zoom: float | None = None) -> dict[str, Any]:
+    """A MapLibre GL style (version 8): one vector source per layer (its TileJSON), layers in draw order.
+
+    No labels: a symbol layer needs glyphs, and no font package with CJK glyph PBFs is available
+    from the registries this project installs from, so none is offered (QGIS labels from QML).
+    """
+    ordered = draw_order(layers)
+    style: dict[str, Any] = {
+        "version": 8,
+        "name": name,
+        "metadata": {"renewal:layers": [layer.id for layer in ordered]},
+        "sources": {layer.id: {"type": "vector", "url": tilejson_url(layer),
+                               "minzoom": layer.overview_min_zoom if layer.overview_min_zoom is not None
+                               else layer.min_zoom,
+                               "maxzoom": min(16, max(layer.min_zoom, layer.max_zoom))} for layer in ordered},
+        "layers": [{"id": "background", "type": "background", "paint": {"background-color": BACKGROUND}}],
+    }
+    if center is not None:
+        style["center"] = [center[0], center[1]]
+    if zoom is not None:
+        style["zoom"] = zoom
+    for layer in ordered:
+        style["layers"] += _style_layers(layer)
+    return style
+
+
+# --------------------------------------------------------------------------- SLD 1.0
+
+
+def _sld_symbolizer(layer: Layer, color: str) -> str:
+    st = layer.style
+    kind = _kind(layer)
+    if kind == "polygon":
+        return (
+            "<PolygonSymbolizer><Fill>"
+            f'<CssParameter name="fill">{color}</CssParameter>'
+            f'<CssParameter name="fill-opacity">{st.fill_opacity}</CssParameter></Fill>'
+            f'<Stroke><CssParameter name="stroke">{color if layer.lifecycle else st.color}</CssParameter>'
+            f'<CssParameter name="stroke-width">{st.weight}</CssParameter></Stroke></PolygonSymbolizer>'
+        )
+    if kind == "line":
+        return (f'<LineSymbolizer><Stroke><CssParameter name="stroke">{color}</CssParameter>'
+                f'<CssParameter name="stroke-width">{st.weight}</CssParameter></Stroke></LineSymbolizer>')
+    return (
+        "<PointSymbolizer><Graphic><Mark><WellKnownName>circle</WellKnownName>"
+        f'<Fill><CssParameter name="fill">{color}</CssParameter></Fill>'
+        f'<Stroke><CssParameter name="stroke">{POINT_STROKE}</CssParameter></Stroke></Mark>'
+        f"<Size>{st.radius * 2}</Size></Graphic></PointSymbolizer>"
+    )
+
+
+def sld(layer: Layer) -> str:
+    """SLD 1.0: one rule per status (``status = code``, titled with the Chinese label), else one rule."""
+    rules: list[str] = []
+    if layer.lifecycle is not None:
+        for s in layer.lifecycle.statuses:
+            rules.append(
+                f"<Rule><Name>{escape(s.code)}</Name><Title>{escape(s.label)} {escape(s.label_en)}</Title>"
+                '<ogc:Filter><ogc:PropertyIsEqualTo><ogc:PropertyName>status</ogc:PropertyName>'
+                f"<ogc:Literal>{escape(s.code)}</ogc:Literal></ogc:PropertyIsEqualTo></ogc:Filter>"
+                f"{_sld_symbolizer(layer, s.color)}</Rule>"
+            )
+    else:
+        rules.append(f"<Rule><Name>{layer.id}</Name><Title>{escape(layer.title)}</Title>"
+                     f"{_sld_symbolizer(layer, layer.style.color)}</Rule>")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<StyledLayerDescriptor version="1.0.0" xmlns="http://www.opengis.net/sld" '
+        'xmlns:ogc="http://www.opengis.net/ogc" xmlns:xlink="http://www.w3.org/1999/xlink" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        'xsi:schemaLocation="http://www.opengis.net/sld http://schemas.opengis.net/sld/1.0.0/StyledLayerDescriptor.xsd">'
+        f"<NamedLayer><Name>{layer.id}</Name><UserStyle><Name>{layer.id}</Name>"
+        f"<Title>{escape(layer.title)} {escape(layer.title_en)}</Title>"
+        f"<FeatureTypeStyle>{''.join(rules)}</FeatureTypeStyle></UserStyle></NamedLayer>"
+        "</StyledLayerDescriptor>\n"
+    )
+
+
+# --------------------------------------------------------------------------- QGIS QML
+
+
+def _rgba(color: str, alpha: float = 1.0) -> str:
+    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"{r},{g},{b},{round(alpha * 255)}"
+
+
+def _qml_symbol(layer: Layer, name: str, color: str) -> str:
+    st = layer.style
+    kind = _kind(layer)
+    if kind == "polygon":
+        outline = color if layer.lifecycle else st.color
+        props = {"color": _rgba(color, st.fill_opacity), "outline_color": _rgba(outline),
+                 "outline_width": str(st.weight * 0.26), "outline_width_unit": "MM", "style": "solid"}
+        cls, typ = "SimpleFill", "fill"
+    elif kind == "line":
+        props = {"line_color": _rgba(color), "line_width": str(st.weight * 0.26), "line_width_unit": "MM"}
+        cls, typ = "SimpleLine", "line"
+    else:
+        props = {"color": _rgba(color), "outline_color": _rgba(POINT_STROKE), "size": str(st.radius * 0.5),
+                 "size_unit": "MM", "name": "circle"}
+        cls, typ = "SimpleMarker", "marker"
+    body = "".join(f"<prop k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in props.items())
+    return (f'<symbol type="{typ}" name="{name}" alpha="1" clip_to_extent="1" force_rhr="0">'
+            f'<layer class="{cls}" enabled="1" locked="0" pass="0">{body}</layer></symbol>')
+
+
+def qml(layer: Layer) -> str:
+    """A QGIS style: categorised on ``status`` with the Chinese labels (single symbol without a lifecycle)."""
+    if layer.lifecycle is not None:
+        cats = "".join(
+            f'<category symbol="{i}" value={quoteattr(s.code)} label={quoteattr(s.label)} render="true"/>'
+            for i, s in enumerate(layer.lifecycle.statuses)
+        )
+        symbols = "".join(_qml_symbol(layer, str(i), s.color) for i, s in enumerate(layer.lifecycle.statuses))
+        renderer = (f'<renderer-v2 type="categorizedSymbol" attr="status" symbollevels="0" enableorderby="0">'
+                    f"<categories>{cats}</categories><symbols>{symbols}</symbols></renderer-v2>")
+    else:
+        renderer = ('<renderer-v2 type="singleSymbol" symbollevels="0" enableorderby="0">'
+                    f"<symbols>{_qml_symbol(layer, '0', layer.style.color)}</symbols></renderer-v2>")
+    labeling = (
+        '<labeling type="simple"><settings calloutType="simple">'
+        '<text-style fieldName="name" fontFamily="Noto Sans CJK SC" fontSize="9" textColor="50,50,50,255" '
+        'isExpression="0"/><text-format/><placement placement="0"/><rendering scaleVisibility="1" '
+        'scaleMin="1" scaleMax="25000"/></settings></labeling>'
+    )
+    return (
+        "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
+        f'<qgis version="3.22.0" styleCategories="Symbology|Labeling" labelsEnabled="1">{renderer}{labeling}</qgis>\n'
+    )
