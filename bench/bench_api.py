@@ -215,7 +215,7 @@ async def main() -> None:
          "TIPG_MAX_FEATURES_PER_QUERY": "10000", "TIPG_MAX_FEATURES_PER_TILE": str(args.tipg_tile_cap)},
         f"http://127.0.0.1:{tipg_port}/collections", logs / "bench-tipg.log")
     # the raw pool: the same construction and connection settings as the service's pool
-    pool = make_pool(Settings(database_url=args.db, pool_min_size=args.pool, pool_max_size=args.pool))
+    pool = make_pool(Settings(database_url=api_login_url(args.db), pool_min_size=args.pool, pool_max_size=args.pool))
     await pool.open(wait=True)
     results: list[tuple[str, dict[str, Acc], dict[str, float]]] = []
     retries: list[str] = []
