@@ -112,7 +112,10 @@ def make_pool(settings: Settings) -> AsyncConnectionPool:
             "options": f"-c statement_timeout={settings.statement_timeout_ms} -c jit=off",
             "application_name": "renewal-api",
         },
-        reconnect_timeout=60 * 60 * 24,
+        # short reconnection chains: psycopg_pool backs off 1, 2, 4, 8 ... s inside a chain, so a long
+        # chain left the pool waiting seconds after the database returned; after a chain gives up the
+        # next demand (the breaker's pool.check() on recovery, or a request) starts a new one at once
+        reconnect_timeout=settings.pool_reconnect_timeout_s,
     )
 
 

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     pool_min_size: int = 2
     pool_max_size: int = 10
     pool_timeout_s: float = 5.0
+    pool_reconnect_timeout_s: float = Field(default=2.0, gt=0)
+    """How long one chain of reconnection attempts lasts (api/db.py); short so recovery is fast."""
     statement_timeout_ms: int = 30000
     default_limit: int = Field(default=100, ge=1)
     max_limit: int = Field(default=10000, ge=1)
