@@ -29,6 +29,24 @@ ORDER = 60
 router = APIRouter(tags=["imports"])
 
 
+def _check_fields(fields: dict[str, str | None]) -> None:
+    """The input guard's rule for the text of a multipart upload (file names and form fields).
+
+    The middleware (:mod:`api.input_guard`) only size-limits multipart bodies; a NUL byte, text
+    that is not UTF-8 or an oversized value here is a 400 naming the field, never a 500.
+    """
+    from api.input_guard import InputRejected, check_text
+
+    for name, value in fields.items():
+        if value is None:
+            continue
+        try:
+            check_text(value.encode("utf-8", "surrogateescape"), name, max_chars=500)
+        except (InputRejected, UnicodeEncodeError) as exc:
+            raise InvalidInputError(str(exc) if isinstance(exc, InputRejected) else
+                                    f"'{name}' is not valid UTF-8 text.", detail={"parameter": name}) from None
+
+
 def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, ensure_ascii=False, default=str))
 
@@ -64,6 +82,9 @@ async def create_import(
     layer, principal = grant.layer, grant.principal
     if mode == "replace" and principal.district_scope:
         raise InvalidInputError("An editor limited to districts cannot replace a whole layer; use upsert.")
+    _check_fields({"file": file.filename, "mapping": mapping.filename if mapping is not None else None,
+                   "mode": mode, "on_invalid": on_invalid, "crs": crs, "encoding": encoding,
+                   "layer_name": layer_name, "effective_date": effective_date, "source_doc": source_doc})
     try:
         eff = dt.date.fromisoformat(effective_date) if effective_date else None
     except ValueError:

@@ -336,3 +336,19 @@ def test_empty_layer_names_are_400(mc: TestClient, path: str) -> None:
     r = mc.get(path)
     assert r.status_code == 400, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize(("filename", "data", "parameter"), [
+    ("x" * 600 + ".geojson", {}, "file"),
+    ("ok.geojson", {"source_doc": "石政\x00字"}, "source_doc"),
+    ("ok.geojson", {"crs": "EPSG:4490" + "x" * 600}, "crs"),
+])
+def test_upload_file_names_and_form_fields_are_guarded(mc: TestClient, keys: dict[str, str], filename: str,
+                                                       data: dict[str, str], parameter: str) -> None:
+    """NUL bytes and oversized text in a multipart upload are a 400 naming the field, never a 500."""
+    r = mc.post(f"/collections/{PUBLIC}/imports", headers=auth(keys, "admin"), data={"dry_run": "true", **data},
+                files={"file": (filename, io.BytesIO(b'{"type":"FeatureCollection","features":[]}'),
+                                "application/geo+json")})
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json().get("parameter") == parameter, r.text
