@@ -61,6 +61,9 @@ class FieldDef(_Strict):
     """Used by the OGC ``datetime`` parameter."""
     tile: bool = False
     """Carried as an attribute in vector tiles."""
+    precision: int | None = Field(default=None, ge=0, le=9)
+    """Decimals shown to people (HTML pages): mu and FAR 0.01, lengths 0.1 m. Exports and GeoJSON keep
+    the stored value; None shows it as stored."""
 
     @property
     def sql_type(self) -> str:
@@ -218,6 +221,11 @@ class Layer(_Strict):
             names.append("status")
         names += [f.name for f in self.fields]
         return names + ["created_at", "updated_at"]
+
+    @property
+    def precisions(self) -> dict[str, int]:
+        """Display decimals per field that declares them (:attr:`FieldDef.precision`)."""
+        return {f.name: f.precision for f in self.fields if f.precision is not None}
 
     @property
     def labels(self) -> dict[str, str]:

@@ -6,14 +6,21 @@ shows every link, property and value.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from starlette.responses import HTMLResponse
 
 from layers.city import current
+from layers.history import LOCAL_TIMEZONE
+
+_INSTANT: Final = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 
 
 @lru_cache(maxsize=1)
@@ -21,7 +28,28 @@ def env() -> Environment:
     """The template environment (autoescaping on)."""
     e = Environment(loader=PackageLoader("api.ogc", "templates"), autoescape=select_autoescape(["html"]))
     e.filters["safe_json_text"] = safe_json_text
+    e.filters["display"] = display
     return e
+
+
+def display(value: Any, name: str = "", precisions: Mapping[str, int] | None = None) -> str:
+    """A property value for people: numbers to the field's precision, instants in local time (Asia/Shanghai).
+
+    Only the HTML pages use this; GeoJSON and the exports keep the stored value.
+    """
+    if value is None:
+        return ""
+    digits = (precisions or {}).get(name)
+    if digits is not None and isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:.{digits}f}"
+    if isinstance(value, str) and _INSTANT.match(value):
+        try:
+            instant = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+        if instant.tzinfo is not None:
+            return instant.astimezone(ZoneInfo(LOCAL_TIMEZONE)).strftime("%Y-%m-%d %H:%M")
+    return str(value)
 
 
 def safe_json_text(text: str) -> Markup:

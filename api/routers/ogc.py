@@ -349,7 +349,8 @@ async def items(request: Request, layer: ReadableLayer, pool: ReadPoolDep, setti
         return ogc_html.render(
             "items.html", title=f"{layer.title} {layer.title_en}", links=links, root=root, features=feats,
             columns=columns, labels=labels, collection_id=layer.id, number_returned=page.number_returned,
-            number_matched=page.number_matched, headers=headers, **_map_context(layer, map_features),
+            number_matched=page.number_matched, headers=headers, precisions=layer.precisions,
+            **_map_context(layer, map_features),
         )
     stamp = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     tail: dict[str, Any] = {"numberReturned": page.number_returned}
@@ -401,6 +402,7 @@ async def feature(
         map_text = "[" + text + "]" if out_crs == CRS84 else "[]"
         return ogc_html.render("feature.html", title=f"{layer.title}：{feat['properties'].get('name', fid)}",
                                links=links, root=root, feature=feat, labels=labels, headers=headers,
+                               precisions=layer.precisions,
                                **_map_context(layer, map_text))
     body = text[:-1] + ',"links":' + json.dumps(links, ensure_ascii=False, separators=(",", ":")) + "}"
     return Response(body, media_type=GEOJSON, headers=headers)
