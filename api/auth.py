@@ -439,7 +439,13 @@ class AccessMiddleware:
             elif bearer is not None:
                 state["principal"] = principal_from_jwt(bearer, settings)
             else:
-                state["principal"] = ANONYMOUS
+                from api.sessions import session_principal  # viewer sign-in cookie (api/sessions.py)
+
+                session, csrf_ok = await session_principal(app.state.pool, scope)
+                if not csrf_ok:
+                    return problem(403, "Forbidden", "This write needs the session's X-CSRF-Token header; reload the "
+                                   "page and sign in again.", instance=scope["path"])
+                state["principal"] = session or ANONYMOUS
         except AuthenticationError as exc:
             return self._unauthorized(exc.message)
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:

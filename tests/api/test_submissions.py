@@ -426,3 +426,36 @@ def test_progress_with_pending_is_a_marked_preview(sc: TestClient, people: dict[
     assert row_md5(econn, "old_compounds", fid) == md5
     assert econn.execute("SELECT count(*) FROM renewal.status_history").fetchone() == hist
     assert actual(sc.get("/progress", params={"task": 13}).json()) == actual(official)
+
+
+def test_session_sign_in_cookie_and_csrf(sc: TestClient, people: dict[str, str], review_db: str,
+                                         econn: psycopg.Connection) -> None:
+    from api.cli.users import add_user, set_password
+
+    name = f"ed_{uuid.uuid4().hex[:6]}"
+    add_user(review_db, name, "editor", ["裕华区"])
+    set_password(review_db, name, "correct horse 7")
+    with make_client(review_db, review_required=True) as c:
+        assert c.post("/auth/session", json={"user": name, "password": "wrong"}).status_code == 401
+        r = c.post("/auth/session", json={"user": name, "password": "correct horse 7"})
+        assert r.status_code == 200, r.text
+        cookie = r.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "renewal_session=" in cookie
+        csrf = r.json()["csrf"]
+        assert c.get("/auth/whoami").json() == {"name": name, "role": "editor", "districts": [YUHUA], "via": "session"}
+        assert c.get("/auth/session").json()["csrf"] == csrf
+        fid = _compound(econn)
+        body = {"properties": {"status": "started"}, "change": {"effective_date": TODAY_MINUS}}
+        r = c.post(f"/collections/old_compounds/items/{fid}/submissions", json=body)
+        assert r.status_code == 403 and "CSRF" in r.json()["detail"]
+        r = c.post(f"/collections/old_compounds/items/{fid}/submissions", json=body,
+                   headers={"X-CSRF-Token": "forged"})
+        assert r.status_code == 403
+        r = c.post(f"/collections/old_compounds/items/{fid}/submissions", json=body, headers={"X-CSRF-Token": csrf})
+        assert r.status_code == 201 and r.json()["submitted_by"] == name
+        assert c.delete("/auth/session", headers={"X-CSRF-Token": csrf}).status_code == 200
+        c.cookies.clear()
+        assert c.get("/auth/whoami").json()["role"] == "anonymous"
+        # an API key opens a session too
+        r = c.post("/auth/session", json={"api_key": people["reviewer"]})
+        assert r.status_code == 200 and r.json()["role"] == "reviewer"
