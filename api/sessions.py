@@ -26,6 +26,7 @@ import psycopg_pool
 
 from api.auth import Principal, principal_from_key, verify_secret
 from api.settings import Settings
+from gis.errors import InvalidInputError
 from layers.errors import AuthenticationError
 
 COOKIE: Final = "renewal_session"
@@ -85,7 +86,7 @@ async def sign_in(pool: psycopg_pool.AsyncConnectionPool, settings: Settings, *,
         principal = await principal_from_key(pool, api_key, settings, cache)
     else:
         if not user or not password:
-            raise AuthenticationError("Give a user name and password, or an API key. 请输入用户名和密码。")
+            raise InvalidInputError("Give a user name and password, or an API key. 请输入用户名和密码。")
         async with pool.connection() as conn:
             cur = await conn.execute(
                 "SELECT name, role, districts, password_hash FROM renewal.users WHERE name = %s "

@@ -19,19 +19,20 @@ is declared with :mod:`api.access`.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated, Any, Final
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request, UploadFile
 from starlette.responses import FileResponse, JSONResponse, Response
 
-from api.access import ReadAccessDep, ReviewerOnly, SubmissionReader, Submitter
+from api.access import Public, ReadableLayer, ReadAccessDep, ReviewerOnly, SubmissionReader, Submitter
 from api.deps import PoolDep
 from api.settings import Settings
 from gis.errors import InvalidInputError, NotFoundError
 from layers import attachments as att
 from layers import submissions as sub
-from layers.editing import parse_content_crs
+from layers.editing import parse_content_crs, required_properties, writable_properties
 from layers.errors import PayloadTooLargeError
 from layers.query import parse_feature_id
 from layers.registry import Registry
@@ -211,3 +212,36 @@ async def get_attachment(request: Request, access: ReadAccessDep, pool: PoolDep,
     return FileResponse(path, media_type=media, headers={
         "Cache-Control": "private, max-age=31536000, immutable", "X-Content-Type-Options": "nosniff",
         "Content-Disposition": "inline"})
+
+
+@router.get("/collections/{collection_id}/submission-form",
+            summary="What the reporting form of a layer offers: fields, labels, statuses and allowed transitions")
+async def submission_form(layer: ReadableLayer) -> JSONResponse:
+    """Built from the layer registry, so the viewer's form never repeats a field, a label or a rule."""
+    writable = set(writable_properties(layer))
+    required = required_properties(layer)
+    fields: list[dict[str, Any]] = [{"name": n, "label": layer.labels.get(n, n), "label_en": n, "type": "text",
+                                     "required": n in required} for n in ("code", "name")]
+    for f in layer.fields:
+        if f.name in writable:
+            fields.append({"name": f.name, "label": f.label, "label_en": f.label_en, "type": f.type, "unit": f.unit,
+                           "min": f.min, "max": f.max, "required": f.required,
+                           "choices": [c.model_dump() for c in f.choices] if f.choices else None})
+    lifecycle = None
+    if layer.lifecycle is not None:
+        lc = layer.lifecycle
+        lifecycle = {"label": lc.label, "label_en": lc.label_en,
+                     "statuses": [{"code": s.code, "label": s.label, "label_en": s.label_en, "color": s.color}
+                                  for s in lc.statuses],
+                     "transitions": {c: lc.allowed_next(c) for c in lc.codes}}
+    return JSONResponse({"collection": layer.id, "title": layer.title, "title_en": layer.title_en,
+                         "requires_review": layer.requires_review, "geometry_type": layer.geometry_type,
+                         "fields": fields, "lifecycle": lifecycle,
+                         "change": {"effective_date": "生效日期", "document": "文件/批复号", "note": "说明"}})
+
+
+@router.get("/viewer/report", include_in_schema=False, dependencies=[Public])
+async def report_page() -> FileResponse:
+    """The reporting and review page of the viewer (填报与审核)."""
+    return FileResponse(Path(__file__).resolve().parent.parent / "viewer" / "report.html",
+                        media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})

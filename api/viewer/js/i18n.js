@@ -69,3 +69,8 @@ export function applyI18n(root = document) {
   root.querySelectorAll('[data-i18n-placeholder]').forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
   document.title = t('title');
 }
+
+// Other pages of the viewer (report.js) add their own words here, in both languages.
+export function addStrings(more) {
+  for (const code of Object.keys(STRINGS)) Object.assign(STRINGS[code], more[code] || {});
+}
