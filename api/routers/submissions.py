@@ -24,22 +24,27 @@ from typing import Annotated, Any, Final
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from api.access import Public, ReadableLayer, ReadAccessDep, ReviewerOnly, SubmissionReader, Submitter
+from api.db import connect_sync
 from api.deps import PoolDep
 from api.settings import Settings
 from gis.errors import InvalidInputError, NotFoundError
 from layers import attachments as att
 from layers import submissions as sub
+from layers.due import due_list, due_xlsx
 from layers.editing import parse_content_crs, required_properties, writable_properties
 from layers.errors import PayloadTooLargeError
+from layers.progress import parse_as_of
 from layers.query import parse_feature_id
 from layers.registry import Registry
 
 ORDER = 45
 router = APIRouter(tags=["submissions"])
 MAX_JSON_BYTES: Final = 20 * 1024 * 1024
+XLSX: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 async def _json(request: Request) -> Any:
@@ -245,3 +250,28 @@ async def report_page() -> FileResponse:
     """The reporting and review page of the viewer (填报与审核)."""
     return FileResponse(Path(__file__).resolve().parent.parent / "viewer" / "report.html",
                         media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/due", summary="督办清单: targets past or within 30 days of their deadline, per district, with the "
+                            "features lacking the required status (JSON or XLSX)")
+async def due(
+    request: Request, access: ReadAccessDep,
+    district: Annotated[str | None, Query(description="District adcode", max_length=6)] = None,
+    as_of: Annotated[str | None, Query(description="Date YYYY-MM-DD (default today)")] = None,
+    f: Annotated[str, Query(description="json or xlsx", pattern="^(json|xlsx)$")] = "json",
+) -> Response:
+    """Only targets of layers the caller may read; the XLSX is the same list, one line per feature."""
+    day = parse_as_of(as_of)
+    readable = {lyr.id for lyr in access.readable()}
+    settings = _settings(request)
+
+    def build() -> list[dict[str, Any]]:
+        with connect_sync(settings) as conn:
+            return due_list(conn, day, district=district or None, layers=readable)
+
+    rows = await run_in_threadpool(build)
+    if f == "xlsx":
+        name = f"due-{district or 'city'}-{day.isoformat()}.xlsx"
+        return Response(due_xlsx(rows, day), media_type=XLSX,
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return JSONResponse({"as_of": day.isoformat(), "district": district, "count": len(rows), "items": rows})

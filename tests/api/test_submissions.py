@@ -459,3 +459,19 @@ def test_session_sign_in_cookie_and_csrf(sc: TestClient, people: dict[str, str],
         # an API key opens a session too
         r = c.post("/auth/session", json={"api_key": people["reviewer"]})
         assert r.status_code == 200 and r.json()["role"] == "reviewer"
+
+
+def test_due_list_json_and_xlsx(sc: TestClient, people: dict[str, str]) -> None:
+    from openpyxl import load_workbook
+
+    r = sc.get("/due", params={"district": YUHUA, "as_of": "2021-12-15"}, headers=auth(people, "viewer"))
+    assert r.status_code == 200, r.text
+    items = r.json()["items"]
+    assert items and all(i["district"] == YUHUA and i["days_left"] <= 30 and i["actual"] < i["goal"] for i in items)
+    # the 2021 compounds target (deadline 2021-12-31) is due within 30 days of 2021-12-15 unless met
+    x = sc.get("/due", params={"district": YUHUA, "as_of": "2021-12-15", "f": "xlsx"}, headers=auth(people, "viewer"))
+    assert x.status_code == 200 and x.headers["content-type"].startswith("application/vnd.openxmlformats")
+    ws = load_workbook(io.BytesIO(x.content)).active
+    assert ws["A2"].value == "区县" and ws.max_row >= 2 + len(items)
+    assert {row[1] for row in ws.iter_rows(min_row=3, values_only=True)} == {i["title"] for i in items}
+    assert sc.get("/due", params={"f": "pdf"}).status_code == 400

@@ -169,6 +169,7 @@ def test_report_review_return_resubmit(browser: Any, site: dict[str, Any]) -> No
         assert returned.get_attribute("data-status") == "returned"
         assert "请补充现场照片" in returned.text_content()
         assert ed.page.evaluate("document.documentElement.scrollWidth") <= 375  # the phone layout fits
+        assert ed.page.get_attribute("#due-xlsx", "href").endswith("f=xlsx")  # 督办清单 download
         ed.page.screenshot(path=str(ARTIFACTS / "report-phone.png"), full_page=True)
         ed.page.click(f"[data-correct='{sid2}']")
         ed.page.wait_for_function("document.querySelector('#sub-form [name=resubmit]').value !== ''")

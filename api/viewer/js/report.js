@@ -61,7 +61,8 @@ async function refreshIdentity() {
   $('#report').hidden = !['editor', 'reviewer', 'admin'].includes(me.role);
   $('#queue').hidden = !['reviewer', 'admin'].includes(me.role);
   document.body.classList.toggle('reviewing', !$('#queue').hidden);  // reviewers see their queue first
-  if (signed) await Promise.all([loadLayers(), loadMine(), $('#queue').hidden ? null : loadQueue()]);
+  $('#due').hidden = !signed;
+  if (signed) await Promise.all([loadLayers(), loadMine(), $('#queue').hidden ? null : loadQueue(), loadDue()]);
 }
 
 $('#signin-form').addEventListener('submit', async (ev) => {
@@ -96,6 +97,7 @@ async function loadFeatures() {
   const layerId = $('#layer').value;
   const district = me.districts.length ? `&district_code=${encodeURIComponent(me.districts[0])}` : '';
   const items = await call('GET', `/collections/${encodeURIComponent(layerId)}/items?limit=1000${district}`);
+  if ($('#layer').value !== layerId) return;  // the user picked another layer meanwhile
   $('#feature').innerHTML = items.features.map((f) => `<option value="${esc(f.id)}">${esc(f.properties.name)} · `
     + `${esc(f.properties.code)}</option>`).join('');
   await renderForm();
@@ -277,6 +279,18 @@ async function decide(ids, action, comment = null) {
     }
   }
   await Promise.all([loadQueue(), loadMine()]);
+}
+
+async function loadDue() {
+  const district = me.districts.length ? me.districts[0] : '';
+  const q = district ? `?district=${encodeURIComponent(district)}` : '';
+  const data = await call('GET', `/due${q}`);
+  const link = `<p><a id="due-xlsx" href="/due${q}${q ? '&' : '?'}f=xlsx">XLSX</a> · ${data.count}</p>`;
+  $('#due-list').innerHTML = link + (data.items.length ? '<table class="due"><tr><th>' + [t('r_district'), t('r_due'), 'deadline', 'gap', t('r_feature')].map(esc).join('</th><th>') + '</th></tr>'
+    + data.items.map((i) => `<tr><td>${esc(i.district_name)}</td><td>${esc(i.title)}</td><td>${esc(i.deadline)} (${i.days_left})</td>`
+      + `<td>${esc(i.gap)} ${esc(i.unit)}</td><td>${i.features.slice(0, 5).map((f) => esc(`${f.name}（${f.status_label}）`)).join('；')}`
+      + `${i.features.length > 5 ? ` … ${i.features.length}` : ''}</td></tr>`).join('') + '</table>'
+    : `<p class="note">${esc(t('r_none'))}</p>`);
 }
 
 const selected = () => [...document.querySelectorAll('#queue-list input[type=checkbox]:checked')].map((c) => c.value);
