@@ -141,6 +141,10 @@ def _request(client: TestClient, method: str, path: str, op: dict[str, Any], s: 
     if path.endswith("/imports"):
         return client.post(url, files={"file": ("x.geojson", io.BytesIO(b"{}"), "application/geo+json")},
                            data={"dry_run": "true"}, headers=headers)
+    if method in ("PUT", "PATCH", "DELETE"):
+        # If-Match is optional (QGIS sends none), so an allowed write would change the sample; a stale ETag
+        # makes it a 412 after the authorization checks, and the sample stays for the cells that read it
+        headers = {**headers, "If-Match": '"access-matrix-stale"'}
     return client.request(method, url, params=params, json={}, headers=headers)
 
 
