@@ -262,6 +262,8 @@ async def due(
 ) -> Response:
     """Only targets of layers the caller may read; the XLSX is the same list, one line per feature."""
     day = parse_as_of(as_of)
+    if district and not (len(district) == 6 and district.isascii() and district.isdigit()):
+        raise InvalidInputError(f"district must be a 6-digit adcode such as 130108; got {district[:16]!r}.")
     readable = {lyr.id for lyr in access.readable()}
     settings = _settings(request)
 

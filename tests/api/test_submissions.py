@@ -475,3 +475,4 @@ def test_due_list_json_and_xlsx(sc: TestClient, people: dict[str, str]) -> None:
     assert ws["A2"].value == "区县" and ws.max_row >= 2 + len(items)
     assert {row[1] for row in ws.iter_rows(min_row=3, values_only=True)} == {i["title"] for i in items}
     assert sc.get("/due", params={"f": "pdf"}).status_code == 400
+    assert sc.get("/due", params={"f": "xlsx", "district": "ÿRIª𮊳"}).status_code == 400  # found by schemathesis
