@@ -32,8 +32,7 @@ from fastapi import APIRouter, Header, Request
 from psycopg import sql
 from starlette.responses import Response
 
-from api.access import ReadableLayer, WritableLayer, WriteAccess
-from api.auth import get_principal, require_editor_of
+from api.access import ReadableLayer, WritableLayer, WriteAccess, writable_layer
 from api.deps import PoolDep, SettingsDep
 from api.errors import problem
 from api.ogc.links import base_url
@@ -283,16 +282,19 @@ READ_METHODS: Final = ("GET", "HEAD", "OPTIONS")
 
 
 def _edit_context(request: Request, layer: Layer) -> EditContext | None:
-    """The caller's edit context on ``layer``, or None when role or layer forbid any edit."""
-    principal = get_principal(request)
+    """The caller's edit context on ``layer``, or None when role, review or layer forbid any edit.
+
+    The rule is the write routes' own (:func:`api.access.writable_layer`), so Allow never promises
+    a method the route would refuse.
+    """
     try:
-        require_editor_of(principal, layer)
+        grant = writable_layer(request, layer.id)
     except (AuthenticationError, PermissionDeniedError):
         return None
-    scope = principal.district_scope
+    scope = grant.context.districts
     if scope is not None and not scope:
         return None  # an editor without districts can edit nothing
-    return EditContext(actor=principal.name, channel="api", districts=scope)
+    return grant.context
 
 
 def _allow(methods: tuple[str, ...]) -> Response:

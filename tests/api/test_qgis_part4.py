@@ -34,6 +34,15 @@ LAYER = "urban_villages"
 
 @pytest.fixture(scope="module")
 def server(edit_db: str) -> Iterator[Server]:
+    # an office where editors change features directly (no review step), as QGIS editing needs
+    env = {"RENEWAL_ANON_RATE_PER_S": "0", "RENEWAL_REVIEW_REQUIRED": "false"}
+    with serve(api_url(edit_db), workers=1, env=env) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def reviewed(edit_db: str) -> Iterator[Server]:
+    """The default: editors' changes to renewal layers go through review (submissions)."""
     with serve(api_url(edit_db), workers=1, env={"RENEWAL_ANON_RATE_PER_S": "0"}) as s:
         yield s
 
@@ -196,3 +205,16 @@ def test_editor_outside_district_cannot_post(server: Server, keys: dict[str, str
                    headers={"X-API-Key": keys["editor_out"], "Content-Type": "application/geo+json",
                             "Content-Crs": f"<{EPSG4490}>"})
     assert r.status_code == 403, r.text
+
+
+def test_allow_follows_the_review_rule(reviewed: Server, keys: dict[str, str], econn: psycopg.Connection) -> None:
+    """With review on, an editor's changes are submissions: Allow offers no write method, the admin's all."""
+    fid = insert_feature(econn, LAYER, YUHUA, status="planned")
+    items = f"{reviewed.url}/collections/{LAYER}/items"
+    editor = {"X-API-Key": keys["editor_in"]}
+    assert _allow(httpx.options(items, headers=editor)) == {"GET", "HEAD", "OPTIONS"}
+    assert _allow(httpx.options(f"{items}/{fid}", headers=editor)) == {"GET", "HEAD", "OPTIONS"}
+    assert httpx.delete(f"{items}/{fid}", headers=editor).status_code == 403
+    admin = {"X-API-Key": keys["admin"]}
+    everything = {"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"}
+    assert _allow(httpx.options(f"{items}/{fid}", headers=admin)) == everything
