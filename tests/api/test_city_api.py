@@ -17,6 +17,7 @@ import pytest
 from layers import city
 from layers.importer import ImportOptions, run_import
 from tests.api.test_tiles import decode
+from tests.conftest import api_settings
 from tests.fixtures import second_city as sc
 
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -27,13 +28,12 @@ def city_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from api.settings import Settings
 
     tmp = tmp_path_factory.mktemp("city_api")
     with sc.second_city_database(tmp) as url:
         report = run_import(url, "land_parcels", sc.parcels_geojson(tmp / "parcels.geojson"), ImportOptions())
         assert report.status == "applied"
-        with TestClient(create_app(Settings(database_url=url))) as c:
+        with TestClient(create_app(api_settings(url))) as c:
             yield c
 
 

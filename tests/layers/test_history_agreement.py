@@ -28,7 +28,7 @@ from layers.plan import get_target
 from layers.plan.models import Target
 from layers.progress import progress_as_of, timeseries
 from layers.registry import get_registry
-from tests.conftest import scratch_demo_database
+from tests.conftest import api_settings, scratch_demo_database
 
 LAYER = "old_compounds"
 DATES = [
@@ -74,7 +74,6 @@ def world() -> Iterator[dict[str, Any]]:
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from api.settings import Settings
 
     with scratch_demo_database("renewal_history") as url:
         ids: dict[str, int] = {}
@@ -104,7 +103,7 @@ def world() -> Iterator[dict[str, Any]]:
                         (ids[code], code, previous, status, day),
                     )
                     previous = status
-        with TestClient(create_app(Settings(database_url=url))) as client:
+        with TestClient(create_app(api_settings(url))) as client:
             yield {"url": url, "ids": ids, "client": client}
 
 
