@@ -9,6 +9,9 @@ problem+json and ``Retry-After`` without touching the pool. The monitor keeps pr
 first probe that succeeds *closes* the breaker and asks the pool to replace its dead
 connections at once (``pool.check()``), so requests succeed again within a second or two.
 
+With streaming replicas (api/routing.py) the breaker still watches the primary, but reads pass
+while a replica is in service, so a primary outage costs readers nothing.
+
 Static files (``/vendor``, ``/viewer``, the API document) never need the database and are
 served while the breaker is open.
 """
@@ -114,6 +117,20 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+_READ_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _replica_can_serve(scope: Scope) -> bool:
+    """A read goes on while a streaming replica is in service (the breaker watches the primary only).
+
+    Writes still get their 503 at once; /healthz then answers 200 "degraded" (api/routers/health.py).
+    """
+    if scope.get("method", "GET") not in _READ_METHODS:
+        return False
+    databases = getattr(scope["app"].state, "databases", None)
+    return any(r.in_service for r in getattr(databases, "replicas", ()))
+
+
 class BreakerMiddleware:
     """Answer 503 with Retry-After at once while the breaker is open (pure ASGI)."""
 
@@ -124,7 +141,8 @@ class BreakerMiddleware:
         """Handle one ASGI call."""
         if scope["type"] == "http":
             breaker = getattr(scope["app"].state, "breaker", None)
-            if isinstance(breaker, Breaker) and breaker.is_open and not scope["path"].startswith(_NO_DB_PREFIXES):
+            if (isinstance(breaker, Breaker) and breaker.is_open and not scope["path"].startswith(_NO_DB_PREFIXES)
+                    and not _replica_can_serve(scope)):
                 resp = problem(503, "Service unavailable",
                                "The database is not reachable right now. Please retry in a few seconds.",
                                instance=scope["path"], headers={"Retry-After": str(RETRY_AFTER_OPEN_S)})
