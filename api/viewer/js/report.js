@@ -103,10 +103,15 @@ async function loadFeatures() {
   await renderForm();
 }
 
+let renderSeq = 0;  // a quick second pick must not be overwritten by the first pick's slower answer
+
 async function renderForm(prefill = null) {
+  const seq = ++renderSeq;
   const f = await form($('#layer').value);
   const fid = $('#feature').value;
-  feature = fid ? await call('GET', `/collections/${encodeURIComponent(f.collection)}/items/${encodeURIComponent(fid)}`) : null;
+  const picked = fid ? await call('GET', `/collections/${encodeURIComponent(f.collection)}/items/${encodeURIComponent(fid)}`) : null;
+  if (seq !== renderSeq) return;  // a later renderForm owns the form now
+  feature = picked;
   const props = feature?.properties || {};
   const want = prefill || {};
   let html = '';
@@ -133,6 +138,7 @@ async function renderForm(prefill = null) {
   }
   $('#fields').innerHTML = html;
   $('#fields').dataset.original = JSON.stringify(props);
+  $('#fields').dataset.fid = fid || '';  // which feature the form shows (tests and scripts wait on it)
 }
 
 function proposal(f) {
