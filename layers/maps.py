@@ -12,6 +12,7 @@ and sources. The basemap defaults to none; OSM, Tianditu (with a key) and Gaode 
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import math
 from collections.abc import Sequence
@@ -57,6 +58,14 @@ SOURCES = (
     "目标：《关于落实〈省委省政府关于大力支持省会建设和高质量发展的意见〉的实施方案》"
 )
 """The caption under the demo city's maps (the profile's ``demo``); other cities' maps name their own data."""
+PENDING_TITLE_MARK = "【含待审核】"
+"""Before the title of a map that counts pending submissions."""
+PENDING_BANNER = (
+    '<div class="renewal-pending" style="position:absolute;bottom:24px;left:10px;z-index:1000;max-width:45%;'
+    'background:#fff4d6;border:2px solid #ff7f0e;border-radius:4px;padding:6px 10px;font:13px/1.4 sans-serif">'
+    "⚠ {}</div>"
+)
+"""The banner of a map that counts pending submissions (the notice, escaped)."""
 
 
 def sources_for(city: CityProfile) -> str:
@@ -187,11 +196,15 @@ def build_map(
     center_lonlat: tuple[float, float] = CENTER_LONLAT,
     zoom: int = ZOOM,
     sources: str = SOURCES,
+    pending_notice: str | None = None,
 ) -> folium.Map:
     """Assemble the map: districts (choropleth if ``district_percent``), rings, river, layers, legend, title.
 
     Every drawn path carries a CSS class (``renewal-district``, ``renewal-ring``,
     ``renewal-river``, ``renewal-feature renewal-<layer id>``) so tests and scripts can count them.
+    A map that counts pending submissions (``pending_notice``, see
+    :func:`layers.submissions.counted_changes`) says so in its title, its legend and a banner
+    (``renewal-pending``).
     """
     m = new_map(center_lonlat, zoom, basemap=basemap, tianditu_key=tianditu_key, meta={"renewal-map": "progress"})
     percents = district_percent or {}
@@ -244,8 +257,12 @@ def build_map(
             **kwargs,
         ).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    add_html(m, title_html(f"{title} · 截至 {as_of.isoformat()}", subtitle, sources))
-    add_html(m, legend_html(_legend(layers, choropleth_title)))
+    marked = f"{PENDING_TITLE_MARK}{title}" if pending_notice else title
+    add_html(m, title_html(f"{marked} · 截至 {as_of.isoformat()}", subtitle, sources))
+    heading = "图例（含待审核填报）" if pending_notice else "图例"
+    add_html(m, legend_html(_legend(layers, choropleth_title), heading=heading))
+    if pending_notice:
+        add_html(m, PENDING_BANNER.format(html.escape(pending_notice)))
     return m
 
 
@@ -272,6 +289,7 @@ async def progress_map(
     *,
     basemap: str = "none",
     tianditu_key: str | None = None,
+    pending_notice: str | None = None,
 ) -> folium.Map:
     """The progress map as of a date: one target (its layer, district percent) or the whole plan.
 
@@ -312,7 +330,7 @@ async def progress_map(
     return build_map(
         title=title, as_of=as_of, layers=layers, districts_geojson=districts, rings_geojson=rings,
         river_geojson=river, district_percent=percent, choropleth_title=choropleth, subtitle=subtitle,
-        basemap=basemap, tianditu_key=tianditu_key, **_frame_of(profile),
+        basemap=basemap, tianditu_key=tianditu_key, pending_notice=pending_notice, **_frame_of(profile),
     )
 
 
@@ -324,6 +342,7 @@ async def layer_map(
     *,
     basemap: str = "none",
     tianditu_key: str | None = None,
+    pending_notice: str | None = None,
 ) -> folium.Map:
     """One layer's features as of a date, coloured by status, optionally only some statuses."""
     q, p = layer_features_query(layer, as_of, statuses)
@@ -333,6 +352,6 @@ async def layer_map(
     return build_map(
         title=f"{layer.title}", as_of=as_of, layers=[ml], districts_geojson=districts, rings_geojson=rings,
         river_geojson=river, subtitle=sub, basemap=basemap, tianditu_key=tianditu_key,
-        **_frame_of(await load_city(conn)),
+        pending_notice=pending_notice, **_frame_of(await load_city(conn)),
     )
 

@@ -74,6 +74,7 @@ __all__ = [
     "get_submission",
     "list_submissions",
     "may_read_attachment",
+    "counted_changes",
     "pending_applied",
     "resubmit_submission",
     "return_submission",
@@ -511,4 +512,21 @@ async def pending_applied(conn: AsyncConnection[Any], registry: Registry) -> Asy
             except RenewalError:
                 continue
             applied += 1
+        yield applied
+
+
+@asynccontextmanager
+async def counted_changes(conn: AsyncConnection[Any], registry: Registry,
+                          include_pending: bool) -> AsyncIterator[int | None]:
+    """The picture that progress, maps and ledgers count: the one switch between them.
+
+    By default (``include_pending`` false) the layer tables as they are: approved changes only;
+    yields None. With ``include_pending`` the block reads them through :func:`pending_applied`
+    and yields how many pending submissions were applied; the output must then carry
+    :data:`PENDING_NOTICE`.
+    """
+    if not include_pending:
+        yield None
+        return
+    async with pending_applied(conn, registry) as applied:
         yield applied

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api.access import ReadableLayer, ReadAccessDep
 from api.deps import PoolDep, SettingsDep
+from api.pending import PENDING_NOTICE, IncludePending, counted_picture
 from gis.errors import InvalidInputError
 from layers.errors import UnknownStatusError
 from layers.maps import BASEMAPS, layer_map, progress_map, render
@@ -31,14 +32,21 @@ def _basemap(value: str) -> str:
     return value
 
 
+def _notice(pending: int | None) -> str | None:
+    """What a map counting pending submissions says (None: approved changes only)."""
+    return None if pending is None else f"{PENDING_NOTICE}（{pending} 项待审核填报 pending submissions applied）"
+
+
 @router.get("/maps/progress", response_class=HTMLResponse, summary="Progress map as of a date (one target or all)")
 async def map_progress(
+    request: Request,
     pool: PoolDep,
     settings: SettingsDep,
     access: ReadAccessDep,
     as_of: Annotated[str | None, Query(description="YYYY-MM-DD (default today)")] = None,
     target: Annotated[str | None, Query(description="Target id (default: the whole plan)")] = None,
     basemap: Basemap = "none",
+    include_pending: IncludePending = False,
 ) -> HTMLResponse:
     """District choropleth of percent complete plus the target layers coloured by status.
 
@@ -49,19 +57,22 @@ async def map_progress(
     for layer_id in sorted(drawn):
         access.layer(layer_id)
     date = parse_as_of(as_of)
-    async with pool.connection() as conn:
-        m = await progress_map(conn, date, target, basemap=_basemap(basemap), tianditu_key=settings.tianditu_key)
+    async with pool.connection() as conn, counted_picture(request, conn, include_pending) as pending:
+        m = await progress_map(conn, date, target, basemap=_basemap(basemap), tianditu_key=settings.tianditu_key,
+                               pending_notice=_notice(pending))
     return HTMLResponse(render(m))
 
 
 @router.get("/maps/{collection_id}", response_class=HTMLResponse, summary="One layer coloured by status")
 async def map_layer(
+    request: Request,
     layer: ReadableLayer,
     pool: PoolDep,
     settings: SettingsDep,
     as_of: Annotated[str | None, Query(description="YYYY-MM-DD (default today)")] = None,
     status: Annotated[list[str] | None, Query(description="Only these statuses (repeat or comma-separate)")] = None,
     basemap: Basemap = "none",
+    include_pending: IncludePending = False,
 ) -> HTMLResponse:
     """The layer's features with their status as of the date."""
     date = parse_as_of(as_of)
@@ -77,7 +88,7 @@ async def map_layer(
                 raise UnknownStatusError(layer.id, s, layer.lifecycle.codes)
             resolved.append(code)
         statuses = resolved
-    async with pool.connection() as conn:
+    async with pool.connection() as conn, counted_picture(request, conn, include_pending) as pending:
         m = await layer_map(conn, layer, date, statuses or None, basemap=_basemap(basemap),
-                            tianditu_key=settings.tianditu_key)
+                            tianditu_key=settings.tianditu_key, pending_notice=_notice(pending))
     return HTMLResponse(render(m))

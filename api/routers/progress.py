@@ -16,6 +16,7 @@ from api.access import PlanAggregates
 from api.auth import Principal, require_authenticated
 from api.city import CityDep
 from api.deps import PoolDep
+from api.pending import PENDING_NOTICE, IncludePending, counted_picture
 from gis.errors import InvalidInputError, NotFoundError
 from layers.city import CityProfile
 from layers.history import STATUS_AS_OF_RULE
@@ -35,7 +36,6 @@ from layers.progress import (
     timeseries_query,
     timeseries_records,
 )
-from layers.submissions import PENDING_NOTICE, pending_applied
 
 ORDER = 40
 router = APIRouter(tags=["progress"])
@@ -68,10 +68,6 @@ def _check_district(district: str | None, city: CityProfile) -> None:
         )
 
 
-IncludePending = Annotated[bool, Query(description="Also count pending submissions (signed-in callers; marked "
-                                                  "in the answer). Default: approved changes only.")]
-
-
 @router.get("/progress", summary="Progress of every plan target as of a date (optionally one district or task)",
             dependencies=[PlanAggregates])
 async def progress(
@@ -88,14 +84,8 @@ async def progress(
     date = parse_as_of(as_of)
     _check_district(district, city)
     targets = select_targets(task=task, programme=programme)
-    pending: int | None = None
-    async with pool.connection() as conn:
-        if include_pending:
-            require_authenticated(request)  # a preview of unreviewed data, and a (rolled back) write transaction
-            async with pending_applied(conn, request.app.state.registry) as pending:
-                records = await aprogress_as_of(conn, date, targets, district=district)
-        else:
-            records = await aprogress_as_of(conn, date, targets, district=district)
+    async with pool.connection() as conn, counted_picture(request, conn, include_pending) as pending:
+        records = await aprogress_as_of(conn, date, targets, district=district)
     items = [r.as_dict() for r in records]
     summary: dict[str, int] = {}
     for it in items:

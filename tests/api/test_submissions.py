@@ -476,3 +476,36 @@ def test_due_list_json_and_xlsx(sc: TestClient, people: dict[str, str]) -> None:
     assert {row[1] for row in ws.iter_rows(min_row=3, values_only=True)} == {i["title"] for i in items}
     assert sc.get("/due", params={"f": "pdf"}).status_code == 400
     assert sc.get("/due", params={"f": "xlsx", "district": "ÿRIª𮊳"}).status_code == 400  # found by schemathesis
+
+
+def test_maps_count_pending_only_when_switched_on_and_say_so(sc: TestClient, people: dict[str, str],
+                                                              econn: psycopg.Connection) -> None:
+    """The folium maps use the switch of /progress: approved only by default, pending marked when asked."""
+    fid = _demo_compound(econn)
+    code = econn.execute("SELECT code FROM renewal.old_compounds WHERE id = %s", (fid,)).fetchone()[0]
+    md5 = row_md5(econn, "old_compounds", fid)
+    assert _submit(sc, people, "editor_in", fid, props={"renovation_year": 2023}).status_code == 201
+    official = sc.get("/maps/old_compounds", params={"status": "started"})
+    assert official.status_code == 200
+    assert f'"{code}"' not in official.text  # still 待改造: not among the started compounds
+    assert "含待审核" not in official.text and "renewal-pending" not in official.text
+    assert sc.get("/maps/old_compounds", params={"status": "started", "include_pending": "true"}).status_code == 401
+    preview = sc.get("/maps/old_compounds", params={"status": "started", "include_pending": "true"},
+                     headers=auth(people, "viewer"))
+    assert preview.status_code == 200, preview.text
+    assert f'"{code}"' in preview.text  # the pending change shows
+    assert "【含待审核】老旧小区" in preview.text and "图例（含待审核填报）" in preview.text
+    assert 'class="renewal-pending"' in preview.text and "Includes pending submissions" in preview.text
+
+    def subtitle(page: str) -> str:
+        start = page.index("任务13 · 完成 ")
+        return page[start:page.index("（", start)]
+
+    target = {"target": "compounds_advanced_fyp"}
+    plain = sc.get("/maps/progress", params=target, headers=auth(people, "viewer")).text
+    marked = sc.get("/maps/progress", params={**target, "include_pending": "true"}, headers=auth(people, "viewer")).text
+    assert "含待审核" not in plain and "【含待审核】" in marked
+    done = lambda page: float(subtitle(page).split("完成 ")[1].split("/")[0].replace(",", ""))  # noqa: E731
+    assert done(marked) >= done(plain) + 1
+    # nothing was written
+    assert row_md5(econn, "old_compounds", fid) == md5

@@ -82,7 +82,8 @@ def _report(vp: Any, fid: int, *, note: str, photo: bool = True) -> None:
     page.select_option("#layer", "old_compounds")
     page.wait_for_selector(f"#feature option[value='{fid}']", state="attached", timeout=30_000)
     page.select_option("#feature", str(fid))
-    page.wait_for_selector(f"#fields[data-fid='{fid}'] select[data-field=status] option[value=started]", state="attached")
+    page.wait_for_selector(f"#fields[data-fid='{fid}'] select[data-field=status] option[value=started]",
+                           state="attached")
     page.select_option("#fields select[data-field=status]", "started")
     page.fill("#fields input[data-field=renovation_year]", "2023")
     page.fill("#sub-form [name=effective_date]", "2025-06-01")
