@@ -15,11 +15,12 @@ from psycopg import sql
 from gis.crs import CrsRef, parse_crs
 from gis.errors import CRSError, InvalidInputError, RenewalError
 from gis.io import Source, read_source
-from gis.validate import FAMILY, GeometryCheck, GeometryIssue, check_geometries
+from gis.validate import FAMILY, GeometryIssue, check_geometries
 from layers.city import for_conninfo as city_for_conninfo
 from layers.errors import ServiceUnavailableError
 from layers.importer.apply import apply
-from layers.importer.mapping import ColumnMap, MappingConfig, check_mapping, load_mapping, map_columns, writable_columns
+from layers.importer.job import ImportJob
+from layers.importer.mapping import check_mapping, load_mapping, map_columns, writable_columns
 from layers.importer.options import ImportOptions, ImportReport, Progress, Rejected
 from layers.importer.records import connect, file_sha256, record, record_outside, update_record
 from layers.importer.staging import stage
@@ -147,7 +148,7 @@ def run_import(
         with connect(conninfo) as conn:
             try:
                 with conn.transaction():
-                    _stage_validate_apply(conn, layer, source, cmap, cfg, check, opts, report, step, started)
+                    _stage_validate_apply(conn, ImportJob(layer, source, cmap, cfg, check, opts, report), step, started)
             except Rejected:
                 pass
             except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
@@ -167,53 +168,44 @@ def run_import(
     return report
 
 
-def _stage_validate_apply(
-    conn: psycopg.Connection[Any],
-    layer: Layer,
-    source: Source,
-    cmap: ColumnMap,
-    cfg: MappingConfig,
-    check: GeometryCheck,
-    opts: ImportOptions,
-    report: ImportReport,
-    step: Progress,
-    started: dt.datetime,
-) -> None:
+def _stage_validate_apply(conn: psycopg.Connection[Any], job: ImportJob, step: Progress, started: dt.datetime) -> None:
     cur = conn.cursor()
-    target = sql.Identifier(layer.schema_name, layer.table)
-    cols = writable_columns(layer)
+    target = sql.Identifier(job.layer.schema_name, job.layer.table)
+    cols = writable_columns(job.layer)
     t0 = time.perf_counter()
-    stage(cur, layer, source, cmap, cfg, check, opts, report, step)
-    report.timings_s["stage"] = round(time.perf_counter() - t0, 3)
+    stage(cur, job, step)
+    job.report.timings_s["stage"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()
     step("validate", 0, 1)
-    validate(cur, layer, source, cmap, cfg, check, opts, report)
-    report.timings_s["validate"] = round(time.perf_counter() - t0, 3)
+    validate(cur, job)
+    job.report.timings_s["validate"] = round(time.perf_counter() - t0, 3)
     step("validate", 1, 1)
-    if report.error_counts:
+    if job.report.error_counts:
         raise Rejected
 
     # --- apply, in this same transaction
     t0 = time.perf_counter()
     step("apply", 0, 1)
-    eff = opts.effective_date or dt.date.today()
+    eff = job.opts.effective_date or dt.date.today()
     cur.execute(
         "SELECT set_config('renewal.actor', %s, true), set_config('renewal.channel', %s, true), "
         "set_config('renewal.effective_date', %s, true), set_config('renewal.source_doc', %s, true), "
         "set_config('renewal.history_mode', '', true), set_config('renewal.audit_mode', '', true), "
         "set_config('synchronous_commit', 'off', true), set_config('maintenance_work_mem', '256MB', true)",
-        (report.actor, opts.channel, eff.isoformat(), opts.source_doc or report.file_name),
+        (job.report.actor, job.opts.channel, eff.isoformat(), job.opts.source_doc or job.report.file_name),
     )
-    report.import_id = record(conn, report, started, status="applied")
-    cur.execute("SELECT set_config('renewal.note', %s, true)", (f"import #{report.import_id}: {report.file_name}",))
+    job.report.import_id = record(conn, job.report, started, status="applied")
+    cur.execute(
+        "SELECT set_config('renewal.note', %s, true)", (f"import #{job.report.import_id}: {job.report.file_name}",)
+    )
     cur.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(target))
-    apply(cur, layer, target, cols, cmap, cfg, opts, report)
-    report.timings_s["apply"] = round(time.perf_counter() - t0, 3)
+    apply(cur, job.layer, target, cols, job.cmap, job.cfg, job.opts, job.report)
+    job.report.timings_s["apply"] = round(time.perf_counter() - t0, 3)
     step("apply", 1, 1)
-    if opts.dry_run:
-        report.status = "dry_run"
-        report.import_id = None
+    if job.opts.dry_run:
+        job.report.status = "dry_run"
+        job.report.import_id = None
         raise Rejected  # rolls the transaction back; run_import records the dry run
-    report.status = "applied"
-    update_record(cur, report)
+    job.report.status = "applied"
+    update_record(cur, job.report)

@@ -16,27 +16,16 @@ import shapely
 from psycopg import sql
 
 from gis.io import Source
-from gis.validate import GeometryCheck
-from layers.importer.mapping import ColumnMap, MappingConfig, writable_columns
-from layers.importer.options import COPY_CHUNK, ImportOptions, ImportReport, Progress
-from layers.models import Layer
+from layers.importer.job import ImportJob
+from layers.importer.mapping import ColumnMap, writable_columns
+from layers.importer.options import COPY_CHUNK, Progress
 from layers.values import text_series
 
 
-def stage(
-    cur: psycopg.Cursor[Any],
-    layer: Layer,
-    source: Source,
-    cmap: ColumnMap,
-    cfg: MappingConfig,
-    check: GeometryCheck,
-    opts: ImportOptions,
-    report: ImportReport,
-    step: Progress,
-) -> None:
+def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> None:
     """Create ``import_stage`` (``rn``, every writable column as text, ``geom``) and ``COPY`` the file into it."""
-    cols = writable_columns(layer)
-    n = len(source)
+    cols = writable_columns(job.layer)
+    n = len(job.source)
     # --- stage: every mapped value as text, the geometry as hex EWKB (EPSG:4490)
     stage_cols = ["rn", *cols, "geom"]
     # Local buffers of TEMP tables (8 MB by default): a large staging table otherwise goes through
@@ -60,14 +49,14 @@ def stage(
     )
     fixed: dict[str, str | None] = {}
     for col in cols:
-        if col not in cmap.fields and col in cfg.defaults:
-            fixed[col] = str(cfg.defaults[col])
-        elif col not in cmap.fields and not (col == "code" and opts.mode == "append"):
+        if col not in job.cmap.fields and col in job.cfg.defaults:
+            fixed[col] = str(job.cfg.defaults[col])
+        elif col not in job.cmap.fields and not (col == "code" and job.opts.mode == "append"):
             fixed[col] = None
     prefix = None
-    if "code" not in cmap.fields and "code" not in fixed:
-        prefix = f"IMP-{(report.file_sha256 or 'x')[:8]}-"
-        report.notes.append(f"No code column: codes generated as {prefix}000001 ...")
+    if "code" not in job.cmap.fields and "code" not in fixed:
+        prefix = f"IMP-{(job.report.file_sha256 or 'x')[:8]}-"
+        job.report.notes.append(f"No code column: codes generated as {prefix}000001 ...")
     copy_sql = sql.SQL("COPY import_stage ({}) FROM STDIN (FORMAT csv)").format(
         sql.SQL(", ").join(sql.Identifier(c) for c in stage_cols)
     )
@@ -75,7 +64,7 @@ def stage(
     with cur.copy(copy_sql) as copy:
         for start in range(0, n, COPY_CHUNK):
             stop = min(n, start + COPY_CHUNK)
-            copy.write(_chunk_csv(source, cmap, cols, fixed, prefix, check.geometry, start, stop))
+            copy.write(_chunk_csv(job.source, job.cmap, cols, fixed, prefix, job.check.geometry, start, stop))
             step("stage (COPY)", stop, n)
 
 

@@ -14,7 +14,8 @@ import psycopg
 from psycopg import sql
 
 from gis.io import Source
-from gis.validate import GeometryCheck, GeometryIssue
+from gis.validate import GeometryIssue
+from layers.importer.job import ImportJob
 from layers.importer.mapping import ColumnMap, MappingConfig, writable_columns
 from layers.importer.options import (
     CODE_MAX,
@@ -367,40 +368,31 @@ def _count_rejected(cur: psycopg.Cursor[Any], issues: list[GeometryIssue]) -> in
     return len(rns)
 
 
-def validate(
-    cur: psycopg.Cursor[Any],
-    layer: Layer,
-    source: Source,
-    cmap: ColumnMap,
-    cfg: MappingConfig,
-    check: GeometryCheck,
-    opts: ImportOptions,
-    report: ImportReport,
-) -> None:
+def validate(cur: psycopg.Cursor[Any], job: ImportJob) -> None:
     """Normalise ``import_stage`` into ``import_ready`` and list every problem in the report.
 
     On any problem the report is marked ``rejected`` (with ``error_counts``); the caller rolls back.
     """
-    target = sql.Identifier(layer.schema_name, layer.table)
-    cols = writable_columns(layer)
-    n = len(source)
-    _lookups(cur, layer, cfg)
-    repair_rns = (check.repair_rows + 1).tolist()
-    report.counts["repaired"] = len(repair_rns)
+    target = sql.Identifier(job.layer.schema_name, job.layer.table)
+    cols = writable_columns(job.layer)
+    n = len(job.source)
+    _lookups(cur, job.layer, job.cfg)
+    repair_rns = (job.check.repair_rows + 1).tolist()
+    job.report.counts["repaired"] = len(repair_rns)
     cur.execute("CREATE INDEX ON import_stage (rn)")
     cur.execute("CREATE TEMP TABLE import_repair_failed (rn integer PRIMARY KEY) ON COMMIT DROP")
-    _repair(cur, layer, repair_rns)
-    cur.execute(_ready_sql(layer, target, cols, cmap, cfg))
+    _repair(cur, job.layer, repair_rns)
+    cur.execute(_ready_sql(job.layer, target, cols, job.cmap, job.cfg))
     cur.execute("CREATE INDEX ON import_ready (code)")
     cur.execute("CREATE INDEX ON import_ready (rn)")  # the insert reads in file order without sorting the rows
     cur.execute("ANALYZE import_ready (rn, code, is_new)")  # what the apply step joins and filters on
-    errors = _sql_errors(cur, layer, cols, cmap, cfg, opts)
-    issues = [*check.errors]
-    _collect_report(cur, layer, source, cmap, issues, errors, check.warnings, report)
-    if report.error_counts:
-        report.status = "rejected"
-        report.counts["rejected"] = _count_rejected(cur, issues)
-        report.message = (
-            f"{report.counts['rejected']} of {n} features have problems; nothing was imported. "
+    errors = _sql_errors(cur, job.layer, cols, job.cmap, job.cfg, job.opts)
+    issues = [*job.check.errors]
+    _collect_report(cur, job.layer, job.source, job.cmap, issues, errors, job.check.warnings, job.report)
+    if job.report.error_counts:
+        job.report.status = "rejected"
+        job.report.counts["rejected"] = _count_rejected(cur, issues)
+        job.report.message = (
+            f"{job.report.counts['rejected']} of {n} features have problems; nothing was imported. "
             "Fix the file (see the errors) and import it again."
         )

@@ -1,0 +1,30 @@
+"""One import on its way through the steps in its transaction: what stage, validate and apply all read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gis.io import Source
+from gis.validate import GeometryCheck
+from layers.importer.mapping import ColumnMap, MappingConfig
+from layers.importer.options import ImportOptions, ImportReport
+from layers.models import Layer
+
+
+@dataclass(frozen=True)
+class ImportJob:
+    """The file, its target layer and what the pipeline has worked out about both before the transaction.
+
+    Why one value: the in-transaction steps (:func:`.staging.stage`, :func:`.validate.validate`
+    and the pipeline's stage-validate-apply) each took these same seven arguments in the same
+    order; one record keeps them in step, so an input added to the import is added here once.
+    ``report`` is the one mutable member: every step writes its counts, notes and errors into it.
+    """
+
+    layer: Layer
+    source: Source
+    cmap: ColumnMap
+    cfg: MappingConfig
+    check: GeometryCheck
+    opts: ImportOptions
+    report: ImportReport
