@@ -29,7 +29,9 @@ import datetime as dt
 import json
 import math
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -84,13 +86,17 @@ def parse_filter(layer: Layer, text: str | Mapping[str, Any], lang: str = "cql2-
         Unparseable CQL2, an unknown property, an unsupported operator or a bad literal (400).
     """
     lang_norm = lang.strip().lower()
+    if isinstance(text, str) and len(text) > MAX_FILTER_CHARS:
+        raise InvalidInputError(f"The filter is {len(text)} characters long; the limit is {MAX_FILTER_CHARS}. "
+                                "Use a simpler geometry (or a district code) and fewer conditions.")
     try:
         if lang_norm == "cql2-text":
             if not isinstance(text, str):
                 raise InvalidInputError("filter-lang=cql2-text needs the filter as text.")
             if not text.strip():
                 raise InvalidInputError("filter is empty.")
-            expr = cql2.parse_text(text).to_json()
+            _check_parentheses(text)
+            expr = _deep_stack(lambda: cql2.parse_text(text).to_json())
         elif lang_norm == "cql2-json":
             if isinstance(text, str):
                 try:
@@ -98,21 +104,102 @@ def parse_filter(layer: Layer, text: str | Mapping[str, Any], lang: str = "cql2-
                 except json.JSONDecodeError as exc:
                     raise InvalidInputError(f"filter is not valid JSON (cql2-json): {exc.msg} at position {exc.pos}.") \
                         from None
+                except RecursionError:
+                    raise InvalidInputError(_too_deep(MAX_FILTER_DEPTH + 1)) from None
             else:
                 decoded = dict(text)
             if not isinstance(decoded, dict | bool):
                 raise InvalidInputError("A cql2-json filter must be a JSON object such as "
                                         '{"op": "=", "args": [{"property": "status"}, "started"]}.')
-            expr = cql2.parse_json(json.dumps(decoded)).to_json()
+            _check_depth(decoded)
+            expr = _deep_stack(lambda: cql2.parse_json(json.dumps(decoded)).to_json())
         else:
             raise InvalidInputError(f"filter-lang '{lang}' is not supported; use cql2-text or cql2-json.")
     except (cql2.ParseError, cql2.ValidationError, ValueError) as exc:
         msg = " ".join(str(exc).split())
         raise InvalidInputError(f"The CQL2 filter could not be parsed: {msg[:400]}",
                                 detail={"layer": layer.id}) from None
+    _check_depth(expr)  # NOT NOT NOT ... nests without parentheses
     flt = Filter(layer.id, expr, crs)
     filter_sql(flt, layer, Binder())  # validate properties, operators and literals now (raises 400)
     return flt
+
+
+# --------------------------------------------------------------------------- limits
+# The cql2 parser (Rust, pest) backtracks: its time doubles with each level of parentheses when
+# the text does not parse (20 unclosed '(' took 2 s, 30 minutes), and it recurses on the thread's
+# stack, so a few thousand nested NOT, '-' or '(' crash the process (measured with cql2 0.3:
+# 2,000 '(' or 4,095 NOT overflow an 8 MB stack). Hence three limits, all checked before or
+# around the parser, each a 400 that says what to change.
+
+MAX_FILTER_CHARS: Final = 16_384
+"""Longest filter accepted (the same as any query parameter, api/input_guard.py)."""
+MAX_FILTER_PARENS: Final = 10
+"""Deepest nesting of parentheses in CQL2 text (WKT included: a MULTIPOLYGON in S_INTERSECTS is 4)."""
+MAX_FILTER_DEPTH: Final = 32
+"""Deepest nesting of the parsed filter (operations, arrays and objects, geometry coordinates included)."""
+_PARSER_STACK_BYTES: Final = 256 * 1024 * 1024
+_parser: ThreadPoolExecutor | None = None
+_parser_lock = threading.Lock()
+
+
+def _too_deep(depth: int) -> str:
+    return (f"The filter nests {depth} levels deep; at most {MAX_FILTER_DEPTH} are accepted. "
+            "Write it with fewer nested operations (for example a = 1 OR a = 2 as a IN (1, 2)).")
+
+
+def _check_parentheses(text: str) -> None:
+    """Refuse unbalanced or too deeply nested parentheses before the parser sees them."""
+    depth = deepest = 0
+    quote: str | None = None
+    for ch in text:
+        if quote is not None:
+            if ch == quote:
+                quote = None  # a doubled quote ('') closes and reopens: the count is unaffected
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise InvalidInputError("The filter has a ')' without a matching '('.")
+    if depth > 0:
+        raise InvalidInputError(f"The filter leaves {depth} '(' unclosed.")
+    if deepest > MAX_FILTER_PARENS:
+        raise InvalidInputError(f"The filter nests parentheses {deepest} deep; at most {MAX_FILTER_PARENS} are "
+                                "accepted. Remove redundant parentheses or split the condition.")
+
+
+def _check_depth(tree: Any) -> None:
+    """Refuse a parsed (or decoded JSON) filter nested deeper than :data:`MAX_FILTER_DEPTH`, without recursion."""
+    stack: list[tuple[Any, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_FILTER_DEPTH:
+            raise InvalidInputError(_too_deep(depth))
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+
+
+def _deep_stack(parse: Callable[[], Any]) -> Any:
+    """Run the cql2 parser on a thread with a large stack, so deep input is an error and not a crash.
+
+    One long-lived thread: ``threading.stack_size`` applies to threads created after it is set, so it
+    is set only while this executor starts its thread (virtual memory; only touched pages are used).
+    """
+    global _parser
+    with _parser_lock:
+        if _parser is None:
+            before = threading.stack_size(_PARSER_STACK_BYTES)
+            try:
+                _parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cql2-parser")
+                _parser.submit(lambda: None).result()  # start the thread while the size applies
+            finally:
+                threading.stack_size(before)
+        executor = _parser
+    return executor.submit(parse).result()
 
 
 _CMP: Final = {"=": "=", "<>": "<>", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}

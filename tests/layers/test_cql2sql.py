@@ -9,6 +9,7 @@ The same filters run against PostGIS in ``tests/api/test_ogc_crs_filter.py``.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
@@ -133,3 +134,41 @@ def test_where_is_built_once_with_its_own_placeholders(compounds: Layer) -> None
 
 def test_nothing_narrows_means_true(compounds: Layer) -> None:
     assert build_where(FeatureQuery(layer=compounds)).cond.as_string(None) == "TRUE"
+
+
+# The cql2 parser backtracks exponentially on nested parentheses and recurses on the thread's stack
+# (2,000 '(' or 4,095 NOT crashed the process before these limits; 30 unclosed '(' ran for minutes).
+_NESTED_NOT_JSON = '{"op":"not","args":[' * 40 + '{"op":"=","args":[{"property":"status"},"started"]}' + "]}" * 40
+
+
+@pytest.mark.parametrize(("text", "lang", "says"), [
+    ("(" * 30 + "status = 'started'", "cql2-text", "30 '(' unclosed"),
+    ("status = 'started')", "cql2-text", "')' without a matching '('"),
+    ("(" * 11 + "status = 'started'" + ")" * 11, "cql2-text", "parentheses 11 deep"),
+    ("(" * 10 + "a = 1 AND (" * 10 + "b = " + ")" * 20, "cql2-text", "parentheses 20 deep"),
+    ("NOT " * 4000 + "status = 'started'", "cql2-text", "at most 32"),
+    (_NESTED_NOT_JSON, "cql2-json", "at most 32"),
+    ("[" * 5000 + "]" * 5000, "cql2-json", "at most 32"),
+    ("status = '" + "x" * 17_000 + "'", "cql2-text", "the limit is 16384"),
+])
+def test_filters_too_deep_or_long_are_400_not_a_crash(compounds: Layer, text: str, lang: str, says: str) -> None:
+    with pytest.raises(InvalidInputError, match=re.escape(says)):
+        parse_filter(compounds, text, lang)
+
+
+def test_deep_mapping_filter_from_a_json_body_is_refused_before_encoding(compounds: Layer) -> None:
+    tree: dict[str, Any] = {"op": "=", "args": [{"property": "status"}, "started"]}
+    for _ in range(3000):  # json.dumps of this would hit Python's recursion limit
+        tree = {"op": "not", "args": [tree]}
+    with pytest.raises(InvalidInputError, match="at most 32"):
+        parse_filter(compounds, tree, "cql2-json")
+
+
+@pytest.mark.parametrize("text", [
+    "(" * 5 + "status = 'started' AND (" * 5 + "status = 'started'" + ")" * 10,  # 10 deep: the limit
+    "S_INTERSECTS(geom, MULTIPOLYGON(((114.4 38.0, 114.5 38.0, 114.5 38.1, 114.4 38.0))))",
+    "name = '((((((((((((((('",  # parentheses in a string literal do not count
+    " OR ".join(["((status = 'started'))"] * 50),
+])
+def test_filters_within_the_limits_still_parse(compounds: Layer, text: str) -> None:
+    assert parse_filter(compounds, text).expr
