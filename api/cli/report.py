@@ -5,8 +5,9 @@ The format follows the output file's suffix (.docx or .pdf); progress is shown a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import psycopg
 import typer
@@ -16,11 +17,12 @@ from api.settings import Settings
 from layers.progress import Quarter, parse_as_of
 
 if TYPE_CHECKING:
-    from layers.reports.render import Format
+    from layers.reports.render import Format, ReportFile
 
 report_app = typer.Typer(help="Word/PDF reports for leaders (督导通报, 区县一页纸, 台账).", no_args_is_help=True)
 
 OutOpt = Annotated[Path, typer.Option("-o", "--output", help="Output file: .docx (Word) or .pdf")]
+AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Date YYYY-MM-DD (default today)")]
 
 
 def _format(path: Path) -> Format:
@@ -57,38 +59,45 @@ def quarterly_cmd(
     console.print(f"[green]Wrote[/] {output} ({len(report.content) / 1024:,.0f} kB, {report.format})")
 
 
+def _write_report(output: Path, build: Callable[[psycopg.Connection[Any]], ReportFile]) -> None:
+    """Build a report on an owner connection, write it to ``output`` and say so.
+
+    Why: the district and ledger commands differ only in which report they build; connecting,
+    writing the file and the closing message are one rule for both, kept here once.
+    """
+    from api.cli import console
+
+    with psycopg.connect(Settings().owner_url) as conn:
+        report = build(conn)
+    output.write_bytes(report.content)
+    console.print(f"[green]Wrote[/] {output}")
+
+
 @report_app.command("district")
 def district_cmd(
     district: Annotated[str, typer.Argument(help="adcode, e.g. 130102")],
     output: OutOpt = Path("区县一页纸.docx"),
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Date YYYY-MM-DD (default today)")] = None,
+    as_of: AsOfOpt = None,
 ) -> None:
     """One district's one-page summary."""
-    from api.cli import console
     from layers.reports import district_summary
 
-    with psycopg.connect(Settings().owner_url) as conn:
-        report = district_summary(conn, district, parse_as_of(as_of), fmt=_format(output))
-    output.write_bytes(report.content)
-    console.print(f"[green]Wrote[/] {output}")
+    _write_report(output, lambda conn: district_summary(conn, district, parse_as_of(as_of), fmt=_format(output)))
 
 
 @report_app.command("ledger")
 def ledger_cmd(
     target: Annotated[str, typer.Argument(help="Target id, e.g. compounds_renovated_2021")],
     output: OutOpt = Path("台账.docx"),
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Date YYYY-MM-DD (default today)")] = None,
+    as_of: AsOfOpt = None,
 ) -> None:
     """A target ledger (台账) as Word or PDF (``renewal ledger target`` writes the XLSX)."""
-    from api.cli import console
     from layers.plan import get_target
     from layers.reports import target_ledger_document
 
-    with psycopg.connect(Settings().owner_url) as conn:
-        report = target_ledger_document(conn, get_target(target), parse_as_of(as_of),
-                                        fmt=_format(output))
-    output.write_bytes(report.content)
-    console.print(f"[green]Wrote[/] {output}")
+    _write_report(
+        output, lambda conn: target_ledger_document(conn, get_target(target), parse_as_of(as_of), fmt=_format(output))
+    )
 
 
 def register(app: typer.Typer) -> None:

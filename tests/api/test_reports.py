@@ -118,6 +118,13 @@ def test_cli_writes_word_reports_and_ledgers(db_url: str, demo_loaded, tmp_path,
     assert Document(str(ledger)).tables[0].rows[1].cells[0].text == "全市"
     res = runner.invoke(app, ["report", "quarterly", "2022Q2", "-o", str(tmp_path / "x.odt")])
     assert res.exit_code != 0
+    for args, name in (["district", "130102"], "区县.docx"), (["ledger", "compounds_renovated_2021"], "台账2.docx"):
+        path = tmp_path / name
+        res = runner.invoke(app, ["report", *args, "-o", str(path), "--as-of", "2021-12-31"])
+        assert res.exit_code == 0, res.output
+        assert "Wrote" in res.output and Document(str(path)).tables
+        res = runner.invoke(app, ["report", *args, "-o", str(tmp_path / "x.odt")])
+        assert res.exit_code != 0
 
 
 @pytest.mark.skipif(__import__("shutil").which("soffice") is None or __import__("shutil").which("pdftotext") is None,
