@@ -12,7 +12,7 @@ from __future__ import annotations
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -107,10 +107,40 @@ def check_not_empty(path: Path) -> None:
         raise InvalidInputError(f"The file '{path.name}' is empty (0 bytes).")
 
 
+MAX_ZIP_UNCOMPRESSED_BYTES: Final = 4 * 1024**3
+"""Largest total a zip (a zipped shapefile, an .xlsx) may unpack to: 4 GiB, a city's parcels many times over."""
+MAX_ZIP_RATIO: Final = 200
+"""Highest unpacked/packed ratio for archives unpacking to more than :data:`ZIP_RATIO_FLOOR_BYTES`.
+
+Real shapefiles and workbooks compress 3-50x (a DBF of blank text columns, up to ~100x); a zip
+bomb is near deflate's limit of ~1,000x.
+"""
+ZIP_RATIO_FLOOR_BYTES: Final = 100 * 1024**2
+
+
+def check_zip_size(zf: zipfile.ZipFile, name: str, *, max_bytes: int = MAX_ZIP_UNCOMPRESSED_BYTES,
+                   max_ratio: float = MAX_ZIP_RATIO) -> None:
+    """Refuse an archive that would unpack too large or too suspiciously (a zip bomb), before unpacking.
+
+    Reads only the central directory. A member whose header understates its size cannot unpack
+    more than stated: :mod:`zipfile` stops reading a member at its declared size.
+    """
+    unpacked = sum(i.file_size for i in zf.infolist())
+    packed = sum(i.compress_size for i in zf.infolist())
+    if unpacked > max_bytes:
+        raise InvalidInputError(f"'{name}' would unpack to {unpacked / 1024**3:.1f} GiB; the limit is "
+                                f"{max_bytes / 1024**3:.1f} GiB. Split the data into several files.")
+    if unpacked > ZIP_RATIO_FLOOR_BYTES and unpacked > max_ratio * max(packed, 1):
+        raise InvalidInputError(f"'{name}' unpacks {unpacked / max(packed, 1):.0f} times larger than it is "
+                                f"(limit {max_ratio:.0f}x); that is how a zip bomb looks, so it is refused. "
+                                "Zip the original files again.")
+
+
 def open_zip(path: Path) -> zipfile.ZipFile:
     """Open a zip archive, turning damage into a message an officer understands."""
     try:
         zf = zipfile.ZipFile(path)
+        check_zip_size(zf, path.name)
         bad = zf.testzip()
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise InvalidInputError(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import pandas as pd
 import shapely
 
 from gis.errors import InvalidInputError
-from gis.io._common import Source, check_not_empty, geometry_array, normalise_encoding
+from gis.io._common import Source, check_not_empty, check_zip_size, geometry_array, normalise_encoding
 
 WKT_NAMES = ("wkt", "geometry", "geom", "the_geom", "shape", "几何", "几何（wkt）", "空间信息", "图形", "坐标串")
 LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度", "东经", "x坐标", "中心点经度", "经度（度）")
@@ -135,12 +136,12 @@ def _cell_text(value: Any) -> Any:
 
 def read_xlsx(path: Path, *, sheet: str | None = None) -> Source:
     """Read an Excel ledger: the chosen (or first) sheet, header in the first non-empty row."""
-    import zipfile
-
     from openpyxl import load_workbook
 
     check_not_empty(path)
     try:
+        with zipfile.ZipFile(path) as zf:  # an .xlsx is a zip of XML: refuse a bomb before openpyxl unpacks it
+            check_zip_size(zf, path.name)
         wb = load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise InvalidInputError(f"'{path.name}' is not a readable Excel (.xlsx) workbook: {exc}") from exc

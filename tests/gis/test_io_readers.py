@@ -115,3 +115,18 @@ def test_geometry_checks() -> None:
     assert check.repair_rows.tolist() == [1]
     reason, loc = parse_reason(str(shapely.is_valid_reason(bowtie)))
     assert reason == "Self-intersection" and loc == pytest.approx((114.505, 38.055))
+
+
+def test_zip_over_the_unpacked_size_limit_is_refused_before_unpacking(tmp_path: Path) -> None:
+    import zipfile
+
+    from gis.errors import InvalidInputError
+    from gis.io._common import check_zip_size
+
+    p = tmp_path / "big.zip"
+    with zipfile.ZipFile(p, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("a.dbf", b"x" * 5000)
+    with zipfile.ZipFile(p) as zf:
+        check_zip_size(zf, p.name, max_bytes=5000)  # at the limit: accepted
+        with pytest.raises(InvalidInputError, match="would unpack to"):
+            check_zip_size(zf, p.name, max_bytes=4999)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,26 @@ def truncated_zip(tmp: Path) -> Path:
     data = z.read_bytes()
     z.write_bytes(data[: len(data) // 2])
     return z
+
+
+def zip_bomb(tmp: Path) -> Path:
+    """A real shapefile zip plus a member of 150 MB of zeros (~1,000x): refused before unpacking."""
+    z = write_shapefile(to_crs(_frame(), "EPSG:4547"), tmp, "bomb", zip_it=True)
+    with zipfile.ZipFile(z, "a", compression=zipfile.ZIP_DEFLATED) as zf, zf.open("padding.dbf", "w") as member:
+        block = bytes(1024 * 1024)
+        for _ in range(150):
+            member.write(block)
+    return z
+
+
+def xlsx_bomb(tmp: Path) -> Path:
+    """An .xlsx is a zip: the same check applies before openpyxl unpacks its XML."""
+    p = tmp / "ledger.xlsx"
+    with zipfile.ZipFile(p, "w", compression=zipfile.ZIP_DEFLATED) as zf, zf.open("xl/worksheets/sheet1.xml", "w") as m:
+        block = b" " * (1024 * 1024)
+        for _ in range(150):
+            m.write(block)
+    return p
 
 
 def shp_without(ext: str) -> Callable[[Path], Path]:
@@ -179,6 +200,8 @@ def mapping_file(text: str) -> Callable[[Path], Path]:
 
 CASES = [
     Case("truncated_zip", truncated_zip, "not a readable zip archive"),
+    Case("zip_bomb", zip_bomb, "zip bomb"),
+    Case("xlsx_bomb", xlsx_bomb, "zip bomb"),
     Case("missing_shx", shp_without(".shx"), ".shx missing"),
     Case("missing_dbf", shp_without(".dbf"), ".dbf missing"),
     Case("missing_prj_without_crs", shp_without(".prj"), "has no .prj file"),
