@@ -86,6 +86,10 @@ from layers.submissions import Reviewer
 # --------------------------------------------------------------------------- read rights
 
 
+MAX_LAYERS_PER_REQUEST: Final = 64
+"""Most layer names one request may list (repeats included); a longer list is a 400, not work."""
+
+
 @dataclass(frozen=True)
 class ReadAccess:
     """The layers one caller may read, and the checks every reading route goes through."""
@@ -126,6 +130,9 @@ class ReadAccess:
         if names is None or (isinstance(names, str) and not names.strip()):
             return self.readable(default)
         items = [p.strip() for p in names.split(",")] if isinstance(names, str) else [str(p).strip() for p in names]
+        if len(items) > MAX_LAYERS_PER_REQUEST:
+            raise InvalidInputError(f"{param}: {len(items)} layer names given; at most {MAX_LAYERS_PER_REQUEST} "
+                                    "are accepted (there are only " + str(len(self.registry.ids)) + " layers).")
         out: list[Layer] = []
         for name in (n for n in items if n):
             if name not in self.registry:

@@ -224,6 +224,8 @@ def parse_sortby(layer: Layer, text: str) -> tuple[SortKey, ...]:
             name = name[:-4].strip()
         if name not in kinds:
             raise unknown_field(layer, name)
+        if any(k.prop == name for k in sortby):
+            continue  # a repeated key changes nothing: keep the first (and the statement small)
         if name == "id":
             if sortby:
                 break

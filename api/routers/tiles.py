@@ -232,6 +232,18 @@ async def _serve_tile(request: Request, pool: ReadPool, settings: Settings, laye
     return _tile_response(data, headers)
 
 
+def _check_zoom(layers: list[Layer], z: int, who: str) -> None:
+    """404 for a zoom outside the range the TileJSON announces (a client asking there is misconfigured).
+
+    Inside the range an empty tile stays a 204: that is "nothing here", not "no such tile".
+    """
+    low = min((_min_zoom(layer) for layer in layers), default=0)
+    high = max((layer.max_zoom for layer in layers), default=MAX_Z)
+    if not low <= z <= high:
+        raise TileNotFoundError(f"{who} drawn at zoom {low}–{high} (see the TileJSON's minzoom and maxzoom); "
+                                f"zoom {z} is outside that range.", detail={"minzoom": low, "maxzoom": high})
+
+
 def _min_zoom(layer: Layer) -> int:
     """The first zoom with anything in the layer's tiles (its overview, if it has one)."""
     return layer.overview_min_zoom if layer.overview_min_zoom is not None else layer.min_zoom
@@ -305,13 +317,15 @@ async def collection_tilejson(request: Request, layer: ReadableLayer, settings: 
 
 @router.get("/collections/{collection_id}/tiles/{tms}/{z}/{x}/{y}", summary="MVT tile of a collection",
             response_class=Response, responses={200: {"content": {MVT: {}}}, 204: {"description": "Empty tile"},
-                                                304: {"description": "Not modified"}})
+                                                304: {"description": "Not modified"},
+                                                404: {"description": "Outside the tile matrix set or the zooms"}})
 async def collection_tile(
     request: Request, layer: ReadableLayer, tms: str, z: str, x: str, y: str, pool: ReadPoolDep, settings: SettingsDep,
     v: Annotated[str | None, Query(description="Version token from a previous ETag (enables max-age)")] = None,
 ) -> Response:
-    """One MVT tile with one layer named after the collection id."""
+    """One MVT tile with one layer named after the collection id (404 outside the layer's zoom range)."""
     zi, xi, yi = _parse_tile(tms, z, x, y)
+    _check_zoom([layer], zi, f"Layer '{layer.id}' is")
     return await _serve_tile(request, pool, settings, [layer], zi, xi, yi, v)
 
 
@@ -340,6 +354,7 @@ async def multi_tile(
 ) -> Response:
     """One MVT tile holding every chosen layer visible at this zoom (one MVT layer per readable registry layer)."""
     zi, xi, yi = _parse_tile(tms, z, x, y)
+    _check_zoom(chosen, zi, "The chosen layers are")
     return await _serve_tile(request, pool, settings, chosen, zi, xi, yi, v)
 
 

@@ -46,8 +46,8 @@ def test_overview_tiles_at_z10_to_12_are_small_and_hold_cells(oc: TestClient, ec
         r = oc.get(f"/collections/land_parcels/tiles/WebMercatorQuad/{z}/{t.x}/{t.y}")
         assert r.status_code == 200 and b"land_parcels" in r.content and b"overview" in r.content
         assert len(r.content) < 500 * 1024
-    t = TMS.tile(lon, lat, 9)  # below the overview: nothing
-    assert oc.get(f"/collections/land_parcels/tiles/WebMercatorQuad/9/{t.x}/{t.y}").status_code == 204
+    t = TMS.tile(lon, lat, 9)  # below the overview: outside the layer's zooms
+    assert oc.get(f"/collections/land_parcels/tiles/WebMercatorQuad/9/{t.x}/{t.y}").status_code == 404
     tj = oc.get("/collections/land_parcels/tiles/WebMercatorQuad/tilejson.json").json()
     assert tj["minzoom"] == 10
 

@@ -88,7 +88,11 @@ def test_zoom_ranges_from_registry(client: Any, tmp_path: Path) -> None:
         assert names <= visible
         assert ("land_parcels" in names) == (z >= parcels.overview_min_zoom)
     z, x, y = tile_at(parcels.overview_min_zoom - 1)
-    assert client.get(f"/collections/land_parcels/tiles/WebMercatorQuad/{z}/{x}/{y}").status_code == 204
+    r = client.get(f"/collections/land_parcels/tiles/WebMercatorQuad/{z}/{x}/{y}")
+    assert r.status_code == 404 and r.json()["minzoom"] == parcels.overview_min_zoom  # outside its zooms: not a tile
+    assert "zoom" in r.json()["detail"]
+    z, x, y = tile_at(parcels.max_zoom + 1)
+    assert client.get(f"/collections/land_parcels/tiles/WebMercatorQuad/{z}/{x}/{y}").status_code == 404
 
 
 def test_multi_layer_selection(client: Any, tmp_path: Path) -> None:
