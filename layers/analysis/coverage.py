@@ -8,7 +8,7 @@ call answers "where were we at the end of 2022?" and "where are we today?".
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import geopandas as gpd
 import pandas as pd
@@ -41,6 +41,23 @@ _COMPLETED_CODES = ("completed", "basically_completed", "built", "delivered")
 def _share(num: pd.Series, den: pd.Series) -> pd.Series:
     """Divide ``num`` by ``den``, NaN where the denominator is zero."""
     return num.astype(float) / den.astype(float).where(den != 0)
+
+
+def _summary_with_shares(
+    conn: ConnLike, q: sql.Composed, p: Params, day: dt.date, shares: Mapping[str, tuple[str, str]]
+) -> pd.DataFrame:
+    """Run a summary query, add each share column ``name: (done, all)`` with :func:`_share`, stamp ``as_of``.
+
+    Why one helper: the by-district and by-ring-zone summaries all end this way, and the share
+    rule (NaN where there is nothing to count) and the ``attrs['as_of']`` stamp must not drift
+    apart between them.
+    """
+    with connect(conn) as c:
+        df = frame(c, q, p)
+    for name, (done, total) in shares.items():
+        df[name] = _share(df[done], df[total])
+    df.attrs["as_of"] = day
+    return df
 
 
 def renovation_by_district(conn: ConnLike, as_of: dt.date | str | None = None) -> pd.DataFrame:
@@ -82,13 +99,12 @@ def renovation_by_district(conn: ConnLike, as_of: dt.date | str | None = None) -
         started=p.add("started", started),
         completed=p.add("completed", completed),
     )
-    with connect(conn) as c:
-        df = frame(c, q, p)
-    df["share_compounds"] = _share(df["compounds_completed"], df["compounds"])
-    df["share_households"] = _share(df["households_completed"], df["households"])
-    df["share_floor_area"] = _share(df["floor_area_completed_m2"], df["floor_area_m2"])
-    df.attrs["as_of"] = day
-    return df
+    shares = {
+        "share_compounds": ("compounds_completed", "compounds"),
+        "share_households": ("households_completed", "households"),
+        "share_floor_area": ("floor_area_completed_m2", "floor_area_m2"),
+    }
+    return _summary_with_shares(conn, q, p, day, shares)
 
 
 def urban_village_stages(conn: ConnLike, as_of: dt.date | str | None = None) -> pd.DataFrame:
@@ -126,12 +142,9 @@ def urban_village_stages(conn: ConnLike, as_of: dt.date | str | None = None) -> 
         ORDER BY v.district_code
         """
     ).format(uv=as_of_subquery("urban_villages", p, day), stage_cols=stage_cols, first=p.add("first", stages[0]))
-    with connect(conn) as c:
-        df = frame(c, q, p)
-    df["share_started"] = _share(df["villages_started"], df["villages"])
-    df["share_completed"] = _share(df[stages[-1]], df["villages"])
+    shares = {"share_started": ("villages_started", "villages"), "share_completed": (stages[-1], "villages")}
+    df = _summary_with_shares(conn, q, p, day, shares)
     lc = layer("urban_villages").lifecycle
-    df.attrs["as_of"] = day
     df.attrs["stages"] = {s.code: s.label for s in lc.statuses} if lc else {}
     return df
 
@@ -418,13 +431,12 @@ def ring_zone_summary(conn: ConnLike, as_of: dt.date | str | None = None) -> pd.
         srid=METRIC_SRID,
         zone_order=p.add("zone_order", zone_order),
     )
-    with connect(conn) as c:
-        df = frame(c, q, p)
-    df["share_compounds"] = _share(df["compounds_completed"], df["compounds"])
-    df["share_villages_started"] = _share(df["villages_started"], df["villages"])
-    df["share_road_opened"] = _share(df["road_opened_m"], df["road_planned_m"])
-    df.attrs["as_of"] = day
-    return df
+    shares = {
+        "share_compounds": ("compounds_completed", "compounds"),
+        "share_villages_started": ("villages_started", "villages"),
+        "share_road_opened": ("road_opened_m", "road_planned_m"),
+    }
+    return _summary_with_shares(conn, q, p, day, shares)
 
 
 __all__ = [
