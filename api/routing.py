@@ -43,6 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.db import make_pool
 from api.settings import Settings
+from api.tasks import stop_task
 from api.versions import LayerVersions, format_lsn
 
 log = logging.getLogger(__name__)
@@ -182,12 +183,7 @@ class Databases:
 
     async def close(self) -> None:
         """Stop the monitor and close the replica pools."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await stop_task(self._task)
         for r in self.replicas:
             if r._conn is not None:
                 await r._conn.close()

@@ -36,6 +36,8 @@ from typing import Any, Final
 import psycopg
 from psycopg import AsyncConnection
 
+from api.tasks import stop_task
+
 log = logging.getLogger(__name__)
 
 CHANNEL: Final = "renewal_layer_version"
@@ -162,13 +164,8 @@ class LayerVersions:
     async def stop(self) -> None:
         """Cancel the listener task."""
         self.live = False
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     def status(self) -> dict[str, Any]:
         """For ``/healthz``: whether memory is trusted and how far it has synced."""
