@@ -64,6 +64,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, Request
 from starlette.responses import JSONResponse, Response
 
+from api.asgi import HttpMiddleware
 from api.errors import RETRY_AFTER_S, problem
 from api.settings import Settings
 from layers.errors import AuthenticationError, PermissionDeniedError
@@ -377,7 +378,7 @@ def _client_address(scope: Scope) -> str:
     return str(client[0]) if client else "unknown"
 
 
-class AccessMiddleware:
+class AccessMiddleware(HttpMiddleware):
     """Request ids, authentication and rate limiting of anonymous callers (never authorization).
 
     A pure ASGI middleware (no response buffering, streaming responses pass through).
@@ -386,15 +387,12 @@ class AccessMiddleware:
     """
 
     def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+        super().__init__(app)
         self.cache = KeyCache()
         self._buckets: TokenBuckets | None = None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Handle one ASGI call."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one HTTP request."""
         fastapi_app = scope["app"]
         settings: Settings = fastapi_app.state.settings
         state = scope.setdefault("state", {})

@@ -13,8 +13,9 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from psycopg_pool import AsyncConnectionPool
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
+from api.asgi import HttpMiddleware
 from layers import city
 from layers.city import CityProfile
 
@@ -41,17 +42,11 @@ async def get_city(request: Request) -> CityProfile:
 CityDep = Annotated[CityProfile, Depends(get_city)]
 
 
-class CityContext:
+class CityContext(HttpMiddleware):
     """ASGI middleware: the app's city is :func:`layers.city.current` while a request runs."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the request with the app's city as the current one."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
         owner = scope["app"]
         profile: CityProfile | None = getattr(owner.state, "city", None)
         if profile is None:

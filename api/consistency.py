@@ -22,8 +22,9 @@ from typing import Any, Final
 import psycopg
 import psycopg_pool
 from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from api.asgi import HttpMiddleware
 from api.routing import STATE_MIN_LSN, STATE_READ_ONLY
 from api.versions import format_lsn, parse_lsn
 
@@ -69,17 +70,11 @@ async def position_after_write(app_state: Any) -> int | None:
     return int(row[0])
 
 
-class ReadYourWritesMiddleware:
+class ReadYourWritesMiddleware(HttpMiddleware):
     """Put the client's position on the request; hand out the primary's position after writes."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Read the client's position; add the primary's after a successful write."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
         state: dict[str, Any] = scope.setdefault("state", {})
         seen = request_min_lsn(scope.get("headers", []))
         state[STATE_MIN_LSN] = seen

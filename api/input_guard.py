@@ -17,6 +17,8 @@ from urllib.parse import unquote_to_bytes
 
 from starlette.exceptions import HTTPException
 
+from api.asgi import HttpMiddleware
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -91,18 +93,15 @@ def check_body(body: bytes, content_type: str) -> None:
             return  # malformed JSON: the route's parser answers it with its own 400
 
 
-class InputGuardMiddleware:
+class InputGuardMiddleware(HttpMiddleware):
     """Refuse unsafe text before routing (see the module docstring)."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_body_bytes = max_body_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the request, then pass it on (with its body replayed) or answer 400/413."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
         try:
             raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
             check_text(unquote_to_bytes(raw_path), "path", max_chars=MAX_PATH_CHARS)

@@ -39,8 +39,9 @@ import psycopg_pool
 from psycopg import AsyncConnection
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from api.asgi import HttpMiddleware
 from api.db import make_pool
 from api.settings import Settings
 from api.tasks import stop_task
@@ -237,19 +238,16 @@ class ReadPool:
             await replica.pool.putconn(conn)
 
 
-class ReplicaRetryMiddleware:
+class ReplicaRetryMiddleware(HttpMiddleware):
     """Run a safe request once more on the primary when a replica failed under it.
 
     Only GET/HEAD (no body to replay). The first attempt's response is withheld only if its
     status is 5xx and a replica failure was recorded; otherwise it passes through untouched.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request through; replay it on the primary if a replica failed under it."""
-        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+        if scope["method"] not in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
         state: dict[str, Any] = scope.setdefault("state", {})

@@ -1,0 +1,28 @@
+"""The base of the app's pure ASGI middlewares."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+
+class HttpMiddleware:
+    """A pure ASGI middleware that acts on HTTP requests only; subclasses implement :meth:`handle`.
+
+    Why a base class: every middleware of the app must hand the lifespan (and any websocket)
+    call to the app untouched, or startup and shutdown never reach it. That pass-through was
+    written out in each middleware; here it is one rule, and a subclass sees only HTTP scopes.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass a non-HTTP call straight through; hand an HTTP request to :meth:`handle`."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one HTTP request (``scope["type"] == "http"``)."""
+        raise NotImplementedError
