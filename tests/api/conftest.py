@@ -7,12 +7,12 @@ features stay exact whatever order the suite runs in.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 
+from tests.api.edit_support import role_keys
 from tests.conftest import scratch_demo_database
 
 
@@ -33,12 +33,4 @@ def econn(edit_db: str) -> Iterator[psycopg.Connection]:
 @pytest.fixture(scope="session")
 def keys(edit_db: str) -> dict[str, str]:
     """API keys per role in the editing database, created with the real ``renewal users`` code."""
-    from api.cli.users import add_user
-
-    tag = uuid.uuid4().hex[:6]
-    return {
-        "admin": add_user(edit_db, f"admin_{tag}", "admin", []),
-        "viewer": add_user(edit_db, f"viewer_{tag}", "viewer", []),
-        "editor_in": add_user(edit_db, f"yuhua_{tag}", "editor", ["裕华区"]),
-        "editor_out": add_user(edit_db, f"qiaoxi_{tag}", "editor", ["130104"]),
-    }
+    return role_keys(edit_db)

@@ -29,6 +29,33 @@ LAYER_PROPS: dict[str, dict[str, Any]] = {
 }
 
 
+EDIT_USERS: dict[str, tuple[str, str, list[str]]] = {
+    "admin": ("admin", "admin", []),
+    "viewer": ("viewer", "viewer", []),
+    "editor_in": ("yuhua", "editor", ["裕华区"]),
+    "editor_out": ("qiaoxi", "editor", ["130104"]),
+}
+"""The API tests' users: key name -> (user name prefix, role, districts)."""
+REVIEW_USERS: dict[str, tuple[str, str, list[str]]] = {
+    **EDIT_USERS,
+    "reviewer": ("rev", "reviewer", []),
+    "reviewer_qiaoxi": ("revqx", "reviewer", ["130104"]),
+}
+"""The editing users and two reviewers, one of them for 桥西区 only."""
+
+
+def role_keys(db_url: str, users: dict[str, tuple[str, str, list[str]]] = EDIT_USERS) -> dict[str, str]:
+    """API keys of ``users`` in ``db_url``, created with the real ``renewal users`` code (unique names).
+
+    Why one function: the shared editing database (conftest's ``keys``) and a module with a
+    database of its own (test_submissions' ``people``) need the same users; the list lives here once.
+    """
+    from api.cli.users import add_user
+
+    tag = uuid.uuid4().hex[:6]
+    return {key: add_user(db_url, f"{prefix}_{tag}", role, where) for key, (prefix, role, where) in users.items()}
+
+
 def unique(prefix: str = "T") -> str:
     """A unique feature code."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"

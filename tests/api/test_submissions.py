@@ -18,7 +18,17 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from tests.api.edit_support import QIAOXI, YUHUA, auth, insert_feature, make_client, point_in, row_md5
+from tests.api.edit_support import (
+    QIAOXI,
+    REVIEW_USERS,
+    YUHUA,
+    auth,
+    insert_feature,
+    make_client,
+    point_in,
+    role_keys,
+    row_md5,
+)
 from tests.conftest import scratch_demo_database
 
 TODAY_MINUS = "2025-06-01"  # inside the 14th five-year plan, so compounds_advanced_fyp counts it
@@ -50,27 +60,16 @@ def review_db() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture()
-def econn(review_db: str) -> Iterator[psycopg.Connection]:
-    """An autocommit connection (as the owner) to this module's database."""
-    with psycopg.connect(review_db, autocommit=True) as c:
-        yield c
+@pytest.fixture(scope="module")
+def edit_db(review_db: str) -> str:
+    """In this module the editing database is its own, so conftest's ``econn`` connects to it."""
+    return review_db
 
 
 @pytest.fixture(scope="module")
 def people(review_db: str) -> dict[str, str]:
-    """API keys per role, created with the real ``renewal users`` code."""
-    from api.cli.users import add_user
-
-    tag = uuid.uuid4().hex[:6]
-    return {
-        "admin": add_user(review_db, f"admin_{tag}", "admin", []),
-        "viewer": add_user(review_db, f"viewer_{tag}", "viewer", []),
-        "editor_in": add_user(review_db, f"yuhua_{tag}", "editor", ["裕华区"]),
-        "editor_out": add_user(review_db, f"qiaoxi_{tag}", "editor", ["130104"]),
-        "reviewer": add_user(review_db, f"rev_{tag}", "reviewer", []),
-        "reviewer_qiaoxi": add_user(review_db, f"revqx_{tag}", "reviewer", ["130104"]),
-    }
+    """API keys per role (editing users and reviewers), created with the real ``renewal users`` code."""
+    return role_keys(review_db, REVIEW_USERS)
 
 
 @pytest.fixture(scope="module")
