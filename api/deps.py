@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Header, Path, Request
 from psycopg_pool import AsyncConnectionPool
 
 from api.routing import STATE_READ_ONLY, ReadPool
@@ -54,3 +54,12 @@ PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
 ReadPoolDep = Annotated[ReadPool, Depends(get_read_pool)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 LayerDep = Annotated[Layer, Depends(get_layer)]
+
+# Request headers of the write routes (Part 4 edits and submissions), declared once so that every
+# route documents them alike and reads them under the same alias.
+ContentCrsHeader = Annotated[str | None, Header(alias="Content-Crs", description="CRS of the coordinates")]
+IfMatchHeader = Annotated[
+    str | None,
+    Header(alias="If-Match", description="ETag of the feature as last read; when given, a stale one is 412 "
+                                         "(optimistic locking)"),
+]

@@ -25,15 +25,15 @@ request id.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final
+from typing import Any, Final
 
 import orjson
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from psycopg import sql
 from starlette.responses import Response
 
 from api.access import ReadableLayer, WritableLayer, WriteAccess, writable_layer
-from api.deps import PoolDep, SettingsDep
+from api.deps import ContentCrsHeader, IfMatchHeader, PoolDep, SettingsDep
 from api.errors import problem
 from api.ogc.links import base_url
 from gis.errors import InvalidInputError
@@ -175,7 +175,7 @@ async def create_item(
     grant: WritableLayer,
     pool: PoolDep,
     settings: SettingsDep,
-    content_crs: Annotated[str | None, Header(alias="Content-Crs", description="CRS of the coordinates")] = None,
+    content_crs: ContentCrsHeader = None,
 ) -> Response:
     """Create a feature from a plain GeoJSON Feature; ``Location`` names the new feature's URL.
 
@@ -213,9 +213,6 @@ async def _update(request: Request, grant: WriteAccess, pool: Any, feature_id: s
     return Response(result.feature, media_type=GEOJSON, headers={"ETag": result.etag})
 
 
-_IF_MATCH_DOC: Final = "ETag of the feature as last read; when given, a stale one is 412 (optimistic locking)"
-
-
 @router.put(
     "/collections/{collection_id}/items/{feature_id}",
     summary="Replace a feature",
@@ -228,8 +225,8 @@ async def replace_item(
     grant: WritableLayer,
     pool: PoolDep,
     feature_id: str,
-    if_match: Annotated[str | None, Header(alias="If-Match", description=_IF_MATCH_DOC)] = None,
-    content_crs: Annotated[str | None, Header(alias="Content-Crs", description="CRS of the coordinates")] = None,
+    if_match: IfMatchHeader = None,
+    content_crs: ContentCrsHeader = None,
 ) -> Response:
     """Replace every property and the geometry; properties left out become empty."""
     return await _update(request, grant, pool, feature_id, if_match, content_crs, merge=False)
@@ -247,8 +244,8 @@ async def patch_item(
     grant: WritableLayer,
     pool: PoolDep,
     feature_id: str,
-    if_match: Annotated[str | None, Header(alias="If-Match", description=_IF_MATCH_DOC)] = None,
-    content_crs: Annotated[str | None, Header(alias="Content-Crs", description="CRS of the coordinates")] = None,
+    if_match: IfMatchHeader = None,
+    content_crs: ContentCrsHeader = None,
 ) -> Response:
     """Change only what the patch names (``null`` clears a property); e.g. a status with its effective date."""
     return await _update(request, grant, pool, feature_id, if_match, content_crs, merge=True)
@@ -265,7 +262,7 @@ async def delete_item(
     grant: WritableLayer,
     pool: PoolDep,
     feature_id: str,
-    if_match: Annotated[str | None, Header(alias="If-Match", description=_IF_MATCH_DOC)] = None,
+    if_match: IfMatchHeader = None,
 ) -> Response:
     """Remove the feature from the layer, keeping its last state in ``renewal.tombstones``."""
     layer, ctx = grant.layer, grant.context

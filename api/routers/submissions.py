@@ -23,14 +23,13 @@ from pathlib import Path
 from typing import Annotated, Any, Final
 
 import orjson
-from fastapi import APIRouter, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from api.access import Public, ReadableLayer, ReadAccessDep, ReviewerOnly, SubmissionReader, Submitter
 from api.db import connect_sync
-from api.deps import PoolDep
-from api.settings import Settings
+from api.deps import ContentCrsHeader, PoolDep, get_registry, get_settings
 from gis.errors import InvalidInputError, NotFoundError
 from layers import attachments as att
 from layers import submissions as sub
@@ -39,7 +38,6 @@ from layers.editing import parse_content_crs, required_properties, writable_prop
 from layers.errors import PayloadTooLargeError
 from layers.progress import parse_as_of
 from layers.query import parse_feature_id
-from layers.registry import Registry
 
 ORDER = 45
 router = APIRouter(tags=["submissions"])
@@ -59,20 +57,10 @@ async def _json(request: Request) -> Any:
         raise InvalidInputError(f"The request body is not valid JSON: {exc}.") from None
 
 
-def _registry(request: Request) -> Registry:
-    registry: Registry = request.app.state.registry
-    return registry
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 async def _created(request: Request, pool: Any, sid: int, who: sub.Reviewer) -> Response:
     async with pool.connection() as conn:
-        body = await sub.get_submission(conn, _registry(request), sid, scope=None, caller=who.name,
-                                        max_distance_m=_settings(request).photo_max_distance_m)
+        body = await sub.get_submission(conn, get_registry(request), sid, scope=None, caller=who.name,
+                                        max_distance_m=get_settings(request).photo_max_distance_m)
     location = str(request.url_for("get_submission", sid=str(sid)))
     return JSONResponse(body, status_code=201, headers={"Location": location})
 
@@ -89,7 +77,7 @@ _SUBMISSION_BODY: Final[dict[str, Any]] = {"requestBody": {"required": True, "co
              summary="Propose a change to a feature (waits for review)", openapi_extra=_SUBMISSION_BODY)
 async def submit_change(
     request: Request, grant: Submitter, pool: PoolDep, feature_id: str,
-    content_crs: Annotated[str | None, Header(alias="Content-Crs", description="CRS of the coordinates")] = None,
+    content_crs: ContentCrsHeader = None,
 ) -> Response:
     """Record the proposed properties/geometry/status with effective date, document and note."""
     layer, who = grant
@@ -104,7 +92,7 @@ async def submit_change(
              summary="Propose a new feature (waits for review)", openapi_extra=_SUBMISSION_BODY)
 async def submit_new(
     request: Request, grant: Submitter, pool: PoolDep,
-    content_crs: Annotated[str | None, Header(alias="Content-Crs", description="CRS of the coordinates")] = None,
+    content_crs: ContentCrsHeader = None,
 ) -> Response:
     """A complete GeoJSON Feature (geometry and required properties) plus ``change``."""
     layer, who = grant
@@ -124,7 +112,7 @@ async def list_submissions(
 ) -> JSONResponse:
     """Filter by status, district and layer; editors see their districts, city reviewers everything."""
     async with pool.connection() as conn:
-        items = await sub.list_submissions(conn, _registry(request), scope=who.districts, caller=who.name,
+        items = await sub.list_submissions(conn, get_registry(request), scope=who.districts, caller=who.name,
                                            status=status or None, district=district or None,
                                            collection=collection or None, limit=limit)
     return JSONResponse({"submissions": items, "numberReturned": len(items)})
@@ -140,8 +128,8 @@ def _sid(sid: str) -> int:
 async def get_submission(request: Request, who: SubmissionReader, pool: PoolDep, sid: str) -> JSONResponse:
     """The feature before, the proposed change, every step of its review, and its attachments."""
     async with pool.connection() as conn:
-        body = await sub.get_submission(conn, _registry(request), _sid(sid), scope=who.districts, caller=who.name,
-                                        max_distance_m=_settings(request).photo_max_distance_m)
+        body = await sub.get_submission(conn, get_registry(request), _sid(sid), scope=who.districts, caller=who.name,
+                                        max_distance_m=get_settings(request).photo_max_distance_m)
     return JSONResponse(body)
 
 
@@ -159,7 +147,7 @@ async def approve(request: Request, who: ReviewerOnly, pool: PoolDep, sid: str) 
     """409 when it is no longer pending or the feature changed after it was submitted."""
     comment = _comment(await _json(request))
     async with pool.connection() as conn:
-        out = await sub.approve_submission(conn, _registry(request), _sid(sid), who, comment)
+        out = await sub.approve_submission(conn, get_registry(request), _sid(sid), who, comment)
     return JSONResponse(out)
 
 
@@ -176,14 +164,14 @@ async def return_(request: Request, who: ReviewerOnly, pool: PoolDep, sid: str) 
              openapi_extra=_SUBMISSION_BODY)
 async def resubmit(
     request: Request, who: SubmissionReader, pool: PoolDep, sid: str,
-    content_crs: Annotated[str | None, Header(alias="Content-Crs", description="CRS of the coordinates")] = None,
+    content_crs: ContentCrsHeader = None,
 ) -> JSONResponse:
     """The corrected proposal replaces the returned one; the submission is pending again."""
     body = await _json(request)
     async with pool.connection() as conn:
-        await sub.resubmit_submission(conn, _registry(request), _sid(sid), body, who, parse_content_crs(content_crs))
-        out = await sub.get_submission(conn, _registry(request), _sid(sid), scope=None, caller=who.name,
-                                       max_distance_m=_settings(request).photo_max_distance_m)
+        await sub.resubmit_submission(conn, get_registry(request), _sid(sid), body, who, parse_content_crs(content_crs))
+        out = await sub.get_submission(conn, get_registry(request), _sid(sid), scope=None, caller=who.name,
+                                       max_distance_m=get_settings(request).photo_max_distance_m)
     return JSONResponse(out)
 
 
@@ -191,7 +179,7 @@ async def resubmit(
              summary="Attach a photo (JPEG, PNG, HEIC) or PDF; answers its SHA-256")
 async def upload(request: Request, who: SubmissionReader, pool: PoolDep, sid: str, file: UploadFile) -> JSONResponse:
     """Multipart form with the field ``file``; types are recognised from the bytes."""
-    settings = _settings(request)
+    settings = get_settings(request)
     number = _sid(sid)
     data = await file.read(settings.attachment_max_bytes + 1)
     info = await asyncio.to_thread(att.store_file, settings.storage_dir, data, file.filename,
@@ -208,7 +196,7 @@ async def upload(request: Request, who: SubmissionReader, pool: PoolDep, sid: st
 @router.get("/attachments/{sha256}", summary="An attachment or thumbnail, for callers who may read its feature")
 async def get_attachment(request: Request, access: ReadAccessDep, pool: PoolDep, sha256: str) -> Response:
     """404 unless the file belongs to a submission of a layer the caller may read (pending ones: signed in)."""
-    path = att.attachment_path(_settings(request).storage_dir, sha256.lower())
+    path = att.attachment_path(get_settings(request).storage_dir, sha256.lower())
     async with pool.connection() as conn:
         media = await sub.may_read_attachment(conn, sha256.lower(), [lyr.id for lyr in access.readable()],
                                               signed_in=not access.principal.is_anonymous)
@@ -265,7 +253,7 @@ async def due(
     if district and not (len(district) == 6 and district.isascii() and district.isdigit()):
         raise InvalidInputError(f"district must be a 6-digit adcode such as 130108; got {district[:16]!r}.")
     readable = {lyr.id for lyr in access.readable()}
-    settings = _settings(request)
+    settings = get_settings(request)
 
     def build() -> list[dict[str, Any]]:
         with connect_sync(settings) as conn:
