@@ -31,7 +31,7 @@ import psycopg
 
 from layers.plan import get_catalog
 from layers.plan.models import Indicator
-from layers.progress import STATUS_LABELS, classify
+from layers.progress import STATUS_LABELS, classify, elapsed_fraction
 
 ABOUT_TOLERANCE = 0.02
 
@@ -63,14 +63,6 @@ ORDER BY r.indicator_id, r.district_code, r.report_date DESC, r.id DESC
 """
 
 
-def _fraction(ind: Indicator, as_of: dt.date) -> float:
-    if as_of >= ind.deadline:
-        return 1.0
-    if as_of <= ind.start:
-        return 0.0
-    return (as_of - ind.start).days / (ind.deadline - ind.start).days
-
-
 def _met(ind: Indicator, value: float) -> bool:
     assert ind.value is not None
     if ind.direction == "at_least":
@@ -100,7 +92,7 @@ def indicator_record(ind: Indicator, as_of: dt.date, row: tuple[Any, ...] | None
         }
     span = ind.value - base
     percent = 100.0 if span == 0 else 100.0 * (value - base) / span
-    fraction = _fraction(ind, as_of)
+    fraction = elapsed_fraction(ind, as_of)
     # compare progress along the way (value − base) with the expected share of (target − base)
     done, goal = (value - base, span) if span > 0 else (base - value, -span)
     status = "met" if _met(ind, value) else classify(done, goal if goal > 0 else 1.0, goal * fraction, as_of,
@@ -164,7 +156,7 @@ class DistrictIndicator:
     @property
     def status(self) -> str:
         """The status (met, on_track, at_risk, behind, missed) by the thresholds of :mod:`layers.progress`."""
-        expected = self.quota * _fraction(self.indicator, self.as_of)
+        expected = self.quota * elapsed_fraction(self.indicator, self.as_of)
         return classify(self.value, self.quota, expected, self.as_of, self.indicator.deadline)
 
 

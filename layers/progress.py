@@ -167,13 +167,17 @@ class Quarter:
 # --------------------------------------------------------------------------- arithmetic
 
 
-def elapsed_fraction(target: Target, as_of: dt.date) -> float:
-    """Share of the target's period elapsed by ``as_of`` (0 before start, 1 from the deadline)."""
-    if as_of >= target.deadline:
+def elapsed_fraction(period: Target | Indicator, as_of: dt.date) -> float:
+    """Share of the period (``start`` to ``deadline``) elapsed by ``as_of``: 0 before start, 1 from the deadline.
+
+    The expected progress of a target and of a reported indicator (:mod:`layers.indicators`) is
+    this share of the goal; one rule for both, so the two never disagree about a date.
+    """
+    if as_of >= period.deadline:
         return 1.0
-    if as_of <= target.start:
+    if as_of <= period.start:
         return 0.0
-    return (as_of - target.start).days / (target.deadline - target.start).days
+    return (as_of - period.start).days / (period.deadline - period.start).days
 
 
 def classify(actual: float, goal: float, expected: float, as_of: dt.date, deadline: dt.date) -> str:
