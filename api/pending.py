@@ -18,7 +18,7 @@ from psycopg import AsyncConnection
 from api.auth import require_authenticated
 from layers.submissions import PENDING_NOTICE, counted_changes
 
-__all__ = ["PENDING_NOTICE", "IncludePending", "counted_picture"]
+__all__ = ["PENDING_NOTICE", "IncludePending", "counted_picture", "pending_notice"]
 
 IncludePending = Annotated[bool, Query(description="Also count pending submissions (signed-in callers; marked "
                                                   "in the answer). Default: approved changes only.")]
@@ -36,3 +36,8 @@ async def counted_picture(request: Request, conn: AsyncConnection[Any],
         require_authenticated(request)  # a preview of unreviewed data
     async with counted_changes(conn, request.app.state.registry, include_pending) as applied:
         yield applied
+
+
+def pending_notice(applied: int | None) -> str | None:
+    """What an output counting pending submissions says (None: approved changes only, nothing to say)."""
+    return None if applied is None else f"{PENDING_NOTICE}（{applied} 项待审核填报 pending submissions applied）"

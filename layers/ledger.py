@@ -7,11 +7,18 @@ the date and the date they reached the target's status. A layer ledger lists eve
 feature that exists on the date with its attributes and status as of the date, one sheet
 per district. Rows come from SQL; the status as of the date and what counts toward a
 target are the rules of :mod:`layers.history`.
+
+The workbooks are built from rows (:func:`target_workbook`, :func:`layer_workbook`) read on a
+sync connection (the CLI: :func:`target_ledger`, :func:`layer_ledger`) or an async one (the
+API: :func:`atarget_ledger_xlsx`, :func:`alayer_ledger_xlsx`, which may read inside
+:func:`layers.submissions.counted_changes`). A ledger that counts pending submissions says so
+on every sheet: 【含待审核】 before the title and the notice under it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +32,20 @@ from layers.history import Params, status_join, target_features, target_filter_s
 from layers.models import Layer
 from layers.plan import get_catalog
 from layers.plan.models import Target
-from layers.progress import STATUS_LABELS, district_names, progress_as_of
+from layers.progress import (
+    STATUS_LABELS,
+    TargetProgress,
+    adistrict_names,
+    aprogress_as_of,
+    district_names,
+    progress_as_of,
+)
 from layers.registry import get_registry
 
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 DEMO_NOTE = "注：演示数据为合成数据，非官方统计。"
+PENDING_MARK = "【含待审核】"
+"""Before the title of every sheet of a ledger that counts pending submissions."""
 
 
 def _sheet_title(name: str, used: set[str]) -> str:
@@ -43,11 +59,16 @@ def _sheet_title(name: str, used: set[str]) -> str:
     return title
 
 
-def _write_table(ws: Any, headers: list[str], rows: list[list[Any]], title: str | None = None) -> None:
+def _write_table(ws: Any, headers: list[str], rows: list[list[Any]], title: str | None = None,
+                 pending_notice: str | None = None) -> None:
     r0 = 1
+    if pending_notice:
+        title = f"{PENDING_MARK}{title or ''}"
     if title:
         ws.cell(row=1, column=1, value=title).font = Font(bold=True, size=13)
         r0 = 3
+    if pending_notice:
+        ws.cell(row=2, column=1, value=f"⚠ {pending_notice}").font = Font(bold=True, color="B35900")
     for j, h in enumerate(headers, start=1):
         c = ws.cell(row=r0, column=j, value=h)
         c.font = Font(bold=True)
@@ -62,12 +83,8 @@ def _write_table(ws: Any, headers: list[str], rows: list[list[Any]], title: str 
     ws.freeze_panes = ws.cell(row=r0 + 1, column=1)
 
 
-def target_rows(conn: psycopg.Connection[Any], target: Target, as_of: dt.date) -> list[tuple[Any, ...]]:
-    """Features of a target's list or already counting, as of a date.
-
-    Columns: ``district_code, code, name, status, since, reached_on, value, counts``. A listed
-    feature absent on the date (rule 3 of :mod:`layers.history`) has a NULL status.
-    """
+def target_rows_query(target: Target, as_of: dt.date) -> tuple[sql.Composed, Params]:
+    """The query of :func:`target_rows` (one statement for sync and async connections)."""
     registry = get_registry()
     params = Params()
     field = {"count": None, "area_mu": "area_mu", "length_km": "length_m", "spaces": "spaces", "units": "units"}[
@@ -87,18 +104,58 @@ def target_rows(conn: psycopg.Connection[Any], target: Target, as_of: dt.date) -
         features=target_features(target, as_of, params, registry=registry, include_absent=True),
         list_filters=target_filter_sql(target, params, with_list=True),
     )
+    return query, params
+
+
+def target_rows(conn: psycopg.Connection[Any], target: Target, as_of: dt.date) -> list[tuple[Any, ...]]:
+    """Features of a target's list or already counting, as of a date.
+
+    Columns: ``district_code, code, name, status, since, reached_on, value, counts``. A listed
+    feature absent on the date (rule 3 of :mod:`layers.history`) has a NULL status.
+    """
+    query, params = target_rows_query(target, as_of)
     return list(conn.execute(query, params).fetchall())
+
+
+async def atarget_rows(conn: psycopg.AsyncConnection[Any], target: Target, as_of: dt.date) -> list[tuple[Any, ...]]:
+    """:func:`target_rows` on an async connection (the API)."""
+    query, params = target_rows_query(target, as_of)
+    cur = await conn.execute(query, params)
+    return list(await cur.fetchall())
 
 
 def target_ledger(conn: psycopg.Connection[Any], target: Target, as_of: dt.date, path: Path) -> Path:
     """Write the XLSX ledger of one target as of a date; return the path."""
+    wb = target_workbook(target, as_of, district_names(conn), progress_as_of(conn, as_of, [target], by_district=True),
+                         target_rows(conn, target, as_of))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
+
+
+async def atarget_ledger_xlsx(conn: psycopg.AsyncConnection[Any], target: Target, as_of: dt.date, *,
+                              pending_notice: str | None = None) -> bytes:
+    """The XLSX ledger of one target read on an async connection, as bytes (marked when ``pending_notice``)."""
+    records = await aprogress_as_of(conn, as_of, [target], by_district=True)
+    wb = target_workbook(target, as_of, await adistrict_names(conn), records, await atarget_rows(conn, target, as_of),
+                         pending_notice=pending_notice)
+    return _xlsx(wb)
+
+
+def _xlsx(wb: Workbook) -> bytes:
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def target_workbook(target: Target, as_of: dt.date, names: dict[str, str], records: list[TargetProgress],
+                    feature_rows: list[tuple[Any, ...]], *, pending_notice: str | None = None) -> Workbook:
+    """The target ledger's workbook: the summary by district, then each district's features."""
     registry = get_registry()
     layer = registry.get(target.layer)
     assert layer.lifecycle is not None
     labels = {s.code: s.label for s in layer.lifecycle.statuses}
-    names = district_names(conn)
     catalog = get_catalog()
-    records = progress_as_of(conn, as_of, [target], by_district=True)
     wb = Workbook()
     ws = wb.active
     assert ws is not None
@@ -109,7 +166,8 @@ def target_ledger(conn: psycopg.Connection[Any], target: Target, as_of: dt.date,
     rows = [[r.district_code or "全市", names.get(r.district_code or "", "全市"), round(r.goal, 2),
              round(r.actual, 2), round(r.percent, 1), round(r.expected, 2), STATUS_LABELS[r.status], r.features]
             for r in records]
-    _write_table(ws, headers, rows, title=f"{target.title} 台账（截至 {as_of.isoformat()}）")
+    _write_table(ws, headers, rows, title=f"{target.title} 台账（截至 {as_of.isoformat()}）",
+                 pending_notice=pending_notice)
     info_row = len(rows) + 6
     task = catalog.task(target.task)
     for k, (key, val) in enumerate([
@@ -121,7 +179,6 @@ def target_ledger(conn: psycopg.Connection[Any], target: Target, as_of: dt.date,
     ]):
         ws.cell(row=info_row + k, column=1, value=key).font = Font(bold=True)
         ws.cell(row=info_row + k, column=2, value=val)
-    feature_rows = target_rows(conn, target, as_of)
     by_district: dict[str, list[list[Any]]] = {}
     for d, code, name, status, since, reached, value, counts in feature_rows:
         by_district.setdefault(d or "", []).append([
@@ -132,15 +189,13 @@ def target_ledger(conn: psycopg.Connection[Any], target: Target, as_of: dt.date,
                 f"达到“{labels[target.status]}”日期", f"数量（{target.unit}）", "计入目标"]
     for d in sorted(by_district):
         sheet = wb.create_sheet(_sheet_title(names.get(d, d or "未落区县"), used))
-        _write_table(sheet, fheaders, by_district[d], title=f"{names.get(d, d)} · {target.title}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
-    return path
+        _write_table(sheet, fheaders, by_district[d], title=f"{names.get(d, d)} · {target.title}",
+                     pending_notice=pending_notice)
+    return wb
 
 
-def layer_ledger(conn: psycopg.Connection[Any], layer: Layer, as_of: dt.date, path: Path) -> Path:
-    """Write the XLSX ledger of a layer (every feature, status as of a date), one sheet per district."""
-    names = district_names(conn)
+def layer_rows_query(layer: Layer, as_of: dt.date) -> tuple[sql.Composed, Params]:
+    """The rows of a layer ledger: district, code, name, the non-generated fields, measure, status and since."""
     cols = [f.name for f in layer.fields if not f.generated]
     measure = layer.measure_field
     select: list[sql.Composable] = [sql.SQL("t.district_code"), sql.SQL("t.code"), sql.SQL("t.name")]
@@ -156,7 +211,32 @@ def layer_ledger(conn: psycopg.Connection[Any], layer: Layer, as_of: dt.date, pa
     query = sql.SQL("SELECT {cols} FROM {table} AS t {status} ORDER BY t.district_code, t.code").format(
         cols=sql.SQL(", ").join(select), table=sql.Identifier(layer.schema_name, layer.table), status=status,
     )
-    rows = conn.execute(query, params).fetchall()
+    return query, params
+
+
+def layer_ledger(conn: psycopg.Connection[Any], layer: Layer, as_of: dt.date, path: Path) -> Path:
+    """Write the XLSX ledger of a layer (every feature, status as of a date), one sheet per district."""
+    query, params = layer_rows_query(layer, as_of)
+    wb = layer_workbook(layer, as_of, district_names(conn), list(conn.execute(query, params).fetchall()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
+
+
+async def alayer_ledger_xlsx(conn: psycopg.AsyncConnection[Any], layer: Layer, as_of: dt.date, *,
+                             pending_notice: str | None = None) -> bytes:
+    """The XLSX ledger of a layer read on an async connection, as bytes (marked when ``pending_notice``)."""
+    query, params = layer_rows_query(layer, as_of)
+    cur = await conn.execute(query, params)
+    rows = list(await cur.fetchall())
+    return _xlsx(layer_workbook(layer, as_of, await adistrict_names(conn), rows, pending_notice=pending_notice))
+
+
+def layer_workbook(layer: Layer, as_of: dt.date, names: dict[str, str], rows: list[tuple[Any, ...]], *,
+                   pending_notice: str | None = None) -> Workbook:
+    """The layer ledger's workbook from the rows of :func:`layer_rows_query`."""
+    cols = [f.name for f in layer.fields if not f.generated]
+    measure = layer.measure_field
     headers = [layer.code_label, layer.name_label] + [layer.field(c).label for c in cols]
     if measure:
         headers.append(layer.field(measure).label if measure in {f.name for f in layer.fields} else measure)
@@ -179,13 +259,14 @@ def layer_ledger(conn: psycopg.Connection[Any], layer: Layer, as_of: dt.date, pa
     used: set[str] = set()
     ws.title = _sheet_title("汇总", used)
     summary = [[d or "—", names.get(d, "未落区县"), len(v)] for d, v in sorted(by_district.items())]
-    _write_table(ws, ["区县代码", "区县", "数量"], summary, title=f"{layer.title} 台账（截至 {as_of.isoformat()}）")
+    _write_table(ws, ["区县代码", "区县", "数量"], summary, title=f"{layer.title} 台账（截至 {as_of.isoformat()}）",
+                 pending_notice=pending_notice)
     ws.cell(row=len(summary) + 5, column=1, value=DEMO_NOTE)
     for d in sorted(by_district):
-        _write_table(wb.create_sheet(_sheet_title(names.get(d, d or "未落区县"), used)), headers, by_district[d])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
-    return path
+        name = names.get(d, d or "未落区县")
+        _write_table(wb.create_sheet(_sheet_title(name, used)), headers, by_district[d],
+                     title=f"{name} · {layer.title}" if pending_notice else None, pending_notice=pending_notice)
+    return wb
 
 
 def ledger_document_context(conn: psycopg.Connection[Any], target: Target, as_of: dt.date) -> dict[str, Any]:

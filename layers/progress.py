@@ -542,9 +542,18 @@ def ranking_from_records(
     return out
 
 
+_DISTRICT_NAMES_SQL = "SELECT code, name FROM renewal.districts"
+
+
 def district_names(conn: psycopg.Connection[Any]) -> dict[str, str]:
     """District names by adcode, from ``renewal.districts``."""
-    return {code: name for code, name in conn.execute("SELECT code, name FROM renewal.districts").fetchall()}
+    return {code: name for code, name in conn.execute(_DISTRICT_NAMES_SQL).fetchall()}
+
+
+async def adistrict_names(conn: psycopg.AsyncConnection[Any]) -> dict[str, str]:
+    """:func:`district_names` on an async connection (the API)."""
+    cur = await conn.execute(_DISTRICT_NAMES_SQL)
+    return {code: name for code, name in await cur.fetchall()}
 
 
 def active_indicators(indicators: Sequence[Indicator], quarter: Quarter) -> list[Indicator]:

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 
 from api.access import ReadableLayer, ReadAccessDep
 from api.deps import PoolDep, SettingsDep
-from api.pending import PENDING_NOTICE, IncludePending, counted_picture
+from api.pending import IncludePending, counted_picture, pending_notice
 from gis.errors import InvalidInputError
 from layers.errors import UnknownStatusError
 from layers.maps import BASEMAPS, layer_map, progress_map, render
@@ -30,11 +30,6 @@ def _basemap(value: str) -> str:
     if value not in BASEMAPS:
         raise InvalidInputError(f"basemap must be one of {', '.join(BASEMAPS)}; got {value!r}.")
     return value
-
-
-def _notice(pending: int | None) -> str | None:
-    """What a map counting pending submissions says (None: approved changes only)."""
-    return None if pending is None else f"{PENDING_NOTICE}（{pending} 项待审核填报 pending submissions applied）"
 
 
 @router.get("/maps/progress", response_class=HTMLResponse, summary="Progress map as of a date (one target or all)")
@@ -59,7 +54,7 @@ async def map_progress(
     date = parse_as_of(as_of)
     async with pool.connection() as conn, counted_picture(request, conn, include_pending) as pending:
         m = await progress_map(conn, date, target, basemap=_basemap(basemap), tianditu_key=settings.tianditu_key,
-                               pending_notice=_notice(pending))
+                               pending_notice=pending_notice(pending))
     return HTMLResponse(render(m))
 
 
@@ -90,5 +85,5 @@ async def map_layer(
         statuses = resolved
     async with pool.connection() as conn, counted_picture(request, conn, include_pending) as pending:
         m = await layer_map(conn, layer, date, statuses or None, basemap=_basemap(basemap),
-                            tianditu_key=settings.tianditu_key, pending_notice=_notice(pending))
+                            tianditu_key=settings.tianditu_key, pending_notice=pending_notice(pending))
     return HTMLResponse(render(m))

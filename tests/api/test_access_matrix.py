@@ -162,7 +162,7 @@ def _expected(decl: set[str], path: str, role: str, s: Sample, shape: str, has_l
     if "read_access" in decl and anon:
         if path == "/maps/progress" and (shape == "default" or closed):
             return {401}  # the whole plan's map draws the restricted target layer
-        names_layer = any(f"{{{p}}}" in path for p in ("collection_id", "layer")) or path in (
+        names_layer = any(f"{{{p}}}" in path for p in ("collection_id", "layer", "target")) or path in (
             "/query/nearest", "/viewer/status-as-of", "/viewer/target-features")
         if closed and has_layer_param and (shape == "named" or names_layer):
             return {401} if path != "/viewer/target-features" or TARGETS[s.layer] else None

@@ -508,3 +508,48 @@ def test_maps_count_pending_only_when_switched_on_and_say_so(sc: TestClient, peo
     assert done(marked) >= done(plain) + 1
     # nothing was written
     assert row_md5(econn, "old_compounds", fid) == md5
+
+
+def test_ledgers_count_pending_only_when_switched_on_and_say_so(sc: TestClient, people: dict[str, str],
+                                                                 econn: psycopg.Connection) -> None:
+    """The XLSX ledgers use the switch of /progress: approved only by default, every sheet marked when asked."""
+    from openpyxl import load_workbook
+
+    fid = _demo_compound(econn)
+    code = econn.execute("SELECT code FROM renewal.old_compounds WHERE id = %s", (fid,)).fetchone()[0]
+    assert _submit(sc, people, "editor_in", fid, props={"renovation_year": 2023}).status_code == 201
+
+    def book(url: str, pending: bool) -> Any:
+        params = {"include_pending": "true"} if pending else {}
+        r = sc.get(url, params=params, headers=auth(people, "viewer"))
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"].startswith("application/vnd.openxmlformats")
+        assert ("with-pending" in r.headers["content-disposition"]) is pending
+        return load_workbook(io.BytesIO(r.content))
+
+    url = "/progress/compounds_advanced_fyp/ledger"
+    assert sc.get(url, params={"include_pending": "true"}).status_code == 401
+    official, preview = book(url, False), book(url, True)
+
+    def city_actual(wb: Any) -> float:
+        ws = wb["汇总"]
+        return float(next(row[3] for row in ws.iter_rows(min_row=4, values_only=True) if row[0] == "全市"))
+
+    assert city_actual(preview) >= city_actual(official) + 1
+    assert not any("含待审核" in str(ws["A1"].value) for ws in official.worksheets)
+    assert all(str(ws["A1"].value).startswith("【含待审核】") and "待审核" in str(ws["A2"].value)
+               for ws in preview.worksheets)
+
+    url = "/collections/old_compounds/ledger"
+    official, preview = book(url, False), book(url, True)
+
+    def status_of(wb: Any) -> str:
+        for ws in wb.worksheets[1:]:
+            for row in ws.iter_rows(values_only=True):
+                if row and row[0] == code:
+                    return str(row[-2])
+        raise AssertionError(f"{code} is on no district sheet")
+
+    assert status_of(official) == "待改造" and status_of(preview) == "已开工"
+    assert all(str(ws["A1"].value).startswith("【含待审核】") for ws in preview.worksheets)
+    assert "含待审核" not in str(official.worksheets[0]["A1"].value)
