@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import psycopg
 import typer
@@ -19,10 +19,15 @@ if TYPE_CHECKING:
 
 from layers.progress import STATUS_COLORS, STATUS_LABELS, Quarter, parse_as_of, progress_as_of, ranking, select_targets
 
+T = TypeVar("T")
+
 map_app = typer.Typer(help="Folium maps (offline: libraries inlined into the file).", no_args_is_help=True)
 ledger_app = typer.Typer(help="XLSX ledgers (台账).", no_args_is_help=True)
 
 AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Date YYYY-MM-DD (default today)")]
+PendingOpt = Annotated[bool, typer.Option(
+    "--include-pending", help="Also count pending submissions, as /progress?include_pending=true does (the output "
+    "says so). Default: approved changes only.")]
 
 
 def progress_cmd(
@@ -75,16 +80,31 @@ def ranking_cmd(
     console.print(table)
 
 
-def _write_map(output: Path, make: Callable[[psycopg.AsyncConnection[Any]], Awaitable[folium.Map]]) -> None:
+def _counted(include_pending: bool,
+             make: Callable[[psycopg.AsyncConnection[Any], str | None], Awaitable[T]]) -> T:
+    """Run ``make(conn, pending_notice)`` on one connection, inside the switch of /progress (api.pending)."""
+    from api.pending import pending_notice
+    from layers.registry import get_registry
+    from layers.submissions import counted_changes
+
+    async def run() -> T:
+        async with await psycopg.AsyncConnection.connect(Settings().owner_url) as conn:
+            async with counted_changes(conn, get_registry(), include_pending) as applied:
+                return await make(conn, pending_notice(applied))
+
+    return asyncio.run(run())
+
+
+def _write_map(output: Path, make: Callable[[psycopg.AsyncConnection[Any], str | None], Awaitable[folium.Map]],
+               include_pending: bool = False) -> None:
     """Build a folium map on one connection and write it as a stand-alone HTML file (libraries inlined)."""
     from api.cli import console
     from layers.maps import render
 
-    async def build() -> str:
-        async with await psycopg.AsyncConnection.connect(Settings().owner_url) as conn:
-            return render(await make(conn), inline=True)
+    async def build(conn: psycopg.AsyncConnection[Any], notice: str | None) -> str:
+        return render(await make(conn, notice), inline=True)
 
-    output.write_text(asyncio.run(build()), encoding="utf-8")
+    output.write_text(_counted(include_pending, build), encoding="utf-8")
     console.print(f"wrote {output} ({output.stat().st_size / 1e6:.1f} MB)")
 
 
@@ -94,6 +114,7 @@ def map_progress(
     as_of: AsOfOpt = None,
     target: Annotated[str | None, typer.Option(help="Target id (default: the whole plan)")] = None,
     basemap: Annotated[str, typer.Option(help="none, osm, tianditu or gaode")] = "none",
+    include_pending: PendingOpt = False,
 ) -> None:
     """Write a stand-alone progress map (libraries inlined: opens with no internet and no server)."""
     from layers.maps import progress_map
@@ -102,7 +123,9 @@ def map_progress(
     settings = Settings()
     _write_map(
         output,
-        lambda conn: progress_map(conn, date, target, basemap=basemap, tianditu_key=settings.tianditu_key),
+        lambda conn, notice: progress_map(conn, date, target, basemap=basemap, tianditu_key=settings.tianditu_key,
+                                          pending_notice=notice),
+        include_pending,
     )
 
 
@@ -112,6 +135,7 @@ def map_layer(
     output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write")],
     as_of: AsOfOpt = None,
     status: Annotated[list[str] | None, typer.Option(help="Only these statuses")] = None,
+    include_pending: PendingOpt = False,
 ) -> None:
     """Write a stand-alone map of one layer coloured by status."""
     from layers.maps import layer_map
@@ -122,7 +146,8 @@ def map_layer(
     if status and layer.lifecycle is None:
         raise InvalidInputError(f"Layer '{layer.id}' has no status to filter on.")
 
-    _write_map(output, lambda conn: layer_map(conn, layer, date, status or None))
+    _write_map(output, lambda conn, notice: layer_map(conn, layer, date, status or None, pending_notice=notice),
+               include_pending)
 
 
 @ledger_app.command("target")
@@ -130,12 +155,20 @@ def ledger_target(
     target: Annotated[str, typer.Argument(help="Target id, e.g. compounds_renovated_2021")],
     output: Annotated[Path, typer.Option("-o", "--output", help="File to write: .xlsx, .docx (Word) or .pdf")],
     as_of: AsOfOpt = None,
+    include_pending: PendingOpt = False,
 ) -> None:
     """Write the ledger of one target: summary by district and the features of each district."""
     from api.cli import console
-    from layers.ledger import target_ledger
+    from layers.ledger import atarget_ledger_xlsx, target_ledger
 
     t = select_targets(target=target)[0]
+    if include_pending:
+        if output.suffix.lower() in (".docx", ".pdf"):
+            raise InvalidInputError("--include-pending writes the XLSX ledger only; name an .xlsx output.")
+        output.write_bytes(_counted(True, lambda conn, notice: atarget_ledger_xlsx(
+            conn, t, parse_as_of(as_of), pending_notice=notice)))
+        console.print(f"wrote {output} (含待审核 includes pending submissions)")
+        return
     with psycopg.connect(Settings().owner_url) as conn:
         if output.suffix.lower() in (".docx", ".pdf"):
             from layers.reports import target_ledger_document
@@ -153,12 +186,19 @@ def ledger_layer(
     layer_id: Annotated[str, typer.Argument(help="Layer id, e.g. pipe_renewals")],
     output: Annotated[Path, typer.Option("-o", "--output", help="XLSX file to write")],
     as_of: AsOfOpt = None,
+    include_pending: PendingOpt = False,
 ) -> None:
     """Write the ledger of one layer (status as of the date), one sheet per district."""
     from api.cli import console
-    from layers.ledger import layer_ledger
+    from layers.ledger import alayer_ledger_xlsx, layer_ledger
     from layers.registry import get_registry
 
+    if include_pending:
+        layer = get_registry().get(layer_id)
+        output.write_bytes(_counted(True, lambda conn, notice: alayer_ledger_xlsx(
+            conn, layer, parse_as_of(as_of), pending_notice=notice)))
+        console.print(f"wrote {output} (含待审核 includes pending submissions)")
+        return
     with psycopg.connect(Settings().owner_url) as conn:
         layer_ledger(conn, get_registry().get(layer_id), parse_as_of(as_of), output)
     console.print(f"wrote {output}")

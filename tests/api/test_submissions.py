@@ -553,3 +553,48 @@ def test_ledgers_count_pending_only_when_switched_on_and_say_so(sc: TestClient, 
     assert status_of(official) == "待改造" and status_of(preview) == "已开工"
     assert all(str(ws["A1"].value).startswith("【含待审核】") for ws in preview.worksheets)
     assert "含待审核" not in str(official.worksheets[0]["A1"].value)
+
+
+def test_cli_maps_and_ledgers_take_the_same_switch(sc: TestClient, people: dict[str, str], econn: psycopg.Connection,
+                                                   review_db: str, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """``renewal map|ledger ... --include-pending``: the switch of /progress, marked; without it approved only."""
+    from openpyxl import load_workbook
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    fid = _demo_compound(econn)
+    code = econn.execute("SELECT code FROM renewal.old_compounds WHERE id = %s", (fid,)).fetchone()[0]
+    assert _submit(sc, people, "editor_in", fid, props={"renovation_year": 2023}).status_code == 201
+    monkeypatch.setenv("DATABASE_URL", review_db)
+    runner = CliRunner()
+
+    def run(*args: str) -> None:
+        res = runner.invoke(app, list(args))
+        assert res.exit_code == 0, res.output
+
+    plain, marked = tmp_path / "plain.xlsx", tmp_path / "marked.xlsx"
+    run("ledger", "layer", "old_compounds", "-o", str(plain))
+    run("ledger", "layer", "old_compounds", "-o", str(marked), "--include-pending")
+
+    def status_of(path: Path) -> str:
+        for ws in load_workbook(path).worksheets[1:]:
+            for row in ws.iter_rows(values_only=True):
+                if row and row[0] == code:
+                    return str(row[-2])
+        raise AssertionError(f"{code} is on no district sheet")
+
+    assert status_of(plain) == "待改造" and status_of(marked) == "已开工"
+    assert str(load_workbook(marked).worksheets[0]["A1"].value).startswith("【含待审核】")
+    run("ledger", "target", "compounds_advanced_fyp", "-o", str(marked), "--include-pending")
+    assert str(load_workbook(marked)["汇总"]["A1"].value).startswith("【含待审核】")
+    assert runner.invoke(app, ["ledger", "target", "compounds_advanced_fyp", "-o", str(tmp_path / "x.docx"),
+                               "--include-pending"]).exit_code != 0
+    page = tmp_path / "map.html"
+    run("map", "layer", "old_compounds", "-o", str(page), "--status", "started", "--include-pending")
+    text = page.read_text(encoding="utf-8")
+    assert f'"{code}"' in text and "【含待审核】" in text and "renewal-pending" in text
+    run("map", "layer", "old_compounds", "-o", str(page), "--status", "started")
+    text = page.read_text(encoding="utf-8")
+    assert f'"{code}"' not in text and "含待审核" not in text
