@@ -80,7 +80,9 @@ def _report(vp: Any, fid: int, *, note: str, photo: bool = True) -> None:
     page = vp.page
     page.wait_for_selector("#layer option[value=old_compounds]", state="attached")
     page.select_option("#layer", "old_compounds")
-    page.wait_for_selector(f"#feature option[value='{fid}']", state="attached", timeout=30_000)
+    # ids are per layer: wait for this layer's list (the first layer's may hold the same id)
+    page.wait_for_selector(f"#feature[data-layer=old_compounds] option[value='{fid}']", state="attached",
+                           timeout=30_000)
     page.select_option("#feature", str(fid))
     page.wait_for_selector(f"#fields[data-fid='{fid}'] select[data-field=status] option[value=started]",
                            state="attached")

@@ -93,13 +93,20 @@ async function loadLayers() {
   await loadFeatures();
 }
 
+let listSeq = 0;
+
 async function loadFeatures() {
+  const seq = ++listSeq;
   const layerId = $('#layer').value;
   const district = me.districts.length ? `&district_code=${encodeURIComponent(me.districts[0])}` : '';
   const items = await call('GET', `/collections/${encodeURIComponent(layerId)}/items?limit=1000${district}`);
-  if ($('#layer').value !== layerId) return;  // the user picked another layer meanwhile
+  if (seq !== listSeq || $('#layer').value !== layerId) return;  // a later load, or another layer, owns the list
+  // a feature the user already picked in this layer stays picked when the list is drawn again
+  const keep = $('#feature').dataset.layer === layerId ? $('#feature').value : '';
   $('#feature').innerHTML = items.features.map((f) => `<option value="${esc(f.id)}">${esc(f.properties.name)} · `
     + `${esc(f.properties.code)}</option>`).join('');
+  $('#feature').dataset.layer = layerId;
+  if (keep && items.features.some((f) => String(f.id) === keep)) $('#feature').value = keep;
   await renderForm();
 }
 
