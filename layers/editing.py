@@ -636,9 +636,7 @@ async def create_feature(conn: AsyncConnection[Any], layer: Layer, feature: Any,
             assert row is not None
             fid, etag = int(row[0]), str(row[1])
             text = await _feature_text(conn, layer, fid)
-    except psycopg.errors.IntegrityError as exc:
-        raise _db_error(layer, exc) from None
-    except psycopg.errors.DataException as exc:
+    except (psycopg.errors.IntegrityError, psycopg.errors.DataException) as exc:
         raise _db_error(layer, exc) from None
     return EditResult(fid, etag, text)
 
@@ -708,9 +706,7 @@ async def update_feature(conn: AsyncConnection[Any], layer: Layer, feature_id: i
             assert row is not None
             new_etag = str(row[0])
             text = await _feature_text(conn, layer, feature_id)
-    except psycopg.errors.IntegrityError as exc:
-        raise _db_error(layer, exc) from None
-    except psycopg.errors.DataException as exc:
+    except (psycopg.errors.IntegrityError, psycopg.errors.DataException) as exc:
         raise _db_error(layer, exc) from None
     return EditResult(feature_id, new_etag, text)
 
