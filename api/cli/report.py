@@ -53,7 +53,7 @@ def quarterly_cmd(
             bar.update(task, description=step, completed=done, total=total)
 
         report = quarterly_report(conn, quarter=q, as_of=day, fmt=fmt, progress=progress,
-                                  maps_out=maps_dir)
+                                  maps_out=maps_dir, storage_dir=Settings().storage_dir)
         bar.update(task, description="完成", completed=bar.tasks[0].total)
     output.write_bytes(report.content)
     console.print(f"[green]Wrote[/] {output} ({len(report.content) / 1024:,.0f} kB, {report.format})")

@@ -86,7 +86,8 @@ async def quarterly(
         with connect_sync(settings) as conn:
             key = ("quarterly", str(q), day, frozenset(readable))
             docx = _cached(conn, (*key, "docx"),
-                           lambda: quarterly_report(conn, quarter=q, as_of=day, fmt="docx", layers=readable))
+                           lambda: quarterly_report(conn, quarter=q, as_of=day, fmt="docx", layers=readable,
+                                                            storage_dir=settings.storage_dir))
             if fmt == "docx":
                 return docx
             # the PDF is the same Word file converted (cached too, so Word then PDF renders once)

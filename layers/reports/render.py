@@ -144,14 +144,15 @@ def _finish(docx: bytes, fmt: Format, stem: str, progress: Progress | None, step
 def quarterly_report(
     conn: psycopg.Connection[Any], *, quarter: Quarter | None = None, as_of: dt.date | None = None,
     fmt: Format = "docx", layers: set[str] | None = None, progress: Progress | None = None,
-    maps_out: Path | None = None,
+    maps_out: Path | None = None, storage_dir: str | Path | None = None,
 ) -> ReportFile:
     """The quarterly supervision report (督导通报) for a quarter, or as of a date.
 
     With ``quarter`` the report is as of the quarter's last day and ranks that quarter; with
     ``as_of`` it ranks the last quarter ended by then. ``layers`` (ids) limits the maps,
     investment and overdue lists to layers the reader may see (None: all). ``maps_out``
-    also writes the map PNGs there (for review).
+    also writes the map PNGs there (for review). ``storage_dir`` is where the review workflow
+    keeps photos (``RENEWAL_STORAGE_DIR``); without it the report has no photo section.
     """
     if (quarter is None) == (as_of is None):
         raise InvalidInputError("Give either a quarter (e.g. 2022Q3) or a date (as_of), not both or neither.")
@@ -180,7 +181,7 @@ def quarterly_report(
         pngs[layer_id] = status_map(conn, layer_id, day, title)
         maps.append({"title": title, "key": layer_id, "caption": caption})
     tick("现场照片")
-    photos = approved_change_photos(conn, day, layers=layers)
+    photos = approved_change_photos(conn, day, storage_dir=storage_dir, layers=layers)
     if maps_out is not None:
         maps_out.mkdir(parents=True, exist_ok=True)
         for key, png in pngs.items():

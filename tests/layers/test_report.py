@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
+import json
 import shutil
 import subprocess
 import time
@@ -124,28 +126,46 @@ def test_district_summary_and_word_ledger(db: psycopg.Connection) -> None:
     assert "实施主体" in [c.text for c in ldoc.tables[1].rows[0].cells]
 
 
-def test_photos_of_approved_changes_appear_when_the_workflow_provides_them(db_url: str,
-                                                                          built: dict[str, object]) -> None:
-    """The hook for issue 16: a ``renewal.report_photos`` relation (created here in a rolled-back transaction)."""
-    from layers.reports.attachments import approved_change_photos, photos_available
+def test_photos_of_approved_changes_appear_in_the_report(db_url: str, built: dict[str, object],
+                                                         tmp_path: Path) -> None:
+    """Photos of approved submissions (issue 16's tables and storage) reach the report; others do not.
+
+    The rows are written in a transaction that is rolled back; the files go to a scratch storage dir.
+    """
+    from layers.attachments import attachment_path
+    from layers.reports.attachments import approved_change_photos
 
     png = (ARTIFACTS / "maps" / "ranking.png").read_bytes()
+    storage = tmp_path / "storage"
+    shas = []
+    for variant in (b"", b"\0"):  # two files: one for an approved change, one for a pending one
+        data = png + variant
+        sha = hashlib.sha256(data).hexdigest()
+        path = attachment_path(storage, sha)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        shas.append(sha)
     with psycopg.connect(db_url) as conn:  # not autocommit: everything below is rolled back
-        assert not photos_available(conn)
-        conn.execute(
-            "CREATE TABLE renewal.report_photos (layer text, code text, name text, district_code text, caption text, "
-            "taken_on date, approved_on date, media_type text, content bytea)"
-        )
-        conn.execute(
-            "INSERT INTO renewal.report_photos VALUES "
-            "('old_compounds', 'LJXQ-0001', '示例小区', '130102', '外立面改造完成', '2022-08-01', '2022-08-05', "
-            "'image/png', %s), "
-            "('old_compounds', 'LJXQ-0002', '未审核', '130102', '', '2022-10-01', '2022-10-05', 'image/png', %s)",
-            (png, png),
-        )
-        photos = approved_change_photos(conn, QUARTER.end)
-        assert [p.code for p in photos] == ["LJXQ-0001"]  # approved by the quarter's end only
-        report = quarterly_report(conn, quarter=QUARTER)
+        assert approved_change_photos(conn, QUARTER.end, storage_dir=storage) == []
+        for sha in shas:
+            conn.execute("INSERT INTO renewal.attachments (sha256, media_type, size_bytes, uploaded_by, taken_at) "
+                         "VALUES (%s, 'image/png', 1, 'ed', '2022-08-01 10:00')", (sha,))
+        changes = [("approved", "2022-08-05 09:00+08", "外立面改造完成"), ("pending", None, "未审核")]
+        for (status, reviewed, note), sha in zip(changes, shas, strict=True):
+            sid = conn.execute(
+                "INSERT INTO renewal.submissions (layer, feature_id, district_code, proposal, change, before, status, "
+                "submitted_by, reviewed_by, reviewed_at) VALUES ('old_compounds', 1, '130102', '{}'::jsonb, %s::jsonb, "
+                "%s::jsonb, %s, 'ed', 'rv', %s) RETURNING id",
+                (json.dumps({"note": note}), json.dumps({"properties": {"code": "LJXQ-0001", "name": "示例小区"}}),
+                 status, reviewed)).fetchone()[0]
+            conn.execute("INSERT INTO renewal.submission_attachments (submission_id, sha256, added_by) "
+                         "VALUES (%s, %s, 'ed')", (sid, sha))
+        photos = approved_change_photos(conn, QUARTER.end, storage_dir=storage)
+        assert [(p.code, p.caption) for p in photos] == [("LJXQ-0001", "外立面改造完成")]  # approved only
+        assert photos[0].content == png and photos[0].taken_on == dt.date(2022, 8, 1)
+        assert approved_change_photos(conn, dt.date(2022, 8, 1), storage_dir=storage) == []  # not yet approved
+        assert approved_change_photos(conn, QUARTER.end, storage_dir=storage, layers={"urban_villages"}) == []
+        report = quarterly_report(conn, quarter=QUARTER, storage_dir=storage)
         doc = Document(io.BytesIO(report.content))
         assert len(doc.inline_shapes) == 5
         assert any("外立面改造完成" in p.text for p in doc.paragraphs)
