@@ -44,9 +44,7 @@ def due_list(conn: psycopg.Connection[Any], as_of: dt.date, *, district: str | N
         if t.deadline > horizon or r.goal <= 0 or r.actual >= r.goal:
             continue
         if t.id not in rows_by_target:
-            # target_rows lists features for these metrics (area_km2 targets are zones without a list)
-            listable = t.metric in ("count", "area_mu", "length_km", "spaces", "units")
-            rows_by_target[t.id] = target_rows(conn, t, as_of) if listable else []
+            rows_by_target[t.id] = target_rows(conn, t, as_of)
         lifecycle = registry.get(t.layer).lifecycle
         labels = {s.code: s.label for s in lifecycle.statuses} if lifecycle else {}
         features = [{"code": row[1], "name": row[2], "status": row[3],

@@ -26,7 +26,8 @@ def db(db_url: str, demo_loaded: dict[str, int]) -> psycopg.Connection:
         yield c
 
 
-@pytest.mark.parametrize("target_id", ["compounds_renovated_2021", "housing_started_2021", "water_pipe_km_2021"])
+@pytest.mark.parametrize("target_id", ["compounds_renovated_2021", "housing_started_2021", "water_pipe_km_2021",
+                                       "core_road_network_started"])  # km²: area_mu summed, divided
 def test_target_ledger_reads_back(db: psycopg.Connection, tmp_path: Path, target_id: str) -> None:
     t = get_target(target_id)
     path = target_ledger(db, t, AS_OF, tmp_path / f"{target_id}.xlsx")
