@@ -345,7 +345,8 @@ def parse_items_params(
 # --------------------------------------------------------------------------- the dependency
 
 _ITEMS_DOC: Final = {
-    "bbox": "minx,miny,maxx,maxy in bbox-crs (axis order of that CRS: EPSG:4326/4490 are lat,lon; EPSG:4547 is N,E)",
+    "bbox": "minx,miny,maxx,maxy in bbox-crs (axis order of that CRS: EPSG:4326/4490 are lat,lon; "
+            "the city's Gauss-Krüger zone is N,E)",
     "bbox-crs": "CRS of bbox (default CRS84)",
     "datetime": "RFC 3339 instant or interval (a/b, '..' open); matched against the layer's temporal fields",
     "limit": "Features per page (1 to RENEWAL_MAX_LIMIT; default RENEWAL_DEFAULT_LIMIT)",
@@ -354,7 +355,8 @@ _ITEMS_DOC: Final = {
                "same order and rows as the cursor pages; not together with cursor; past the maximum a 400)"),
     "properties": "Comma-separated properties to return",
     "sortby": "Comma-separated properties, '-' prefix for descending, e.g. -area_mu,name",
-    "crs": "Output CRS: CRS84 (default), EPSG:4326, EPSG:4490, EPSG:4547, EPSG:3857 (URIs or EPSG:n)",
+    "crs": "Output CRS: CRS84 (default), EPSG:4326, EPSG:4490, EPSG:3857 or the city's Gauss-Krüger zone "
+            "(Shijiazhuang: EPSG:4547; see the collection's crs list); URIs or EPSG:n",
     "filter": "CQL2 filter (text or JSON per filter-lang)",
     "filter-lang": "cql2-text (default) or cql2-json",
     "filter-crs": "CRS of geometry literals in filter (default CRS84)",

@@ -41,9 +41,6 @@ CONFORMANCE: Final = [
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
 ]
 
-CRS_URIS: Final = [c.uri for c in SUPPORTED_CRS]
-
-
 def supported_crs() -> list[CrsRef]:
     """The CRSs offered: :data:`SUPPORTED_CRS` and the city's own area CRS (its Gauss-Krüger zone)."""
     own = CrsRef("epsg", current().area_srid)

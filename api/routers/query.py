@@ -36,8 +36,8 @@ async def point(
     pool: ReadPoolDep, registry: RegistryDep, city: CityDep, access: ReadAccessDep, chosen: ReadableLayers,
     lon: Annotated[float, Query(description="Longitude (or easting for projected CRSs)")],
     lat: Annotated[float, Query(description="Latitude (or northing for projected CRSs)")],
-    crs: Annotated[str | None, Query(description="CRS of lon/lat: CRS84 (default), EPSG:4490, EPSG:4547, "
-                                                 "EPSG:3857, GCJ02, BD09")] = None,
+    crs: Annotated[str | None, Query(description="CRS of lon/lat: CRS84 (default), EPSG:4490, "
+                                                 "EPSG:3857, the city's Gauss-Krüger zone, GCJ02, BD09")] = None,
     distance: Annotated[float, Query(ge=0, le=MAX_DISTANCE_M, description="Search radius in metres")] = 100.0,
 ) -> Response:
     """District, ring zone, the containing land parcel, and each feature within ``distance`` metres.

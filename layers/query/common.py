@@ -25,10 +25,10 @@ SUPPORTED_CRS: Final[tuple[CrsRef, ...]] = (
     CRS84,
     CrsRef("epsg", 4326),
     CrsRef("epsg", 4490),
-    CrsRef("epsg", 4547),
     CrsRef("epsg", 3857),
 )
-"""Output/bbox/filter CRSs of the feature API."""
+"""Output/bbox/filter CRSs of the feature API in every city; the API adds the city's own Gauss-Krüger
+zone (its profile's ``area_srid``: EPSG:4547 for Shijiazhuang, see ``api.ogc.metadata.supported_crs``)."""
 GEOGRAPHIC_SRIDS: Final = (4326, 4490)
 GEOM_NAMES: Final = ("geom", "geometry")
 
@@ -136,7 +136,7 @@ def parse_feature_id(layer: Layer, text: str) -> int:
 
 @lru_cache(maxsize=32)
 def axis_swapped(ref: CrsRef) -> bool:
-    """Whether the CRS's authority axis order puts north first (EPSG:4326, 4490 lat/lon; EPSG:4547 N/E).
+    """Whether the CRS's authority axis order puts north first (EPSG:4326, 4490 lat/lon; Gauss-Krüger zones N/E).
 
     OGC API Features Part 2 requires coordinates in the CRS's own axis order for ``crs``,
     ``bbox-crs`` and ``filter-crs`` (CRS84 and EPSG:3857 are east first).
