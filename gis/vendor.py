@@ -25,6 +25,8 @@ VENDOR_DIRS: dict[str, str] = {
     "fontawesome": "@fortawesome/fontawesome-free",
     "leaflet.awesome-markers": "leaflet.awesome-markers/dist",
     "maplibre-gl": "maplibre-gl/dist",
+    "terra-draw": "terra-draw/dist",
+    "terra-draw-maplibre-gl-adapter": "terra-draw-maplibre-gl-adapter/dist",
 }
 """URL package name → directory inside ``node_modules`` (the whitelist)."""
 

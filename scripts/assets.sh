@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Front-end libraries the maps load (Leaflet, jQuery, Bootstrap, Font Awesome, ...), installed
+# Front-end libraries the maps load (Leaflet, jQuery, Bootstrap, Font Awesome, MapLibre, terra-draw for
+# drawing on the report page, ...), installed
 # from the npm registry at set-up with the exact versions of package-lock.json into node_modules/.
 # The app serves them under /vendor/ (api/routers/assets.py), so maps render with no internet.
 # Installs nodejs/npm from the OS packages first when npm is missing.

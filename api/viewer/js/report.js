@@ -1,6 +1,8 @@
 // 填报与审核: sign in, report a change with photos, see its review; reviewers approve or return (one or many).
 // Forms come from /collections/{id}/submission-form (the layer registry); every write sends the
-// session's CSRF token. Plain DOM, no framework; works offline (no external asset).
+// session's CSRF token. Plain DOM, no framework; works offline (no external asset). The small map
+// (draw.js, terra-draw) draws a new feature or edits the picked feature's vertices.
+import { DrawMap } from './draw.js';
 import { addStrings, applyI18n, lang, setLang, t } from './i18n.js';
 
 addStrings({
@@ -10,7 +12,14 @@ addStrings({
     r_queue: '待审核', r_district: '区县', r_all: '全部', r_approve_sel: '批量通过', r_return_sel: '批量退回',
     r_comment: '退回意见（退回时必填）', r_approve: '通过', r_return: '退回', r_before: '变更前', r_after: '变更后',
     r_due: '督办清单', r_due_note: '期限已过或30天内到期、尚未达到要求状态的目标。', r_sent: '已提交，等待审核（#{id}）',
-    r_none: '暂无', r_correct: '修改并重新提交', r_taken: '拍摄', r_unchanged: '（不变）', r_status: '状态' },
+    r_none: '暂无', r_correct: '修改并重新提交', r_taken: '拍摄', r_unchanged: '（不变）', r_status: '状态',
+    r_new: '＋ 新要素（在地图上绘制）', r_draw: '绘制', r_draw_point: '画点', r_draw_linestring: '画线', r_draw_polygon: '画面',
+    r_edit_vertices: '编辑节点', r_clear_geom: '清除图形', r_reset_geom: '恢复原图形',
+    r_geom_new: '新要素：在地图上{what}。点击添加节点，点击第一个节点或按回车结束；可画多个部分。',
+    r_geom_same: '图形未修改。点选图形后拖动节点修改，拖动中点插入节点，右键节点删除。',
+    r_geom_changed: '图形已修改（{n} 个部分），随本次填报提交审核。', r_geom_holes: '此要素含内环（洞），不能在此修改图形。',
+    r_geom_invalid: '此要素的图形不能在此编辑。', r_geom_needed: '新要素需要先在地图上绘制图形。',
+    r_shape: '图形', r_shape_old: '原图形', r_shape_new: '已修改（见下图）' },
   en: { r_title: 'Reporting and review', r_map: 'Map', r_signin: 'Sign in', r_signout: 'Sign out', r_user: 'User name',
     r_password: 'Password', r_or_key: 'or API key', r_report: 'Report a change', r_layer: 'Layer', r_feature: 'Feature',
     r_eff: 'Effective date', r_doc: 'Document no.', r_note: 'Note', r_photos: 'Photos and documents (camera works)',
@@ -19,7 +28,17 @@ addStrings({
     r_comment: 'Comment (required to return)', r_approve: 'Approve', r_return: 'Return', r_before: 'Before', r_after: 'After',
     r_due: 'Due list', r_due_note: 'Targets past or within 30 days of their deadline without the required status.',
     r_sent: 'Submitted, waiting for review (#{id})', r_none: 'None', r_correct: 'Correct and resubmit', r_taken: 'taken',
-    r_unchanged: '(unchanged)', r_status: 'Status' },
+    r_unchanged: '(unchanged)', r_status: 'Status',
+    r_new: '+ New feature (draw on the map)', r_draw: 'Draw', r_draw_point: 'Draw point', r_draw_linestring: 'Draw line',
+    r_draw_polygon: 'Draw polygon', r_edit_vertices: 'Edit vertices', r_clear_geom: 'Clear shape', r_reset_geom: 'Restore shape',
+    r_geom_new: 'New feature: {what} on the map. Click to add vertices; click the first vertex or press Enter to finish; '
+      + 'several parts are fine.',
+    r_geom_same: 'Shape unchanged. Click the shape, then drag a vertex to move it, drag a midpoint to insert one, '
+      + 'right-click a vertex to delete it.',
+    r_geom_changed: 'Shape changed ({n} parts): it is submitted for review with this report.',
+    r_geom_holes: 'This feature has holes; its shape cannot be edited here.', r_geom_invalid: 'This shape cannot be edited here.',
+    r_geom_needed: 'Draw the new feature on the map first.', r_shape: 'Shape', r_shape_old: 'as it was',
+    r_shape_new: 'changed (see below)' },
 });
 
 const $ = (sel) => document.querySelector(sel);
@@ -28,6 +47,9 @@ const L = (o, base = 'label') => (lang() === 'en' && o[`${base}_en`]) || o[base]
 let me = { role: 'anonymous' };
 let forms = {};
 let feature = null;
+let cfg = null;
+let drawMap = null;
+const NEW = 'new';  // the #feature option of a new feature
 
 async function call(method, url, body, isForm = false) {
   const headers = { Accept: 'application/json' };
@@ -82,8 +104,13 @@ $('#btn-signout').addEventListener('click', async () => { await call('DELETE', '
 // ------------------------------------------------------------------ the form
 
 async function loadLayers() {
-  const cfg = await call('GET', '/viewer/config');
+  cfg = await call('GET', '/viewer/config');
   const layers = cfg.layers.filter((l) => l.kind === 'renewal');
+  if (!drawMap) {
+    drawMap = new DrawMap('draw-map', cfg, showDrawState);
+    window.reportDraw = drawMap;  // for scripts and tests
+    $('#draw-basemap').innerHTML = drawMap.basemaps().map((o) => `<option value="${esc(o.id)}">${esc(o.label)}</option>`).join('');
+  }
   $('#layer').innerHTML = layers.map((l) => `<option value="${esc(l.id)}">${esc(L(l, 'title'))}</option>`).join('');
   $('#q-layer').innerHTML = `<option value="">${esc(t('r_all'))}</option>`
     + layers.map((l) => `<option value="${esc(l.id)}">${esc(L(l, 'title'))}</option>`).join('');
@@ -101,22 +128,28 @@ async function loadFeatures() {
   const district = me.districts.length ? `&district_code=${encodeURIComponent(me.districts[0])}` : '';
   const items = await call('GET', `/collections/${encodeURIComponent(layerId)}/items?limit=1000${district}`);
   if (seq !== listSeq || $('#layer').value !== layerId) return;  // a later load, or another layer, owns the list
-  // a feature the user already picked in this layer stays picked when the list is drawn again
+  // a feature the user already picked in this layer (or "new") stays picked when the list is drawn again
   const keep = $('#feature').dataset.layer === layerId ? $('#feature').value : '';
-  $('#feature').innerHTML = items.features.map((f) => `<option value="${esc(f.id)}">${esc(f.properties.name)} · `
+  $('#feature').innerHTML = `<option value="${NEW}">${esc(t('r_new'))}</option>`
+    + items.features.map((f) => `<option value="${esc(f.id)}">${esc(f.properties.name)} · `
     + `${esc(f.properties.code)}</option>`).join('');
   $('#feature').dataset.layer = layerId;
-  if (keep && items.features.some((f) => String(f.id) === keep)) $('#feature').value = keep;
+  $('#feature').value = items.features.length ? String(items.features[0].id) : NEW;
+  if (keep === NEW || (keep && items.features.some((f) => String(f.id) === keep))) $('#feature').value = keep;
+  const f = await form(layerId);
+  await drawMap.setContext(f.geometry_type, items.features);
+  if (seq !== listSeq) return;  // a later load draws the form
   await renderForm();
 }
 
 let renderSeq = 0;  // a quick second pick must not be overwritten by the first pick's slower answer
 
-async function renderForm(prefill = null) {
+async function renderForm(prefill = null, prefillGeometry = null) {
   const seq = ++renderSeq;
   const f = await form($('#layer').value);
   const fid = $('#feature').value;
-  const picked = fid ? await call('GET', `/collections/${encodeURIComponent(f.collection)}/items/${encodeURIComponent(fid)}`) : null;
+  const isNew = fid === NEW;
+  const picked = fid && !isNew ? await call('GET', `/collections/${encodeURIComponent(f.collection)}/items/${encodeURIComponent(fid)}`) : null;
   if (seq !== renderSeq) return;  // a later renderForm owns the form now
   feature = picked;
   const props = feature?.properties || {};
@@ -124,13 +157,13 @@ async function renderForm(prefill = null) {
   let html = '';
   if (f.lifecycle) {
     const cur = props.status;
-    const next = [cur, ...(f.lifecycle.transitions[cur] || [])];
+    const next = isNew ? f.lifecycle.statuses.map((x) => x.code) : [cur, ...(f.lifecycle.transitions[cur] || [])];
     html += `<label><span>${esc(L(f.lifecycle))}</span><select name="status" data-field="status">`
       + next.map((c) => `<option value="${esc(c)}"${(want.status ?? cur) === c ? ' selected' : ''}>${esc(statusName(f, c))}`
-        + `${c === cur ? ' ' + esc(t('r_unchanged')) : ''}</option>`).join('') + '</select></label>';
+        + `${c === cur && !isNew ? ' ' + esc(t('r_unchanged')) : ''}</option>`).join('') + '</select></label>';
   }
   for (const fd of f.fields) {
-    if (fd.name === 'code') continue;
+    if (fd.name === 'code' && !isNew) continue;  // a feature's code is its identity; a new one needs one
     const value = want[fd.name] ?? props[fd.name] ?? '';
     const unit = fd.unit && !L(fd).includes(fd.unit) && !L(fd).includes('（') ? ` (${fd.unit})` : '';
     if (fd.choices) {
@@ -146,6 +179,25 @@ async function renderForm(prefill = null) {
   $('#fields').innerHTML = html;
   $('#fields').dataset.original = JSON.stringify(props);
   $('#fields').dataset.fid = fid || '';  // which feature the form shows (tests and scripts wait on it)
+  $('#draw-draw').textContent = t(`r_draw_${{ Point: 'point', MultiPoint: 'point', LineString: 'linestring',
+    MultiLineString: 'linestring' }[f.geometry_type] || 'polygon'}`);
+  await drawMap.edit(prefillGeometry || feature?.geometry || null);
+  if (prefillGeometry) drawMap.changed = true;
+  if (seq === renderSeq) showDrawState(drawMap.state());
+}
+
+function showDrawState(st) {
+  const box = $('#draw-state');
+  const what = $('#draw-draw').textContent;
+  box.className = `note${st.changed ? ' changed' : ''}`;
+  box.dataset.changed = String(st.changed);
+  box.dataset.parts = String(st.parts);
+  box.textContent = st.note ? t(`r_geom_${st.note}`) : st.changed ? t('r_geom_changed', { n: st.parts })
+    : st.isNew ? t('r_geom_new', { what }) : t('r_geom_same');
+  $('#draw-edit').classList.toggle('on', st.mode === 'select');
+  $('#draw-draw').classList.toggle('on', !!st.mode && !['select', 'static'].includes(st.mode));
+  $('#draw-edit').disabled = !!st.note;
+  $('#draw-draw').disabled = !!st.note && !st.isNew;
 }
 
 function proposal(f) {
@@ -163,6 +215,11 @@ function proposal(f) {
 
 $('#layer').addEventListener('change', loadFeatures);
 $('#feature').addEventListener('change', () => renderForm());
+$('#draw-draw').addEventListener('click', () => drawMap.setMode('draw'));
+$('#draw-edit').addEventListener('click', () => drawMap.setMode('select'));
+$('#draw-clear').addEventListener('click', () => drawMap.clear());
+$('#draw-reset').addEventListener('click', () => drawMap.reset());
+$('#draw-basemap').addEventListener('change', (e) => drawMap.setBasemap(e.target.value));
 
 $('#sub-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
@@ -171,9 +228,16 @@ $('#sub-form').addEventListener('submit', async (ev) => {
   const body = { type: 'Feature', properties: proposal(f),
     change: { effective_date: fd.get('effective_date') || null, document: fd.get('document') || null, note: fd.get('note') || null } };
   const resub = fd.get('resubmit');
+  const isNew = $('#fields').dataset.fid === NEW;
+  if (isNew || drawMap.changed) {
+    const geometry = drawMap.geometry();
+    if (!geometry) { $('#sub-msg').className = 'error'; $('#sub-msg').textContent = t('r_geom_needed'); return; }
+    body.geometry = geometry;  // GeoJSON in CRS84, as the Part 4 writes take it
+  }
   try {
     const sub = resub ? await call('POST', `/submissions/${resub}/resubmit`, body)
-      : await call('POST', `/collections/${encodeURIComponent(f.collection)}/items/${encodeURIComponent(feature.id)}/submissions`, body);
+      : isNew ? await call('POST', `/collections/${encodeURIComponent(f.collection)}/submissions`, body)
+        : await call('POST', `/collections/${encodeURIComponent(f.collection)}/items/${encodeURIComponent(feature.id)}/submissions`, body);
     for (const file of $('#files').files) {
       const data = new FormData();
       data.append('file', file, file.name);
@@ -183,6 +247,7 @@ $('#sub-form').addEventListener('submit', async (ev) => {
     $('#sub-msg').textContent = t('r_sent', { id: sub.id });
     ev.target.reset();
     ev.target.resubmit.value = '';
+    drawMap.setBasemap($('#draw-basemap').value);  // the reset form shows the default basemap again
     $('#btn-submit').textContent = t('r_submit');
     await Promise.all([loadMine(), renderForm(), $('#queue').hidden ? null : loadQueue()]);
   } catch (e) { $('#sub-msg').className = 'error'; $('#sub-msg').textContent = e.message; }
@@ -207,8 +272,10 @@ function shape(geom, box, color) {
   const [x0, y0, x1, y1] = box;
   const sx = 300 / Math.max(x1 - x0, 1e-9); const sy = 140 / Math.max(y1 - y0, 1e-9); const s = Math.min(sx, sy) * 0.85;
   const px = (p) => `${(150 + (p[0] - (x0 + x1) / 2) * s).toFixed(1)},${(70 - (p[1] - (y0 + y1) / 2) * s).toFixed(1)}`;
+  const line = geom.type.includes('LineString');
   return rings.map((r) => (r.length === 1 ? `<circle cx="${px(r[0]).split(',')[0]}" cy="${px(r[0]).split(',')[1]}" r="5" fill="${color}"/>`
-    : `<polygon points="${r.map(px).join(' ')}" fill="${color}" fill-opacity=".45" stroke="${color}"/>`)).join('');
+    : line ? `<polyline points="${r.map(px).join(' ')}" fill="none" stroke="${color}" stroke-width="2"/>`
+      : `<polygon points="${r.map(px).join(' ')}" fill="${color}" fill-opacity=".45" stroke="${color}"/>`)).join('');
 }
 
 function bbox(...geoms) {
@@ -225,8 +292,12 @@ async function beforeAfter(s) {
   const names = ['status', ...f.fields.map((x) => x.name)].filter((n) => n in after || (n in before && n !== 'code'));
   const val = (n, v) => (n === 'status' ? statusName(f, v) : v ?? '—');
   const lbl = (n) => (n === 'status' ? L(f.lifecycle || { label: t('r_status') }) : L(f.fields.find((x) => x.name === n) || { label: n }));
-  const rowsB = names.filter((n) => n in after).map((n) => `<tr><td>${esc(lbl(n))}</td><td>${esc(val(n, before[n]))}</td></tr>`).join('');
-  const rowsA = names.filter((n) => n in after).map((n) => `<tr><td>${esc(lbl(n))}</td><td class="changed">${esc(val(n, after[n]))}</td></tr>`).join('');
+  let rowsB = names.filter((n) => n in after).map((n) => `<tr><td>${esc(lbl(n))}</td><td>${esc(val(n, before[n]))}</td></tr>`).join('');
+  let rowsA = names.filter((n) => n in after).map((n) => `<tr><td>${esc(lbl(n))}</td><td class="changed">${esc(val(n, after[n]))}</td></tr>`).join('');
+  if (s.proposal.geometry && s.before) {  // a changed shape is named, not only drawn
+    rowsB += `<tr><td>${esc(t('r_shape'))}</td><td>${esc(t('r_shape_old'))}</td></tr>`;
+    rowsA += `<tr><td>${esc(t('r_shape'))}</td><td class="changed">${esc(t('r_shape_new'))}</td></tr>`;
+  }
   const gB = s.before?.geometry; const gA = s.proposal.geometry || gB;
   const box = bbox(gB, gA);
   return `<div class="ba"><div><h4>${esc(t('r_before'))}</h4><table>${rowsB}</table>`
@@ -253,8 +324,8 @@ async function loadMine() {
     const s = mine.find((x) => String(x.id) === b.dataset.correct);
     $('#layer').value = s.collection;
     await loadFeatures();
-    $('#feature').value = String(s.featureId);
-    await renderForm(s.proposal.properties);
+    $('#feature').value = s.featureId == null ? NEW : String(s.featureId);
+    await renderForm(s.proposal.properties, s.proposal.geometry || null);
     const fm = $('#sub-form');
     fm.resubmit.value = s.id;
     fm.effective_date.value = s.change.effective_date || '';
