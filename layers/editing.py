@@ -656,6 +656,22 @@ async def _lock(conn: AsyncConnection[Any], layer: Layer, fid: int) -> tuple[dic
     return json.loads(row[0]), bytes(row[1]), str(row[2])
 
 
+async def _open_change(conn: AsyncConnection[Any], layer: Layer, feature_id: int, ctx: EditContext,
+                       change: ChangeInfo, if_match: str | None) -> dict[str, Any]:
+    """First steps of a change to an existing feature, inside its transaction; returns its current properties.
+
+    Set the trail context, lock the row, compare ``If-Match`` with the locked row's ETag (412),
+    and check the editor's districts against the geometry before the change (403). Why one
+    helper: update and delete must take these steps in this order, on the locked row.
+    """
+    await _set_context(conn, ctx, change)
+    current, old_wkb, etag = await _lock(conn, layer, feature_id)
+    if if_match is not None:
+        check_if_match(if_match, etag)
+    await check_district_scope(conn, layer, ctx, old_wkb, "before")
+    return current
+
+
 async def update_feature(conn: AsyncConnection[Any], layer: Layer, feature_id: int, body: Any, ctx: EditContext, *,
                          merge: bool, if_match: str | None, change: ChangeInfo | None = None,
                          crs: CrsRef = CRS84) -> EditResult:
@@ -674,11 +690,7 @@ async def update_feature(conn: AsyncConnection[Any], layer: Layer, feature_id: i
         raise GeometryError("A feature's geometry cannot be removed; send a new geometry or leave it out.")
     try:
         async with conn.transaction():
-            await _set_context(conn, ctx, change)
-            current, old_wkb, etag = await _lock(conn, layer, feature_id)
-            if if_match is not None:
-                check_if_match(if_match, etag)
-            await check_district_scope(conn, layer, ctx, old_wkb, "before")
+            current = await _open_change(conn, layer, feature_id, ctx, change, if_match)
             if merge:
                 new_values = values
                 merged = {k: current.get(k) for k in writable_properties(layer)} | values
@@ -720,11 +732,7 @@ async def delete_feature(conn: AsyncConnection[Any], layer: Layer, feature_id: i
     """
     change = change or ChangeInfo()
     async with conn.transaction():
-        await _set_context(conn, ctx, change)
-        current, old_wkb, etag = await _lock(conn, layer, feature_id)
-        if if_match is not None:
-            check_if_match(if_match, etag)
-        await check_district_scope(conn, layer, ctx, old_wkb, "before")
+        await _open_change(conn, layer, feature_id, ctx, change, if_match)
         cur = await conn.execute(
             sql.SQL(
                 "INSERT INTO renewal.tombstones (layer, feature_id, code, feature, deleted_by, request_id, "
