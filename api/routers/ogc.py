@@ -262,7 +262,8 @@ async def collection(request: Request, layer: ReadableLayer, pool: ReadPoolDep, 
     return _json(doc)
 
 
-@router.get("/collections/{collection_id}/queryables", summary="Queryable properties (JSON Schema)")
+@router.get("/collections/{collection_id}/queryables", summary="Queryable properties (JSON Schema)",
+            response_class=Response, responses={200: {"content": {SCHEMA_JSON: {}, HTML_TYPE: {}}}})
 async def collection_queryables(request: Request, layer: ReadableLayer, settings: SettingsDep,
                                 f: Annotated[str | None, Query(description="json or html")] = None) -> Response:
     """The properties a CQL2 filter, an equality filter or ``sortby`` may use."""

@@ -80,7 +80,8 @@ async def style_list(request: Request, settings: SettingsDep, access: ReadAccess
     return _json({"styles": out, "links": [link(base, "self", JSON_TYPE)]})
 
 
-@router.get("/styles/{style_id}", summary="One style (MapLibre style JSON, SLD 1.0, QML)")
+@router.get("/styles/{style_id}", summary="One style (MapLibre style JSON, SLD 1.0, QML)",
+            response_class=Response, responses={200: {"content": {MAPBOX: {}, SLD10: {}, QML: {}}}})
 async def style(request: Request, style_id: str, settings: SettingsDep, access: ReadAccessDep, city: CityDep,
                 f: Annotated[str | None, Query(description=_F_DOC)] = None) -> Response:
     """``renewal`` is the whole map (mapbox only); a layer id is that layer's style in any format."""
@@ -105,7 +106,8 @@ async def collection_styles(request: Request, layer: ReadableLayer, settings: Se
                   "links": [link(base, "self", JSON_TYPE)]})
 
 
-@router.get("/collections/{collection_id}/styles/{style_id}", summary="A collection's style")
+@router.get("/collections/{collection_id}/styles/{style_id}", summary="A collection's style",
+            response_class=Response, responses={200: {"content": {MAPBOX: {}, SLD10: {}, QML: {}}}})
 async def collection_style(request: Request, layer: ReadableLayer, style_id: str, settings: SettingsDep,
                            city: CityDep, f: Annotated[str | None, Query(description=_F_DOC)] = None) -> Response:
     """The layer's style (``style_id`` is the layer id)."""

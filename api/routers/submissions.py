@@ -241,7 +241,8 @@ async def report_page() -> FileResponse:
 
 
 @router.get("/due", summary="督办清单: targets past or within 30 days of their deadline, per district, with the "
-                            "features lacking the required status (JSON or XLSX)")
+                            "features lacking the required status (JSON or XLSX)",
+            responses={200: {"content": {XLSX: {}}}})
 async def due(
     request: Request, access: ReadAccessDep,
     district: Annotated[str | None, Query(description="District adcode", max_length=6)] = None,
