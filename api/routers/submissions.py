@@ -119,7 +119,7 @@ async def list_submissions(
 
 
 def _sid(sid: str) -> int:
-    if not sid.isdigit() or len(sid) > 18:
+    if not (sid.isascii() and sid.isdigit()) or len(sid) > 18:  # "¹".isdigit(), but int("¹") fails
         raise sub.SubmissionNotFoundError(f"There is no submission '{sid[:32]}'.")
     return int(sid)
 

@@ -346,7 +346,8 @@ async def viewer_history(
     exist yet), so the popup shows the date's status and labels the current one as current.
     """
     params = Params(layer=lyr.id, table=lyr.table, id=feature_id, measure=lyr.measure_field, as_of=as_of)
-    measure = sql.Identifier(lyr.measure_field) if lyr.measure_field else sql.SQL("NULL::double precision")
+    measure = (sql.SQL("t.{}").format(sql.Identifier(lyr.measure_field)) if lyr.measure_field
+               else sql.SQL("NULL::double precision"))
     status = sql.SQL("t.status") if lyr.has_status else sql.SQL("NULL::text")
     join: sql.Composable
     if lyr.has_status and as_of is not None:
@@ -360,7 +361,7 @@ async def viewer_history(
     query = sql.SQL(
         "SELECT json_build_object('layer', %(layer)s::text, 'id', t.id, 'code', t.code, 'name', t.name, "
         "'district_code', t.district_code, 'status', {status}, 'measure', %(measure)s::text, "
-        "'measure_value', round(t.{measure}::numeric, 2), "
+        "'measure_value', round({measure}::numeric, 2), "
         "'as_of', %(as_of)s::date, 'status_as_of', {as_of_status}, 'status_since', {as_of_since}, "
         "'history', coalesce((SELECT json_agg(json_build_object('from_status', h.from_status, "
         "'to_status', h.to_status, 'effective_date', h.effective_date, 'source_doc', h.source_doc, "
