@@ -65,7 +65,7 @@ from fastapi import Depends, Request
 from starlette.responses import JSONResponse, Response
 
 from api.asgi import HttpMiddleware
-from api.errors import RETRY_AFTER_S, problem
+from api.errors import DB_UNREACHABLE, problem, unavailable
 from api.settings import Settings
 from layers.errors import AuthenticationError, PermissionDeniedError
 from layers.models import Layer
@@ -448,9 +448,7 @@ class AccessMiddleware(HttpMiddleware):
             return self._unauthorized(exc.message)
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
             log.warning("database unavailable while checking an API key: %s", exc)
-            return problem(503, "Service unavailable",
-                           "The database is not reachable right now. Please retry in a few seconds.",
-                           instance=scope["path"], headers={"Retry-After": str(RETRY_AFTER_S)})
+            return unavailable("Service unavailable", DB_UNREACHABLE, instance=scope["path"])
         return None
 
     @staticmethod

@@ -65,6 +65,18 @@ def problem(
     return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
 
 
+DB_UNREACHABLE = "The database is not reachable right now. Please retry in a few seconds."
+
+
+def unavailable(title: str, detail: str, *, instance: str | None = None) -> JSONResponse:
+    """A 503 problem+json with ``Retry-After`` (:data:`RETRY_AFTER_S`).
+
+    Why one helper: a 503 from this API always says when to try again, whether the database
+    is down (the exception handlers, the key check in :mod:`api.auth`) or a query timed out.
+    """
+    return problem(503, title, detail, instance=instance, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
@@ -106,22 +118,14 @@ def install_error_handlers(app: FastAPI) -> None:
         breaker = getattr(request.app.state, "breaker", None)
         if breaker is not None:  # api.breaker: later requests get their 503 without waiting for the pool
             breaker.trip(type(exc).__name__)
-        return problem(
-            503,
-            "Service unavailable",
-            "The database is not reachable right now. Please retry in a few seconds.",
-            instance=request.url.path,
-            headers={"Retry-After": str(RETRY_AFTER_S)},
-        )
+        return unavailable("Service unavailable", DB_UNREACHABLE, instance=request.url.path)
 
     @app.exception_handler(psycopg.errors.QueryCanceled)
     async def _timeout(request: Request, exc: Exception) -> JSONResponse:
-        return problem(
-            503,
+        return unavailable(
             "Query timed out",
             "The query took too long. Narrow it with a smaller bbox, a filter or a lower limit.",
             instance=request.url.path,
-            headers={"Retry-After": str(RETRY_AFTER_S)},
         )
 
     @app.exception_handler(Exception)
