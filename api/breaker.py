@@ -22,19 +22,20 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
+from starlette.types import Receive, Scope, Send
 
-from api.errors import problem
+from api.asgi import HttpMiddleware
+from api.errors import DB_UNREACHABLE, unavailable
+from api.tasks import stop_task
 
 log = logging.getLogger("renewal.breaker")
 
 PROBE_INTERVAL_S: Final = 0.25
 PROBE_TIMEOUT_S: Final = 1.0
-RETRY_AFTER_OPEN_S: Final = 1
 _NO_DB_PREFIXES: Final = ("/vendor/", "/viewer/static/", "/api", "/docs")
 
 
@@ -65,11 +66,8 @@ class Breaker:
 
     async def stop(self) -> None:
         """Stop the monitor and close its connection."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         await self._close_conn()
 
     async def _close_conn(self) -> None:
@@ -110,13 +108,6 @@ class Breaker:
         return {"open": self.is_open, "trips": self.trips}
 
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
 _READ_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -131,21 +122,14 @@ def _replica_can_serve(scope: Scope) -> bool:
     return any(r.in_service for r in getattr(databases, "replicas", ()))
 
 
-class BreakerMiddleware:
+class BreakerMiddleware(HttpMiddleware):
     """Answer 503 with Retry-After at once while the breaker is open (pure ASGI)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Handle one ASGI call."""
-        if scope["type"] == "http":
-            breaker = getattr(scope["app"].state, "breaker", None)
-            if (isinstance(breaker, Breaker) and breaker.is_open and not scope["path"].startswith(_NO_DB_PREFIXES)
-                    and not _replica_can_serve(scope)):
-                resp = problem(503, "Service unavailable",
-                               "The database is not reachable right now. Please retry in a few seconds.",
-                               instance=scope["path"], headers={"Retry-After": str(RETRY_AFTER_OPEN_S)})
-                await resp(scope, receive, send)
-                return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one HTTP request."""
+        breaker = getattr(scope["app"].state, "breaker", None)
+        if (isinstance(breaker, Breaker) and breaker.is_open and not scope["path"].startswith(_NO_DB_PREFIXES)
+                and not _replica_can_serve(scope)):
+            await unavailable("Service unavailable", DB_UNREACHABLE, instance=scope["path"])(scope, receive, send)
+            return
         await self.app(scope, receive, send)
