@@ -136,6 +136,9 @@ def test_registry_policy_can_be_reopened(edit_db: str) -> None:
     with make_client(edit_db, restricted_layers="land_parcels,old_compounds", public_layers="land_parcels") as c:
         assert c.get("/collections/land_parcels/items?limit=1").status_code == 200
         assert c.get("/collections/old_compounds/items?limit=1").status_code == 401
+        # /layers says the policy in force, not the registry file's anonymous_read (it said true for both)
+        anon = {lyr["id"]: lyr["anonymous_read"] for lyr in c.get("/layers").json()["layers"]}
+        assert anon["land_parcels"] is True and anon["old_compounds"] is False and anon["urban_villages"] is True
 
 
 def test_rate_limit_for_anonymous_clients(edit_db: str, keys: dict[str, str], econn: psycopg.Connection) -> None:
