@@ -336,12 +336,15 @@ def real_values(db: str, server_url: str, key: str) -> dict[str, Any]:
     import httpx
     import psycopg
 
-    h = {"X-API-Key": key}
-    layers = [lyr["id"] for lyr in httpx.get(f"{server_url}/layers", headers=h, timeout=60).json()["layers"]]
-    targets = [t["target"] for t in httpx.get(f"{server_url}/progress", headers=h, timeout=60).json()["targets"]]
-    indicators = [i["indicator"] for i in httpx.get(f"{server_url}/indicators", headers=h, timeout=60).json()[
-        "indicators"]]
-    styles = [s["id"] for s in httpx.get(f"{server_url}/styles", headers=h, timeout=60).json()["styles"]]
+    def get(path: str) -> Any:
+        r = httpx.get(f"{server_url}{path}", headers={"X-API-Key": key}, timeout=60)
+        r.raise_for_status()
+        return r.json()
+
+    layers = [lyr["id"] for lyr in get("/layers")["layers"]]
+    targets = [t["target"] for t in get("/progress")["targets"]]
+    indicators = [i["indicator"] for i in get("/indicators")["indicators"]]
+    styles = [s["id"] for s in get("/styles")["styles"]]
     codes: list[str] = []
     max_id = 1
     with psycopg.connect(db) as conn:
@@ -390,8 +393,12 @@ def main() -> int:
         key = add_user(db, f"stbench_admin_{uuid.uuid4().hex[:6]}", "admin", [])
         server = LiveServer(db, env={"RENEWAL_RESTRICTED_LAYERS": args.restricted, "RENEWAL_ANON_RATE_PER_S": "0",
                                      "RENEWAL_POOL_MAX_SIZE": "12"})
-        leak_cfg = {"layer": args.restricted, "codes": codes, "findings": str(findings), "database": db,
-                    "values": real_values(db, server.url, key)}
+        try:
+            leak_cfg = {"layer": args.restricted, "codes": codes, "findings": str(findings), "database": db,
+                        "values": real_values(db, server.url, key)}
+        except BaseException:
+            server.stop()
+            raise
         print(f"server {server.url} on {db.rsplit('/', 1)[-1]}, restricted layer {args.restricted} "
               f"({len(codes)} feature codes), seed {args.seed}, {args.workers} worker(s) per caller, "
               f"{args.requests} requests over {', '.join(callers)}", flush=True)
