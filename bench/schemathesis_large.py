@@ -350,10 +350,11 @@ def real_values(db: str, server_url: str, key: str) -> dict[str, Any]:
     with psycopg.connect(db) as conn:
         districts = [x for row in conn.execute("SELECT code, name FROM renewal.districts") for x in row]
         for layer in layers:
-            rows = conn.execute(psycopg.sql.SQL("SELECT code, max(id) OVER () FROM renewal.{} ORDER BY random() "
+            rows = conn.execute(psycopg.sql.SQL("SELECT code, max(id) OVER () FROM renewal.{} ORDER BY md5(code) "
                                                 "LIMIT 4").format(psycopg.sql.Identifier(layer))).fetchall()
             codes += [r[0] for r in rows if r[0]]
             codes += [r[0][:7] for r in rows[:1] if r[0]]  # a prefix: a search with many hits
+            # (md5 order: a spread of codes, the same every run, so a seed means the same values)
             max_id = max([max_id] + [int(r[1]) for r in rows])
     return {"layers": layers, "targets": targets, "indicators": indicators, "styles": styles,
             "districts": districts, "codes": sorted(set(codes)), "max_id": min(max_id, 30000),
