@@ -61,7 +61,7 @@ SOURCES = (
 PENDING_TITLE_MARK = "【含待审核】"
 """Before the title of a map that counts pending submissions."""
 PENDING_BANNER = (
-    '<div class="renewal-pending" style="position:absolute;bottom:24px;left:10px;z-index:1000;max-width:45%;'
+    '<div class="renewal-pending" style="position:absolute;bottom:70px;left:10px;z-index:1000;max-width:45%;'
     'background:#fff4d6;border:2px solid #ff7f0e;border-radius:4px;padding:6px 10px;font:13px/1.4 sans-serif">'
     "⚠ {}</div>"
 )
