@@ -334,3 +334,27 @@ def test_editor_moves_a_vertex_of_a_feature_reviewer_approves_it(browser: Any, s
     assert any(_near(v, moved) for v in ring), (moved, ring)
     assert not any(_near(v, corner, 1e-9) for v in ring)
     assert len(ring) == len(old["coordinates"][0][0])  # moved, not inserted
+
+
+def test_without_the_drawing_library_the_form_still_reports(browser: Any, site: dict[str, Any]) -> None:
+    """No terra-draw (or no WebGL): the map and its tools are hidden with a note, and a status change still goes."""
+    base = site["base"]
+    fid = _pending_compound(site["url"])
+    ctx, ed = _new_page(browser, base, 1280, 900)
+    try:
+        ctx.route("**/vendor/terra-draw*/**", lambda r: r.abort())
+        page = ed.page
+        _sign_in(ed, base, site["users"]["editor"])
+        page.select_option("#layer", "old_compounds")
+        page.wait_for_selector(f"#feature[data-layer=old_compounds] option[value='{fid}']", state="attached",
+                               timeout=30_000)
+        page.select_option("#feature", str(fid))
+        page.locator("#draw-state", has_text="仍可填报").wait_for()
+        assert not page.is_visible("#draw-map") and not page.is_visible(".draw-tools")
+        page.select_option(f"#fields[data-fid='{fid}'] select[data-field=status]", "started")
+        page.fill("#sub-form [name=effective_date]", "2025-06-01")
+        page.click("#btn-submit")
+        page.locator("#mine .sub[data-status=pending]").first.wait_for()
+        assert ed.external == []
+    finally:
+        ctx.close()

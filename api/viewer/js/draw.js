@@ -13,6 +13,12 @@ const MODE = { Point: 'point', MultiPoint: 'point', LineString: 'linestring', Mu
 const EMPTY = { type: 'FeatureCollection', features: [] };
 const BLUE = '#1f5fa8';
 
+// Keep the note under the map (it says why), drop the map and its tools.
+function hideMap(container) {
+  const box = document.getElementById(container).closest('#draw-box');
+  box?.querySelectorAll('#draw-map, .draw-tools').forEach((el) => el.setAttribute('hidden', ''));
+}
+
 function parts(geom) {
   if (!geom) return [];
   if (geom.type.startsWith('Multi')) return geom.coordinates.map((c) => ({ type: geom.type.slice(5), coordinates: c }));
@@ -57,7 +63,10 @@ export class DrawMap {
       zoom: cfg.zoom, maxZoom: 19, attributionControl: false });
     this.map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
     // the style (no tiles yet) is enough for terra-draw's sources and layers; 'load' would wait for tiles
-    this.ready = new Promise((resolve) => this.map.once('style.load', () => { this.start(); resolve(); }));
+    this.ready = new Promise((resolve) => this.map.once('style.load', () => {
+      try { this.start(); } catch (e) { this.failed = String(e); hideMap(container); }  // the form works without
+      resolve();
+    }));
   }
 
   start() {
@@ -97,6 +106,7 @@ export class DrawMap {
   // The layer's features the editor may report on, drawn grey for orientation.
   async setContext(geometryType, features) {
     await this.ready;
+    if (!this.draw) return;
     this.type = geometryType;
     this.context = features;
     this.map.getSource('context').setData({ type: 'FeatureCollection', features: features.filter((f) => f.geometry) });
@@ -105,6 +115,7 @@ export class DrawMap {
   // Start over with a feature's geometry (vertex editing) or none (a new feature: drawing).
   async edit(geometry) {
     await this.ready;
+    if (!this.draw) { this.onChange(this.state('nomap')); return; }
     this.quiet = true;
     try {
       this.draw.setMode('static');
@@ -136,12 +147,14 @@ export class DrawMap {
 
   // Draw (new parts) or edit vertices.
   setMode(which) {
+    if (!this.draw) return;
     this.draw.setMode(which === 'draw' ? MODE[this.type] : 'select');
     this.onChange(this.state());
   }
 
   // Remove every drawn part (then draw anew).
   clear() {
+    if (!this.draw) return;
     this.draw.clear();
     this.changed = true;
     this.draw.setMode(MODE[this.type]);
@@ -153,6 +166,7 @@ export class DrawMap {
 
   // The drawn geometry (GeoJSON, CRS84), or null when nothing is drawn.
   geometry() {
+    if (!this.draw) return null;
     const mode = MODE[this.type];
     const done = this.draw.getSnapshot().filter((f) => f.properties.mode === mode && !f.properties.currentlyDrawing);
     if (!done.length) return null;
@@ -161,7 +175,42 @@ export class DrawMap {
   }
 
   state(note = null) {
+    if (this.failed) return { changed: false, parts: 0, mode: null, isNew: false, note: 'nomap' };
     return { changed: this.changed, parts: this.draw ? this.geometry() ? parts(this.geometry()).length : 0 : 0,
       mode: this.draw ? this.draw.getMode() : null, isNew: !this.original, note };
+  }
+}
+
+// Without WebGL (or without the libraries) the page still reports status and attribute changes:
+// the map box is hidden and nothing is drawn.
+class NoDrawMap {
+  constructor(reason) { this.reason = reason; this.changed = false; }
+
+  basemaps() { return []; }
+
+  setBasemap() {}
+
+  async setContext() {}
+
+  async edit() {}
+
+  setMode() {}
+
+  clear() {}
+
+  async reset() {}
+
+  geometry() { return null; }
+
+  state() { return { changed: false, parts: 0, mode: null, isNew: false, note: 'nomap' }; }
+}
+
+// The drawing map, or a stand-in that draws nothing when the map cannot start here.
+export function createDrawMap(container, cfg, onChange) {
+  try {
+    return new DrawMap(container, cfg, onChange);
+  } catch (e) {
+    hideMap(container);
+    return new NoDrawMap(String(e));
   }
 }

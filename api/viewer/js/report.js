@@ -2,7 +2,7 @@
 // Forms come from /collections/{id}/submission-form (the layer registry); every write sends the
 // session's CSRF token. Plain DOM, no framework; works offline (no external asset). The small map
 // (draw.js, terra-draw) draws a new feature or edits the picked feature's vertices.
-import { DrawMap } from './draw.js';
+import { createDrawMap } from './draw.js';
 import { addStrings, applyI18n, lang, setLang, t } from './i18n.js';
 
 addStrings({
@@ -18,7 +18,7 @@ addStrings({
     r_geom_new: '新要素：在地图上{what}。点击添加节点，点击第一个节点或按回车结束；可画多个部分。',
     r_geom_same: '图形未修改。点选图形后拖动节点修改，拖动中点插入节点，右键节点删除。',
     r_geom_changed: '图形已修改（{n} 个部分），随本次填报提交审核。', r_geom_holes: '此要素含内环（洞），不能在此修改图形。',
-    r_geom_invalid: '此要素的图形不能在此编辑。', r_geom_needed: '新要素需要先在地图上绘制图形。',
+    r_geom_invalid: '此要素的图形不能在此编辑。', r_geom_needed: '新要素需要先在地图上绘制图形。', r_geom_nomap: '绘图地图无法在此浏览器启动（需要 WebGL），仍可填报属性与状态。',
     r_shape: '图形', r_shape_old: '原图形', r_shape_new: '已修改（见下图）' },
   en: { r_title: 'Reporting and review', r_map: 'Map', r_signin: 'Sign in', r_signout: 'Sign out', r_user: 'User name',
     r_password: 'Password', r_or_key: 'or API key', r_report: 'Report a change', r_layer: 'Layer', r_feature: 'Feature',
@@ -37,7 +37,8 @@ addStrings({
       + 'right-click a vertex to delete it.',
     r_geom_changed: 'Shape changed ({n} parts): it is submitted for review with this report.',
     r_geom_holes: 'This feature has holes; its shape cannot be edited here.', r_geom_invalid: 'This shape cannot be edited here.',
-    r_geom_needed: 'Draw the new feature on the map first.', r_shape: 'Shape', r_shape_old: 'as it was',
+    r_geom_needed: 'Draw the new feature on the map first.',
+    r_geom_nomap: 'The drawing map cannot start here (WebGL is needed); attributes and status can still be reported.', r_shape: 'Shape', r_shape_old: 'as it was',
     r_shape_new: 'changed (see below)' },
 });
 
@@ -107,7 +108,7 @@ async function loadLayers() {
   cfg = await call('GET', '/viewer/config');
   const layers = cfg.layers.filter((l) => l.kind === 'renewal');
   if (!drawMap) {
-    drawMap = new DrawMap('draw-map', cfg, showDrawState);
+    drawMap = createDrawMap('draw-map', cfg, showDrawState);
     window.reportDraw = drawMap;  // for scripts and tests
     $('#draw-basemap').innerHTML = drawMap.basemaps().map((o) => `<option value="${esc(o.id)}">${esc(o.label)}</option>`).join('');
   }
