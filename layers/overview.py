@@ -19,6 +19,8 @@ from psycopg import sql
 from layers.models import Layer
 
 CELLS_PER_TILE: Final = 64
+CLASS_FIELD: Final = "land_use_code"
+"""The field whose dominant value each cell carries (migration 0012 counts parcels by it)."""
 HALF_WORLD_M: Final = 20037508.342789244
 WORLD_M: Final = 2 * HALF_WORLD_M
 

@@ -29,6 +29,7 @@ from typing import Any, Final
 from xml.sax.saxutils import escape, quoteattr
 
 from layers.models import Layer
+from layers.overview import CLASS_FIELD
 
 __all__ = ["BACKGROUND", "STYLE_ID", "color_expression", "draw_order", "maplibre_style", "qml", "sld",
            "style_layer_ids"]
@@ -101,6 +102,28 @@ def _style_layers(layer: Layer) -> list[dict[str, Any]]:
                        "circle-opacity": POINT_OPACITY, "circle-stroke-opacity": POINT_OPACITY}}]
 
 
+OVERVIEW_OPACITY: Final = 0.75
+
+
+def overview_style_layer(layer: Layer) -> dict[str, Any] | None:
+    """The fill of a layer's overview cells (layers/overview.py) from its ``overview_min_zoom`` to ``min_zoom``.
+
+    Cells are coloured by the registry colours of their dominant class, so the city-scale map
+    reads like the parcels it stands for; None for a layer without an overview.
+    """
+    if layer.overview_min_zoom is None:
+        return None
+    field = next((f for f in layer.fields if f.name == CLASS_FIELD), None)
+    pairs = [v for c in (field.choices or []) if c.color for v in (c.code, c.color)] if field else []
+    color: Any = ["match", ["get", CLASS_FIELD], *pairs, layer.style.color] if pairs else layer.style.color
+    return {"id": f"{layer.id}:overview", "type": "fill", "source": layer.id, "source-layer": layer.id,
+            "minzoom": layer.overview_min_zoom, "maxzoom": layer.min_zoom,
+            "filter": ["==", ["get", "overview"], True],
+            "metadata": {"renewal:layer": layer.id, "renewal:title": f"{layer.title}（概览）",
+                         "renewal:group": layer.group},
+            "paint": {"fill-color": color, "fill-opacity": OVERVIEW_OPACITY}}
+
+
 def maplibre_style(layers: Sequence[Layer], tilejson_url: Callable[[Layer], str], *, name: str,
                    center: tuple[float, float] | None = None, zoom: float | None = None) -> dict[str, Any]:
     """A MapLibre GL style (version 8): one vector source per layer (its TileJSON), layers in draw order.
@@ -124,7 +147,8 @@ def maplibre_style(layers: Sequence[Layer], tilejson_url: Callable[[Layer], str]
     if zoom is not None:
         style["zoom"] = zoom
     for layer in ordered:
-        style["layers"] += _style_layers(layer)
+        overview = overview_style_layer(layer)
+        style["layers"] += ([overview] if overview else []) + _style_layers(layer)
     return style
 
 

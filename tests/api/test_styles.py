@@ -71,6 +71,20 @@ def test_whole_map_style_has_registry_colours_and_tilejson_sources(client: Any) 
         assert pairs == {s.code: s.color for s in layer.lifecycle.statuses}
 
 
+def test_parcels_overview_cells_are_drawn_in_the_registry_land_use_colours(client: Any) -> None:
+    """Below min_zoom the tiles carry overview cells (layers/overview.py); the style draws them from the registry."""
+    parcels = REG.get("land_parcels")
+    style = client.get("/styles/renewal?f=mapbox").json()
+    by_id = {lyr["id"]: lyr for lyr in style["layers"]}
+    ov = by_id["land_parcels:overview"]
+    assert (ov["minzoom"], ov["maxzoom"]) == (parcels.overview_min_zoom, parcels.min_zoom)
+    assert style["sources"]["land_parcels"]["minzoom"] == parcels.overview_min_zoom
+    expr = ov["paint"]["fill-color"]
+    field = next(f for f in parcels.fields if f.name == "land_use_code")
+    assert dict(zip(expr[2:-1:2], expr[3:-1:2], strict=True)) == {c.code: c.color for c in field.choices or []}
+    assert not any(lyr["id"].endswith(":overview") for lyr in style["layers"] if lyr["id"] != ov["id"])
+
+
 @pytest.mark.parametrize("layer_id", REG.ids)
 def test_sld_and_qml_have_one_class_per_status(client: Any, layer_id: str) -> None:
     layer = REG.get(layer_id)

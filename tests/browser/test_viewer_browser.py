@@ -63,6 +63,19 @@ def test_toggling_a_layer_changes_the_drawn_features(viewer) -> None:
     assert viewer.rendered("old_compounds") == before
 
 
+def test_parcels_show_as_overview_cells_at_city_scale(viewer) -> None:
+    viewer.open()
+    viewer.jump(*CITY, 11)
+    viewer.page.locator("#toggle-land_parcels").click()
+    viewer.idle()
+    cells = viewer.eval("() => window.viewer.map.queryRenderedFeatures({layers: ['land_parcels:overview']}).length")
+    assert cells > 0 and viewer.rendered("land_parcels") == 0  # cells, not clickable parcels
+    viewer.screenshot("11-parcels-overview-z11")
+    viewer.jump(*CITY, 14)
+    assert viewer.rendered("land_parcels") > 0
+    assert viewer.eval("() => window.viewer.map.queryRenderedFeatures({layers: ['land_parcels:overview']}).length") == 0
+
+
 def test_status_filter_hides_one_status(viewer) -> None:
     viewer.open()
     viewer.jump(*CITY, 13)

@@ -44,15 +44,21 @@ export function opacityExpr(layer, base, view) {
   return cases;
 }
 
+// The server style's overview fill (cells at city scale, layers/overview.py), if the layer has one.
+function overviewLayer(layer) {
+  return SERVER[`${layer.id}:overview`] || null;
+}
+
 export function styleLayerIds(layer) {
   const g = layer.geometry_type;
-  if (g.includes('Polygon')) return [`${layer.id}:fill`, `${layer.id}:line`, `${layer.id}:hl`];
+  const overview = overviewLayer(layer) ? [`${layer.id}:overview`] : [];
+  if (g.includes('Polygon')) return [...overview, `${layer.id}:fill`, `${layer.id}:line`, `${layer.id}:hl`];
   if (g.includes('Line')) return [`${layer.id}:line`, `${layer.id}:hl`];
   return [`${layer.id}:circle`];
 }
 
 export function interactiveIds(layer) {
-  return styleLayerIds(layer).filter((id) => !id.endsWith(':hl'));
+  return styleLayerIds(layer).filter((id) => !id.endsWith(':hl') && !id.endsWith(':overview'));
 }
 
 export function paintFor(layer, view) {
@@ -106,10 +112,15 @@ export function buildStyle(cfg, view) {
   const rank = (l) => (l.geometry_type.includes('Polygon') ? 0 : l.geometry_type.includes('Line') ? 1 : 2);
   const ordered = [...cfg.layers].sort((a, b) => rank(a) - rank(b));
   for (const layer of ordered) {
-    sources[layer.id] = { type: 'vector', tiles: [tileUrl(cfg, layer)], minzoom: Math.max(0, layer.min_zoom),
+    const overview = overviewLayer(layer);
+    sources[layer.id] = { type: 'vector', tiles: [tileUrl(cfg, layer)],
+      minzoom: Math.max(0, overview ? overview.minzoom : layer.min_zoom),
       maxzoom: Math.min(16, Math.max(layer.min_zoom, layer.max_zoom)) };
+    const visibility = view.visible.has(layer.id) ? 'visible' : 'none';
+    if (overview) layers.push({ ...overview, layout: { visibility } });  // as the server draws it
     const paints = paintFor(layer, view);
     for (const id of styleLayerIds(layer)) {
+      if (id.endsWith(':overview')) continue;
       layers.push({ id, type: typeOf(id), source: layer.id, 'source-layer': layer.id, minzoom: layer.min_zoom,
         layout: { visibility: view.visible.has(layer.id) ? 'visible' : 'none' }, paint: paints[id] });
     }
