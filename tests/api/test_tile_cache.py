@@ -2,7 +2,7 @@
 
 The test includes ``docs/nginx/tile-cache.conf`` itself, so the documented configuration is the
 tested one. It shows: a tile is cached (HIT), revalidated with the API's ETag (REVALIDATED, a
-304 from the API) and replaced within about a second of a write; a signed-in caller's tiles
+304 from the API) and replaced within 1–2 s of a write (nginx counts validity in whole seconds); a signed-in caller's tiles
 never enter the cache, so a restricted layer's tile cannot reach an anonymous reader; TileJSON
 names the address the client used.
 """
@@ -88,7 +88,7 @@ def test_tiles_are_cached_revalidated_and_fresh_within_a_second_of_a_write(proxy
     first, second = httpx.get(tile), httpx.get(tile)
     assert first.status_code == 200 and first.headers["x-cache"] in ("MISS", "EXPIRED")
     assert second.headers["x-cache"] == "HIT" and second.content == first.content
-    time.sleep(1.3)
+    time.sleep(2.2)  # valid 1 s, counted by nginx in whole seconds (expired once the clock passes stored + 1)
     again = httpx.get(tile)
     assert again.headers["x-cache"] == "REVALIDATED" and again.headers["etag"] == first.headers["etag"]
 
@@ -97,9 +97,9 @@ def test_tiles_are_cached_revalidated_and_fresh_within_a_second_of_a_write(proxy
     r = httpx.patch(item, json={"properties": {"name": "缓存后改名停车场"}},
                     headers={"X-API-Key": keys["admin"], "If-Match": etag, "Content-Type": MERGE})
     assert r.status_code == 200, r.text
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + 4
     while (fresh := httpx.get(tile)).headers["etag"] == first.headers["etag"]:
-        assert time.monotonic() < deadline, "the cached tile outlived the write by more than 3 s"
+        assert time.monotonic() < deadline, "the cached tile outlived the write by more than 4 s"
         time.sleep(0.2)
     assert "缓存后改名停车场".encode() in fresh.content
 
