@@ -42,6 +42,15 @@ def _lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_ruff_is_clean() -> None:
+    """ruff over every package, the tests and the benchmarks (what ``make lint`` runs), so CI catches a slip."""
+    exe = shutil.which("ruff", path=str(BIN)) or shutil.which("ruff")
+    assert exe, "ruff is not installed (a dev dependency: make setup)"
+    run = subprocess.run([exe, "check", "--no-cache", "api", "gis", "layers", "tests", "bench"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
 def test_import_contract_is_kept() -> None:
     run = _lint_imports(ROOT)
     assert run.returncode == 0, run.stdout + run.stderr

@@ -2,9 +2,9 @@
 
 The test includes ``docs/nginx/tile-cache.conf`` itself, so the documented configuration is the
 tested one. It shows: a tile is cached (HIT), revalidated with the API's ETag (REVALIDATED, a
-304 from the API) and replaced within 1–2 s of a write (nginx counts validity in whole seconds); a signed-in caller's tiles
-never enter the cache, so a restricted layer's tile cannot reach an anonymous reader; TileJSON
-names the address the client used.
+304 from the API) and replaced within 1-2 s of a write (nginx counts validity in whole seconds);
+a signed-in caller's tiles never enter the cache, so a restricted layer's tile cannot reach an
+anonymous reader; TileJSON names the address the client used.
 """
 
 from __future__ import annotations
