@@ -138,3 +138,25 @@ def drop_layer_table(table):
     op.execute(f"DELETE FROM {SCHEMA}.status_history WHERE layer = '{table}'")
     op.execute(f"DELETE FROM {SCHEMA}.layer_version WHERE layer = '{table}'")
     op.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
+
+
+def append_only_trail(table, trail):
+    """Make ``renewal.<table>`` append-only for everyone: UPDATE, DELETE and TRUNCATE raise.
+
+    Why one helper: the audit log (0005) and the review trail (0015) keep the same promise
+    (全过程留痕) with the same statement-level trigger; ``trail`` names it in the error's hint.
+    """
+    op.execute(
+        f"""
+        CREATE FUNCTION renewal.{table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          RAISE EXCEPTION 'renewal.{table} is append-only: % is not allowed', TG_OP
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'The {trail} (全过程留痕) can only be appended to.';
+        END $$;
+        """
+    )
+    op.execute(
+        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON renewal.{table} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION renewal.{table}_append_only()"
+    )

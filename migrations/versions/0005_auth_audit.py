@@ -19,6 +19,8 @@ Create Date: 2026-11-28
 """
 from alembic import op
 
+from migrations.helpers import append_only_trail
+
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
@@ -93,20 +95,7 @@ def upgrade():
     op.execute("CREATE INDEX tombstones_layer_idx ON renewal.tombstones (layer, deleted_at)")
     op.execute("CREATE INDEX tombstones_feature_idx ON renewal.tombstones (layer, feature_id)")
 
-    op.execute(
-        """
-        CREATE FUNCTION renewal.audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-          RAISE EXCEPTION 'renewal.audit_log is append-only: % is not allowed', TG_OP
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'The audit trail (全过程留痕) can only be appended to.';
-        END $$;
-        """
-    )
-    op.execute(
-        "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON renewal.audit_log "
-        "FOR EACH STATEMENT EXECUTE FUNCTION renewal.audit_log_append_only()"
-    )
+    append_only_trail("audit_log", "audit trail")
 
     # Privileges of the application role: everything in the schema (also tables other
     # branches create later, through default privileges), except rewriting the trail.

@@ -23,6 +23,8 @@ Create Date: 2026-12-01
 """
 from alembic import op
 
+from migrations.helpers import append_only_trail
+
 revision = "0015"
 down_revision = "0014"
 branch_labels = None
@@ -92,20 +94,7 @@ def upgrade():
         """
     )
     op.execute("CREATE INDEX submission_events_idx ON renewal.submission_events (submission_id, occurred_at)")
-    op.execute(
-        """
-        CREATE FUNCTION renewal.submission_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-          RAISE EXCEPTION 'renewal.submission_events is append-only: % is not allowed', TG_OP
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'The review trail (全过程留痕) can only be appended to.';
-        END $$;
-        """
-    )
-    op.execute(
-        "CREATE TRIGGER submission_events_append_only BEFORE UPDATE OR DELETE OR TRUNCATE "
-        "ON renewal.submission_events FOR EACH STATEMENT EXECUTE FUNCTION renewal.submission_events_append_only()"
-    )
+    append_only_trail("submission_events", "review trail")
     op.execute(
         """
         CREATE TABLE renewal.attachments (
