@@ -31,13 +31,14 @@ from psycopg import sql
 from layers.history import Params, status_join, target_features, target_filter_sql
 from layers.models import Layer
 from layers.plan import get_catalog
-from layers.plan.models import METRIC_FIELD, Target
+from layers.plan.models import Target
 from layers.progress import (
     STATUS_LABELS,
     TargetProgress,
     adistrict_names,
     aprogress_as_of,
     district_names,
+    feature_value_sql,
     progress_as_of,
 )
 from layers.registry import get_registry
@@ -87,9 +88,7 @@ def target_rows_query(target: Target, as_of: dt.date) -> tuple[sql.Composed, Par
     """The query of :func:`target_rows` (one statement for sync and async connections)."""
     registry = get_registry()
     params = Params()
-    field = METRIC_FIELD[target.metric]  # the one metric rule (layers.plan.models): area_km2 sums area_mu too
-    value = sql.SQL("1::float8") if field is None else sql.SQL("t.{}::float8 / {}").format(
-        sql.Identifier(field), sql.Literal(target.divisor))
+    value = feature_value_sql(target)
     query = sql.SQL(
         """
         SELECT t.district_code, t.code, t.name, t.status_as_of, t.status_since, t.reached_on, {value} AS value,

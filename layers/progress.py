@@ -265,6 +265,17 @@ class TargetProgress:
 # --------------------------------------------------------------------------- SQL
 
 
+def feature_value_sql(target: Target) -> sql.Composable:
+    """One feature's contribution to ``target`` (rows aliased ``t``): 1 for counts, else its column / divisor.
+
+    The per-feature side of :func:`_measure_sql` (ledgers list it per row; both follow METRIC_FIELD).
+    """
+    field = METRIC_FIELD[target.metric]
+    if field is None:
+        return sql.SQL("1::float8")
+    return sql.SQL("t.{}::float8 / {}").format(sql.Identifier(field), sql.Literal(target.divisor))
+
+
 def _measure_sql(target: Target) -> sql.Composable:
     field = METRIC_FIELD[target.metric]
     if field is None:
