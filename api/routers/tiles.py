@@ -237,8 +237,7 @@ def _check_zoom(layers: list[Layer], z: int, who: str) -> None:
 
     Inside the range an empty tile stays a 204: that is "nothing here", not "no such tile".
     """
-    low = min((_min_zoom(layer) for layer in layers), default=0)
-    high = max((layer.max_zoom for layer in layers), default=MAX_Z)
+    low, high = _zoom_range(layers)
     if not low <= z <= high:
         raise TileNotFoundError(f"{who} drawn at zoom {low}–{high} (see the TileJSON's minzoom and maxzoom); "
                                 f"zoom {z} is outside that range.", detail={"minzoom": low, "maxzoom": high})
@@ -247,6 +246,12 @@ def _check_zoom(layers: list[Layer], z: int, who: str) -> None:
 def _min_zoom(layer: Layer) -> int:
     """The first zoom with anything in the layer's tiles (its overview, if it has one)."""
     return layer.overview_min_zoom if layer.overview_min_zoom is not None else layer.min_zoom
+
+
+def _zoom_range(layers: list[Layer]) -> tuple[int, int]:
+    """The zooms with anything in these layers' tiles: what TileJSON announces and tile requests must stay in."""
+    return (min((_min_zoom(layer) for layer in layers), default=0),
+            max((layer.max_zoom for layer in layers), default=MAX_Z))
 
 
 def _tilejson(root: str, layers: list[Layer], tiles_url: str, name: str, description: str,
@@ -267,8 +272,7 @@ def _tilejson(root: str, layers: list[Layer], tiles_url: str, name: str, descrip
         "description": description,
         "scheme": "xyz",
         "tiles": [tiles_url],
-        "minzoom": min((_min_zoom(layer) for layer in layers), default=0),
-        "maxzoom": max((layer.max_zoom for layer in layers), default=MAX_Z),
+        **dict(zip(("minzoom", "maxzoom"), _zoom_range(layers), strict=True)),
         "bounds": list(city.extent),
         "center": [city.centre[0], city.centre[1], math.ceil(city.zoom)],
         "vector_layers": vector_layers,
