@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+NO_DB_PREFIXES: Final = ("/vendor/", "/viewer/static/", "/api", "/docs")
+"""Paths served from files: they never need the database (the breaker lets them through, no session lookup)."""
 
 
 class HttpMiddleware:

@@ -64,7 +64,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, Request
 from starlette.responses import JSONResponse, Response
 
-from api.asgi import HttpMiddleware
+from api.asgi import NO_DB_PREFIXES, HttpMiddleware
 from api.errors import DB_UNREACHABLE, problem, unavailable
 from api.settings import Settings
 from layers.errors import AuthenticationError, PermissionDeniedError
@@ -436,6 +436,8 @@ class AccessMiddleware(HttpMiddleware):
                 state["principal"] = await principal_from_key(app.state.pool, key, settings, self.cache)
             elif bearer is not None:
                 state["principal"] = principal_from_jwt(bearer, settings)
+            elif scope["path"].startswith(NO_DB_PREFIXES):
+                state["principal"] = ANONYMOUS  # static files: the session cookie costs no query
             else:
                 from api.sessions import session_principal  # viewer sign-in cookie (api/sessions.py)
 

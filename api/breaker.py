@@ -28,7 +28,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 from starlette.types import Receive, Scope, Send
 
-from api.asgi import HttpMiddleware
+from api.asgi import NO_DB_PREFIXES, HttpMiddleware
 from api.errors import DB_UNREACHABLE, unavailable
 from api.tasks import stop_task
 
@@ -36,7 +36,6 @@ log = logging.getLogger("renewal.breaker")
 
 PROBE_INTERVAL_S: Final = 0.25
 PROBE_TIMEOUT_S: Final = 1.0
-_NO_DB_PREFIXES: Final = ("/vendor/", "/viewer/static/", "/api", "/docs")
 
 
 class Breaker:
@@ -128,7 +127,7 @@ class BreakerMiddleware(HttpMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one HTTP request."""
         breaker = getattr(scope["app"].state, "breaker", None)
-        if (isinstance(breaker, Breaker) and breaker.is_open and not scope["path"].startswith(_NO_DB_PREFIXES)
+        if (isinstance(breaker, Breaker) and breaker.is_open and not scope["path"].startswith(NO_DB_PREFIXES)
                 and not _replica_can_serve(scope)):
             await unavailable("Service unavailable", DB_UNREACHABLE, instance=scope["path"])(scope, receive, send)
             return

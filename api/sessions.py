@@ -68,8 +68,8 @@ async def session_principal(pool: psycopg_pool.AsyncConnectionPool, scope: Any) 
     principal = Principal(name=row[0], role=row[1], districts=frozenset(row[2] or ()), via="session")
     if scope.get("method", "GET") in SAFE_METHODS:
         return principal, True
-    sent = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == CSRF_HEADER), "")
-    return principal, hmac.compare_digest(sent, str(row[3]))
+    sent = next((v for k, v in scope.get("headers", ()) if k == CSRF_HEADER), b"")
+    return principal, hmac.compare_digest(sent, str(row[3]).encode())  # bytes: any header byte compares, none raises
 
 
 async def sign_in(pool: psycopg_pool.AsyncConnectionPool, settings: Settings, *, user: str | None,

@@ -450,6 +450,9 @@ def test_session_sign_in_cookie_and_csrf(sc: TestClient, people: dict[str, str],
         r = c.post(f"/collections/old_compounds/items/{fid}/submissions", json=body,
                    headers={"X-CSRF-Token": "forged"})
         assert r.status_code == 403
+        r = c.post(f"/collections/old_compounds/items/{fid}/submissions", json=body,
+                   headers={"X-CSRF-Token": "é".encode()})  # non-ASCII header bytes: 403, not 500
+        assert r.status_code == 403
         r = c.post(f"/collections/old_compounds/items/{fid}/submissions", json=body, headers={"X-CSRF-Token": csrf})
         assert r.status_code == 201 and r.json()["submitted_by"] == name
         assert c.delete("/auth/session", headers={"X-CSRF-Token": csrf}).status_code == 200
