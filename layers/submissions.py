@@ -438,18 +438,24 @@ async def resubmit_submission(conn: AsyncConnection[Any], registry: Registry, si
 # --------------------------------------------------------------------------- evidence
 
 
-async def attach_file(conn: AsyncConnection[Any], sid: int, sha256: str, who: Reviewer) -> None:
-    """Link a stored file (:func:`layers.attachments.record_attachment`) to a submission.
+async def check_attachable(conn: AsyncConnection[Any], sid: int, who: Reviewer, *, lock: bool = False) -> None:
+    """Refuse (403/404/409) unless ``who`` may attach files to submission ``sid`` now.
 
     The submitter (while pending or returned) and its reviewers may attach; an approved
-    submission is closed.
+    submission is closed. The upload route asks before it stores a file, so a refused caller
+    leaves nothing on disk; :func:`attach_file` asks again under the row lock.
     """
+    row = await _row(conn, sid, who.districts, who.name, lock=lock)
+    if row[9] != who.name and not who.may_review:
+        raise PermissionDeniedError(f"Only {row[9]}, who made submission #{sid}, or a reviewer can attach files.")
+    if row[7] == "approved":
+        raise ConflictError(f"Submission #{sid} is already approved; attach evidence to a new submission.")
+
+
+async def attach_file(conn: AsyncConnection[Any], sid: int, sha256: str, who: Reviewer) -> None:
+    """Link a stored file (:func:`layers.attachments.record_attachment`) to a submission (:func:`check_attachable`)."""
     async with conn.transaction():
-        row = await _row(conn, sid, who.districts, who.name, lock=True)
-        if row[9] != who.name and not who.may_review:
-            raise PermissionDeniedError(f"Only {row[9]}, who made submission #{sid}, or a reviewer can attach files.")
-        if row[7] == "approved":
-            raise ConflictError(f"Submission #{sid} is already approved; attach evidence to a new submission.")
+        await check_attachable(conn, sid, who, lock=True)
         cur = await conn.execute(
             "INSERT INTO renewal.submission_attachments (submission_id, sha256, added_by) VALUES (%s, %s, %s) "
             "ON CONFLICT DO NOTHING", (sid, sha256, who.name))

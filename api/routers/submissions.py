@@ -181,6 +181,8 @@ async def upload(request: Request, who: SubmissionReader, pool: PoolDep, sid: st
     """Multipart form with the field ``file``; types are recognised from the bytes."""
     settings = get_settings(request)
     number = _sid(sid)
+    async with pool.connection() as conn:  # refuse before anything is written to the storage
+        await sub.check_attachable(conn, number, who)
     data = await file.read(settings.attachment_max_bytes + 1)
     info = await asyncio.to_thread(att.store_file, settings.storage_dir, data, file.filename,
                                    max_bytes=settings.attachment_max_bytes)

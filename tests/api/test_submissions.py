@@ -6,6 +6,7 @@ Real PostGIS, the real app (TestClient with its lifespan), users created with th
 
 from __future__ import annotations
 
+import hashlib
 import io
 import threading
 import uuid
@@ -18,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from layers.attachments import attachment_path
 from tests.api.edit_support import (
     QIAOXI,
     REVIEW_USERS,
@@ -369,6 +371,10 @@ def test_attachments_exif_thumbnail_distance_and_access(sc: TestClient, people: 
                    headers=auth(people, "editor_out")).status_code == 404
     assert sc.post(f"/submissions/{sid}/attachments", files={"file": ("a.jpg", near, "image/jpeg")},
                    headers=auth(people, "viewer")).status_code == 403
+    refused = near + b"refused"  # a file nobody may attach leaves nothing in the storage
+    assert sc.post(f"/submissions/{sid}/attachments", files={"file": ("b.jpg", refused, "image/jpeg")},
+                   headers=auth(people, "editor_out")).status_code == 404
+    assert not attachment_path(storage, hashlib.sha256(refused).hexdigest()).exists()
     # reading: signed-in callers read; anonymous only once approved (layer open to them)
     r = sc.get(f"/attachments/{info['sha256']}", headers=auth(people, "viewer"))
     assert r.status_code == 200 and r.content == near and r.headers["content-type"] == "image/jpeg"
