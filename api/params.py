@@ -40,6 +40,7 @@ from api.ogc.metadata import crs_uris, supported_crs
 from api.ogc.negotiation import HTML, JSON, negotiate
 from gis.crs import CRS84, STORAGE, CrsRef, parse_crs, transform_coords
 from gis.errors import CRSError, InvalidInputError
+from layers.city import CityProfile
 from layers.models import Layer
 from layers.query import (
     GEOGRAPHIC_SRIDS,
@@ -62,6 +63,7 @@ __all__ = [
     "ITEMS_PARAMS",
     "ItemsRequest",
     "ItemsRequestDep",
+    "check_district",
     "items_request",
     "parse_bbox",
     "parse_crs_param",
@@ -424,3 +426,13 @@ def items_request(
 
 
 ItemsRequestDep = Annotated[ItemsRequest, Depends(items_request)]
+
+
+def check_district(district: str | None, city: CityProfile) -> None:
+    """400 unless ``district`` (when given) is one of the city's district adcodes (its profile's prefix)."""
+    if district is not None and not city.is_district_code(district):
+        raise InvalidInputError(
+            f"district must be a 6-digit {city.name_en} district adcode (starting {city.district_prefix}); "
+            f"got {district!r}.",
+            detail={"district": district},
+        )

@@ -16,6 +16,7 @@ from api.access import PlanAggregates
 from api.auth import Principal, require_authenticated
 from api.city import CityDep
 from api.deps import PoolDep
+from api.params import check_district
 from api.pending import PENDING_NOTICE, IncludePending, counted_picture
 from gis.errors import InvalidInputError, NotFoundError
 from layers.city import CityProfile
@@ -59,15 +60,6 @@ def _no_plan(city: CityProfile) -> str:
     return f"{city.name}没有规划目标（未配置规划目录）。{city.name_en} has no plan targets (no plan catalog)."
 
 
-def _check_district(district: str | None, city: CityProfile) -> None:
-    if district is not None and not city.is_district_code(district):
-        raise InvalidInputError(
-            f"district must be a 6-digit {city.name_en} district adcode (starting {city.district_prefix}); "
-            f"got {district!r}.",
-            detail={"district": district},
-        )
-
-
 @router.get("/progress", summary="Progress of every plan target as of a date (optionally one district or task)",
             dependencies=[PlanAggregates])
 async def progress(
@@ -82,7 +74,7 @@ async def progress(
 ) -> dict[str, Any]:
     """City-wide records (or one district's apportioned records) for the chosen targets."""
     date = parse_as_of(as_of)
-    _check_district(district, city)
+    check_district(district, city)
     targets = select_targets(task=task, programme=programme)
     async with pool.connection() as conn, counted_picture(request, conn, include_pending) as pending:
         records = await aprogress_as_of(conn, date, targets, district=district)

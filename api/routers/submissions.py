@@ -28,8 +28,10 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from api.access import Public, ReadableLayer, ReadAccessDep, ReviewerOnly, SubmissionReader, Submitter
+from api.city import CityDep
 from api.db import connect_sync
 from api.deps import ContentCrsHeader, PoolDep, get_registry, get_settings
+from api.params import check_district
 from gis.errors import InvalidInputError, NotFoundError
 from layers import attachments as att
 from layers import submissions as sub
@@ -246,15 +248,14 @@ async def report_page() -> FileResponse:
                             "features lacking the required status (JSON or XLSX)",
             responses={200: {"content": {XLSX: {}}}})
 async def due(
-    request: Request, access: ReadAccessDep,
+    request: Request, access: ReadAccessDep, city: CityDep,
     district: Annotated[str | None, Query(description="District adcode", max_length=6)] = None,
     as_of: Annotated[str | None, Query(description="Date YYYY-MM-DD (default today)")] = None,
     f: Annotated[str, Query(description="json or xlsx", pattern="^(json|xlsx)$")] = "json",
 ) -> Response:
     """Only targets of layers the caller may read; the XLSX is the same list, one line per feature."""
     day = parse_as_of(as_of)
-    if district and not (len(district) == 6 and district.isascii() and district.isdigit()):
-        raise InvalidInputError(f"district must be a 6-digit adcode such as 130108; got {district[:16]!r}.")
+    check_district(district or None, city)
     readable = {lyr.id for lyr in access.readable()}
     settings = get_settings(request)
 

@@ -474,6 +474,8 @@ def test_due_list_json_and_xlsx(sc: TestClient, people: dict[str, str]) -> None:
 
     r = sc.get("/due", params={"district": YUHUA, "as_of": "2021-12-15"}, headers=auth(people, "viewer"))
     assert r.status_code == 200, r.text
+    other_city = sc.get("/due", params={"district": "370202"}, headers=auth(people, "viewer"))  # a Qingdao adcode
+    assert other_city.status_code == 400 and "district" in other_city.json()["detail"]
     items = r.json()["items"]
     assert items and all(i["district"] == YUHUA and i["days_left"] <= 30 and i["actual"] < i["goal"] for i in items)
     # the 2021 compounds target (deadline 2021-12-31) is due within 30 days of 2021-12-15 unless met
