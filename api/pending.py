@@ -8,7 +8,7 @@ approved (:func:`layers.submissions.counted_changes`) and the output says so
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -25,16 +25,17 @@ IncludePending = Annotated[bool, Query(description="Also count pending submissio
 
 
 @asynccontextmanager
-async def counted_picture(request: Request, conn: AsyncConnection[Any],
-                          include_pending: bool) -> AsyncIterator[int | None]:
+async def counted_picture(request: Request, conn: AsyncConnection[Any], include_pending: bool,
+                          layers: Collection[str] | None = None) -> AsyncIterator[int | None]:
     """:func:`layers.submissions.counted_changes` for a request: 401 for anonymous callers asking for pending.
 
     Yields None (approved only) or the number of pending submissions applied; keep the block
-    to the reads of one answer (the preview is a rolled-back write transaction).
+    to the reads of one answer (the preview is a rolled-back write transaction), and name the
+    ``layers`` it reads when that is fewer than all.
     """
     if include_pending:
         require_authenticated(request)  # a preview of unreviewed data
-    async with counted_changes(conn, request.app.state.registry, include_pending) as applied:
+    async with counted_changes(conn, request.app.state.registry, include_pending, layers) as applied:
         yield applied
 
 

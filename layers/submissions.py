@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final
@@ -489,8 +489,12 @@ PENDING_NOTICE: Final = ("含待审核填报（未经审核，仅供参考） In
 
 
 @asynccontextmanager
-async def pending_applied(conn: AsyncConnection[Any], registry: Registry) -> AsyncIterator[int]:
+async def pending_applied(conn: AsyncConnection[Any], registry: Registry,
+                          layers: Collection[str] | None = None) -> AsyncIterator[int]:
     """Inside the block, the layer tables read as if every pending submission were approved.
+
+    ``layers`` (ids) limits that to the layers the answer reads: a one-layer map or ledger then
+    applies, and locks, nothing elsewhere.
 
     The submissions are applied through the normal write path in a transaction that is always
     rolled back when the block ends (nothing is committed, no notification is sent); one that
@@ -502,13 +506,14 @@ async def pending_applied(conn: AsyncConnection[Any], registry: Registry) -> Asy
     async with conn.transaction(force_rollback=True):
         cur = await conn.execute(
             "SELECT id, layer, feature_id, proposal, change FROM renewal.submissions WHERE status = 'pending' "
-            "ORDER BY submitted_at, id")
+            "AND (%s::text[] IS NULL OR layer = ANY(%s)) ORDER BY submitted_at, id",
+            (None if layers is None else list(layers),) * 2)
         applied = 0
+        ctx = EditContext(actor="pending-preview", channel="preview", districts=None)
         for _sid, layer_id, fid, proposal, change in await cur.fetchall():
             if layer_id not in registry:
                 continue
             layer = registry.get(layer_id)
-            ctx = EditContext(actor="pending-preview", channel="preview", districts=None)
             try:
                 if fid is None:
                     await create_feature(conn, layer, dict(proposal), ctx, _stored_change(change))
@@ -522,8 +527,8 @@ async def pending_applied(conn: AsyncConnection[Any], registry: Registry) -> Asy
 
 
 @asynccontextmanager
-async def counted_changes(conn: AsyncConnection[Any], registry: Registry,
-                          include_pending: bool) -> AsyncIterator[int | None]:
+async def counted_changes(conn: AsyncConnection[Any], registry: Registry, include_pending: bool,
+                          layers: Collection[str] | None = None) -> AsyncIterator[int | None]:
     """The picture that progress, maps and ledgers count: the one switch between them.
 
     By default (``include_pending`` false) the layer tables as they are: approved changes only;
@@ -534,5 +539,5 @@ async def counted_changes(conn: AsyncConnection[Any], registry: Registry,
     if not include_pending:
         yield None
         return
-    async with pending_applied(conn, registry) as applied:
+    async with pending_applied(conn, registry, layers) as applied:
         yield applied

@@ -47,7 +47,7 @@ async def target_ledger(
     chosen = select_targets(target=target)[0]
     access.layer(chosen.layer)
     date = parse_as_of(as_of)
-    async with pool.connection() as conn, counted_picture(request, conn, include_pending) as pending:
+    async with pool.connection() as conn, counted_picture(request, conn, include_pending, [chosen.layer]) as pending:
         body = await atarget_ledger_xlsx(conn, chosen, date, pending_notice=pending_notice(pending))
     return _download(body, f"ledger-{chosen.id}-{date.isoformat()}", pending)
 
@@ -61,6 +61,6 @@ async def layer_ledger(
 ) -> Response:
     """Features that exist on the date (status as of the date), one sheet per district."""
     date = parse_as_of(as_of)
-    async with pool.connection() as conn, counted_picture(request, conn, include_pending) as pending:
+    async with pool.connection() as conn, counted_picture(request, conn, include_pending, [layer.id]) as pending:
         body = await alayer_ledger_xlsx(conn, layer, date, pending_notice=pending_notice(pending))
     return _download(body, f"ledger-{layer.id}-{date.isoformat()}", pending)

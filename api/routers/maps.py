@@ -83,7 +83,7 @@ async def map_layer(
                 raise UnknownStatusError(layer.id, s, layer.lifecycle.codes)
             resolved.append(code)
         statuses = resolved
-    async with pool.connection() as conn, counted_picture(request, conn, include_pending) as pending:
+    async with pool.connection() as conn, counted_picture(request, conn, include_pending, [layer.id]) as pending:
         m = await layer_map(conn, layer, date, statuses or None, basemap=_basemap(basemap),
                             tianditu_key=settings.tianditu_key, pending_notice=pending_notice(pending))
     return HTMLResponse(render(m))
