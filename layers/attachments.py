@@ -8,7 +8,7 @@ Types are recognised from the bytes, never from the name or the declared content
 JPEG, PNG, PDF, and HEIC/HEIF when ``pillow-heif`` is installed. Table
 ``renewal.attachments`` holds the metadata; ``renewal.submission_attachments`` links a file
 to a submission (:mod:`layers.submissions`) and through it to the feature's history.
-Reports that want the photos of approved changes read them with :func:`approved_photos`.
+Reports read the photos of approved changes through :mod:`layers.reports.attachments`.
 """
 
 from __future__ import annotations
@@ -30,9 +30,6 @@ from layers.errors import PayloadTooLargeError, UnsupportedMediaError
 
 __all__ = [
     "AttachmentInfo",
-    "FileTooLargeError",
-    "UnsupportedFileError",
-    "approved_photos",
     "attachment_path",
     "detect_media_type",
     "read_photo_metadata",
@@ -42,12 +39,7 @@ __all__ = [
 
 SHA_RE: Final = re.compile(r"^[0-9a-f]{64}$")
 THUMB_PX: Final = 320
-PHOTO_TYPES: Final = ("image/jpeg", "image/png", "image/heic")
 ALLOWED: Final = "JPEG or PNG photos, HEIC photos (when the server reads them) and PDF documents"
-
-
-FileTooLargeError = PayloadTooLargeError
-UnsupportedFileError = UnsupportedMediaError
 
 
 def _heif_available() -> bool:
@@ -156,13 +148,13 @@ def store_file(storage_dir: str | Path, data: bytes, file_name: str | None, *, m
 
     Raises
     ------
-    FileTooLargeError
+    PayloadTooLargeError
         Larger than ``max_bytes`` (413).
-    UnsupportedFileError
+    UnsupportedMediaError
         Not a JPEG, PNG, HEIC (when readable) or PDF (415), or an image that cannot be decoded.
     """
     if len(data) > max_bytes:
-        raise FileTooLargeError(
+        raise PayloadTooLargeError(
             f"The file is {len(data) / 1048576:.1f} MB; attachments may be at most {max_bytes / 1048576:.1f} MB. "
             "Send a smaller photo (most phones have a lower resolution setting) or split the document.",
             detail={"max_bytes": max_bytes, "size_bytes": len(data)})
@@ -170,7 +162,7 @@ def store_file(storage_dir: str | Path, data: bytes, file_name: str | None, *, m
         raise InvalidInputError("The file is empty.")
     media = detect_media_type(data[:16])
     if media is None:
-        raise UnsupportedFileError(f"This file type is not accepted. Attach {ALLOWED}.",
+        raise UnsupportedMediaError(f"This file type is not accepted. Attach {ALLOWED}.",
                                    detail={"accepted": ["image/jpeg", "image/png", "image/heic", "application/pdf"]})
     name = (file_name or "").replace("\x00", "").strip()[-200:] or None
     if media == "application/pdf":
@@ -191,7 +183,7 @@ def store_file(storage_dir: str | Path, data: bytes, file_name: str | None, *, m
             buf = io.BytesIO()
             thumb.save(buf, "JPEG", quality=80)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-        raise UnsupportedFileError("The photo could not be read; it may be damaged. Take or export it again.") \
+        raise UnsupportedMediaError("The photo could not be read; it may be damaged. Take or export it again.") \
             from None
     sha = _write(storage_dir, data)
     thumb_sha = _write(storage_dir, buf.getvalue())
@@ -209,15 +201,3 @@ async def record_attachment(conn: AsyncConnection[Any], info: AttachmentInfo, ac
          "w": info.width, "h": info.height, "taken": info.taken_at, "lon": info.lon, "lat": info.lat,
          "thumb": info.thumb_sha256, "actor": actor},
     )
-
-
-async def approved_photos(conn: AsyncConnection[Any], layer_id: str, feature_id: int) -> list[dict[str, Any]]:
-    """Attachments of the approved submissions of one feature, newest first (for reports and popups)."""
-    cur = await conn.execute(
-        "SELECT a.sha256, a.media_type, a.file_name, a.taken_at, a.thumb_sha256, s.id, s.reviewed_at "
-        "FROM renewal.submissions AS s JOIN renewal.submission_attachments AS sa ON sa.submission_id = s.id "
-        "JOIN renewal.attachments AS a ON a.sha256 = sa.sha256 "
-        "WHERE s.layer = %s AND coalesce(s.result_feature_id, s.feature_id) = %s AND s.status = 'approved' "
-        "ORDER BY s.reviewed_at DESC, a.sha256", (layer_id, feature_id))
-    return [{"sha256": r[0], "media_type": r[1], "file_name": r[2], "taken_at": r[3], "thumbnail": r[4],
-             "submission": r[5], "approved_at": r[6]} for r in await cur.fetchall()]

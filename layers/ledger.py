@@ -42,10 +42,10 @@ from layers.progress import (
     progress_as_of,
 )
 from layers.registry import get_registry
+from layers.submissions import PENDING_MARK
 
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 DEMO_NOTE = "注：演示数据为合成数据，非官方统计。"
-PENDING_MARK = "【含待审核】"
 """Before the title of every sheet of a ledger that counts pending submissions."""
 
 

@@ -42,6 +42,7 @@ from layers.city import load_async as load_city
 from layers.history import Params
 from layers.history import status_join as status_join_sql
 from layers.models import Layer
+from layers.submissions import PENDING_MARK
 
 __all__ = [
     "BASEMAPS", "Basemap", "MapLayer", "build_map", "layer_features_query", "layer_map", "progress_map",
@@ -58,7 +59,6 @@ SOURCES = (
     "目标：《关于落实〈省委省政府关于大力支持省会建设和高质量发展的意见〉的实施方案》"
 )
 """The caption under the demo city's maps (the profile's ``demo``); other cities' maps name their own data."""
-PENDING_TITLE_MARK = "【含待审核】"
 """Before the title of a map that counts pending submissions."""
 PENDING_BANNER = (
     '<div class="renewal-pending" style="position:absolute;bottom:70px;left:10px;z-index:1000;max-width:45%;'
@@ -257,7 +257,7 @@ def build_map(
             **kwargs,
         ).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    marked = f"{PENDING_TITLE_MARK}{title}" if pending_notice else title
+    marked = f"{PENDING_MARK}{title}" if pending_notice else title
     add_html(m, title_html(f"{marked} · 截至 {as_of.isoformat()}", subtitle, sources))
     heading = "图例（含待审核填报）" if pending_notice else "图例"
     add_html(m, legend_html(_legend(layers, choropleth_title), heading=heading))

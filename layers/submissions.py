@@ -484,6 +484,8 @@ async def may_read_attachment(conn: AsyncConnection[Any], sha256: str, readable_
 # --------------------------------------------------------------------------- the picture with pending changes
 
 
+PENDING_MARK: Final = "【含待审核】"
+"""Put before the title of a map or ledger sheet that counts pending submissions."""
 PENDING_NOTICE: Final = ("含待审核填报（未经审核，仅供参考） Includes pending submissions that no reviewer has "
                          "approved yet; the official figures count approved changes only.")
 
