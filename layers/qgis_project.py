@@ -15,6 +15,7 @@ project_qgs(layers, *, service_url, postgis=None, title) -> str
 
 from __future__ import annotations
 
+import functools
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from layers.styles import draw_order, qml
 
 __all__ = ["project_qgs"]
 
+@functools.cache
 def _cgcs2000() -> str:
     """CGCS2000 as QGIS writes a CRS (QGIS 3.22 reads the WKT; an ``authid`` alone is not enough)."""
     wkt = pyproj.CRS.from_epsg(4490).to_wkt(pyproj.enums.WktVersion.WKT2_2019)

@@ -44,13 +44,13 @@ def _tilejson(root: str) -> Any:
     return lambda layer: f"{root}/collections/{layer.id}/tiles/WebMercatorQuad/tilejson.json"
 
 
-def _entry(root: str, style_id: str, title: str, formats: tuple[str, ...], base: str) -> dict[str, Any]:
+def _entry(style_id: str, title: str, formats: tuple[str, ...], base: str) -> dict[str, Any]:
     return {"id": style_id, "title": title,
             "links": [link(f"{base}/{style_id}?f={f}", "stylesheet", FORMATS[f], f"{title} ({f})") for f in formats]}
 
 
-def _layer_formats(layer: Layer) -> tuple[str, ...]:
-    return ("mapbox", "sld10", "qml")
+LAYER_FORMATS: Final = ("mapbox", "sld10", "qml")
+"""What each layer's style is offered as (the whole map: mapbox only)."""
 
 
 def _format(f: str | None) -> str:
@@ -75,8 +75,8 @@ async def style_list(request: Request, settings: SettingsDep, access: ReadAccess
     """The whole-map style and a style per layer the caller may read, with their stylesheet links."""
     root = base_url(request, settings)
     base = f"{root}/styles"
-    out = [_entry(root, styles.STYLE_ID, "城市更新图层 Renewal map", ("mapbox",), base)]
-    out += [_entry(root, layer.id, layer.title, _layer_formats(layer), base) for layer in access.readable()]
+    out = [_entry(styles.STYLE_ID, "城市更新图层 Renewal map", ("mapbox",), base)]
+    out += [_entry(layer.id, layer.title, LAYER_FORMATS, base) for layer in access.readable()]
     return _json({"styles": out, "links": [link(base, "self", JSON_TYPE)]})
 
 
@@ -102,7 +102,7 @@ async def collection_styles(request: Request, layer: ReadableLayer, settings: Se
     """One style per layer (its id), in MapLibre, SLD 1.0 and QML."""
     root = base_url(request, settings)
     base = f"{root}/collections/{layer.id}/styles"
-    return _json({"styles": [_entry(root, layer.id, layer.title, _layer_formats(layer), base)],
+    return _json({"styles": [_entry(layer.id, layer.title, LAYER_FORMATS, base)],
                   "links": [link(base, "self", JSON_TYPE)]})
 
 

@@ -140,14 +140,23 @@ def open_zip(path: Path) -> zipfile.ZipFile:
     """Open a zip archive, turning damage into a message an officer understands."""
     try:
         zf = zipfile.ZipFile(path)
-        check_zip_size(zf, path.name)
-        bad = zf.testzip()
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise InvalidInputError(
             f"'{path.name}' is not a readable zip archive (truncated or damaged: {exc}). Zip the files again."
         ) from exc
-    if bad is not None:
-        raise InvalidInputError(f"'{path.name}' is damaged: the member '{bad}' fails its checksum. Zip it again.")
+    try:
+        check_zip_size(zf, path.name)
+        bad = zf.testzip()
+        if bad is not None:
+            raise InvalidInputError(f"'{path.name}' is damaged: the member '{bad}' fails its checksum. Zip it again.")
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        zf.close()
+        raise InvalidInputError(
+            f"'{path.name}' is not a readable zip archive (truncated or damaged: {exc}). Zip the files again."
+        ) from exc
+    except InvalidInputError:
+        zf.close()  # refused: do not leave the archive open
+        raise
     return zf
 
 
