@@ -6,6 +6,8 @@ from typing import Final
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+SAFE_METHODS: Final = ("GET", "HEAD", "OPTIONS")
+"""Methods that read only (RFC 9110 safe methods, in the order an Allow header lists them)."""
 NO_DB_PREFIXES: Final = ("/vendor/", "/viewer/static/", "/api", "/docs")
 """Paths served from files: they never need the database (the breaker lets them through, no session lookup)."""
 

@@ -28,7 +28,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 from starlette.types import Receive, Scope, Send
 
-from api.asgi import NO_DB_PREFIXES, HttpMiddleware
+from api.asgi import NO_DB_PREFIXES, SAFE_METHODS, HttpMiddleware
 from api.errors import DB_UNREACHABLE, unavailable
 from api.tasks import stop_task
 
@@ -107,15 +107,12 @@ class Breaker:
         return {"open": self.is_open, "trips": self.trips}
 
 
-_READ_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
 def _replica_can_serve(scope: Scope) -> bool:
     """A read goes on while a streaming replica is in service (the breaker watches the primary only).
 
     Writes still get their 503 at once; /healthz then answers 200 "degraded" (api/routers/health.py).
     """
-    if scope.get("method", "GET") not in _READ_METHODS:
+    if scope.get("method", "GET") not in SAFE_METHODS:
         return False
     databases = getattr(scope["app"].state, "databases", None)
     return any(r.in_service for r in getattr(databases, "replicas", ()))

@@ -24,6 +24,7 @@ from typing import Any, Final
 
 import psycopg_pool
 
+from api.asgi import SAFE_METHODS
 from api.auth import Principal, principal_from_key, verify_secret
 from api.settings import Settings
 from gis.errors import InvalidInputError
@@ -31,7 +32,6 @@ from layers.errors import AuthenticationError
 
 COOKIE: Final = "renewal_session"
 CSRF_HEADER: Final = b"x-csrf-token"
-SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _digest(token: str) -> str:

@@ -33,6 +33,7 @@ from psycopg import sql
 from starlette.responses import Response
 
 from api.access import ReadableLayer, WritableLayer, WriteAccess, writable_layer
+from api.asgi import SAFE_METHODS
 from api.deps import ContentCrsHeader, IfMatchHeader, PoolDep, SettingsDep
 from api.errors import problem
 from api.ogc.links import base_url
@@ -275,7 +276,6 @@ async def delete_item(
 
 # --------------------------------------------------------------------------- OPTIONS (what this caller may do)
 
-READ_METHODS: Final = ("GET", "HEAD", "OPTIONS")
 
 
 def _edit_context(request: Request, layer: Layer) -> EditContext | None:
@@ -303,7 +303,7 @@ def _allow(methods: tuple[str, ...]) -> Response:
 async def items_options(request: Request, layer: ReadableLayer) -> Response:
     """``Allow``: GET, HEAD, OPTIONS for every reader; POST too when the caller may create features here."""
     ctx = _edit_context(request, layer)
-    return _allow((*READ_METHODS, "POST") if ctx is not None else READ_METHODS)
+    return _allow((*SAFE_METHODS, "POST") if ctx is not None else SAFE_METHODS)
 
 
 @router.options("/collections/{collection_id}/items/{feature_id}", summary="Methods this caller may use on a feature",
@@ -316,22 +316,22 @@ async def item_options(request: Request, layer: ReadableLayer, feature_id: str, 
     """
     ctx = _edit_context(request, layer)
     if ctx is None:
-        return _allow(READ_METHODS)
+        return _allow(SAFE_METHODS)
     writes = ("PUT", "PATCH", "DELETE")
     if ctx.districts is None:
-        return _allow((*READ_METHODS, *writes))
+        return _allow((*SAFE_METHODS, *writes))
     try:
         fid = parse_feature_id(layer, feature_id)
     except InvalidInputError:
-        return _allow((*READ_METHODS, *writes))
+        return _allow((*SAFE_METHODS, *writes))
     async with pool.connection() as conn:
         cur = await conn.execute(sql.SQL("SELECT ST_AsBinary(geom) FROM {} AS t WHERE t.id = %s").format(
             table_sql(layer)), (fid,))
         row = await cur.fetchone()
         if row is None:
-            return _allow((*READ_METHODS, *writes))
+            return _allow((*SAFE_METHODS, *writes))
         try:
             await check_district_scope(conn, layer, ctx, bytes(row[0]), "before")
         except PermissionDeniedError:
-            return _allow(READ_METHODS)
-    return _allow((*READ_METHODS, *writes))
+            return _allow(SAFE_METHODS)
+    return _allow((*SAFE_METHODS, *writes))

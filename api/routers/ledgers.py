@@ -12,22 +12,23 @@ every sheet then says so (【含待审核】 and the notice under the title).
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from typing import Final
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from api.access import ReadableLayer, ReadAccessDep
 from api.deps import PoolDep
 from api.pending import IncludePending, counted_picture, pending_notice
+from api.routers.progress import AsOf
+from layers.export import writer_for
 from layers.ledger import alayer_ledger_xlsx, atarget_ledger_xlsx
 from layers.progress import parse_as_of, select_targets
 
 ORDER = 42
 router = APIRouter(tags=["ledgers"])
 
-XLSX: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-AsOf = Annotated[str | None, Query(description="Date YYYY-MM-DD (default today)", examples=["2021-09-30"])]
+XLSX: Final = writer_for("xlsx").media_type
 
 
 def _download(body: bytes, name: str, pending: int | None) -> Response:

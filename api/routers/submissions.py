@@ -38,13 +38,14 @@ from layers import submissions as sub
 from layers.due import due_list, due_xlsx
 from layers.editing import parse_content_crs, required_properties, writable_properties
 from layers.errors import PayloadTooLargeError
+from layers.export import writer_for
 from layers.progress import parse_as_of
 from layers.query import parse_feature_id
 
 ORDER = 45
 router = APIRouter(tags=["submissions"])
 MAX_JSON_BYTES: Final = 20 * 1024 * 1024
-XLSX: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+XLSX: Final = writer_for("xlsx").media_type
 
 
 async def _json(request: Request) -> Any:
