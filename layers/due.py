@@ -19,7 +19,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from layers.ledger import target_rows
-from layers.progress import progress_as_of
+from layers.plan import get_catalog
+from layers.progress import district_names, progress_as_of
 from layers.registry import get_registry
 
 __all__ = ["due_list", "due_xlsx"]
@@ -31,22 +32,25 @@ def due_list(conn: psycopg.Connection[Any], as_of: dt.date, *, district: str | N
              layers: set[str] | None = None) -> list[dict[str, Any]]:
     """Rows of the due list, ordered by district and deadline; one row per target and district."""
     registry = get_registry()
-    names = dict(conn.execute("SELECT code, name FROM renewal.districts").fetchall())
+    names = district_names(conn)
     horizon = as_of + dt.timedelta(days=within_days)
     out: list[dict[str, Any]] = []
     rows_by_target: dict[str, list[tuple[Any, ...]]] = {}
-    for r in progress_as_of(conn, as_of, by_district=True):
+    labels_by_target: dict[str, dict[str, str]] = {}
+    # only the targets whose deadline is near and whose layer the reader may see are computed at all
+    targets = [t for t in get_catalog().targets
+               if t.deadline <= horizon and (layers is None or t.layer in layers)]
+    if not targets:
+        return out
+    for r in progress_as_of(conn, as_of, targets, by_district=True, district=district):
         t = r.target
-        if r.district_code is None or (district is not None and r.district_code != district):
-            continue
-        if layers is not None and t.layer not in layers:
-            continue
-        if t.deadline > horizon or r.goal <= 0 or r.actual >= r.goal:
+        if r.district_code is None or r.goal <= 0 or r.actual >= r.goal:
             continue
         if t.id not in rows_by_target:
             rows_by_target[t.id] = target_rows(conn, t, as_of)
-        lifecycle = registry.get(t.layer).lifecycle
-        labels = {s.code: s.label for s in lifecycle.statuses} if lifecycle else {}
+            lifecycle = registry.get(t.layer).lifecycle
+            labels_by_target[t.id] = {s.code: s.label for s in lifecycle.statuses} if lifecycle else {}
+        labels = labels_by_target[t.id]
         features = [{"code": row[1], "name": row[2], "status": row[3],
                      "status_label": labels.get(row[3], "未列入") if row[3] else "未列入"}
                     for row in rows_by_target[t.id] if row[0] == r.district_code and not row[7]]
