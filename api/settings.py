@@ -16,16 +16,30 @@ DEFAULT_DATABASE_URL = f"postgresql://{API_LOGIN}@/renewal"
 """The local socket, the API's own login, database ``renewal`` (what ``make db`` creates)."""
 
 
-def without_user(url: str) -> str:
-    """The same database reached as the current OS user (the owner in a ``make db`` set-up)."""
+def with_user(url: str, user: str | None, password: str | None = None) -> str:
+    """The same database (URL or key=value conninfo) reached as ``user`` (None: the current OS user).
+
+    Why one function: the owner URL (below), the API login of tests and benchmarks and the
+    clusters of ``bench/`` all swap the login of a URL; any password it had goes with the old user.
+    """
     if "://" in url:
         scheme, rest = url.split("://", 1)
         netloc, slash, tail = rest.partition("/")
-        return f"{scheme}://{netloc.rsplit('@', 1)[-1]}{slash}{tail}"
+        auth = "" if user is None else f"{user}:{password}@" if password else f"{user}@"
+        return f"{scheme}://{auth}{netloc.rsplit('@', 1)[-1]}{slash}{tail}"
     info = conninfo_to_dict(url)
     info.pop("user", None)
     info.pop("password", None)
+    if user is not None:
+        info["user"] = user
+    if password:
+        info["password"] = password
     return make_conninfo("", **info)
+
+
+def without_user(url: str) -> str:
+    """The same database reached as the current OS user (the owner in a ``make db`` set-up)."""
+    return with_user(url, None)
 
 
 def user_of(url: str) -> str | None:

@@ -92,13 +92,9 @@ def asyncpg_url(url: str) -> str:
 
 def api_login_url(url: str) -> str:
     """The same database as the service's least-privileged login (migration 0014), not the superuser."""
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+    from api.settings import API_LOGIN, with_user
 
-    from api.settings import API_LOGIN
-
-    params = conninfo_to_dict(url)
-    params["user"] = API_LOGIN
-    return make_conninfo("", **params)
+    return with_user(url, API_LOGIN)
 
 
 def start(cmd: list[str], env: dict[str, str], url: str, log: Path) -> subprocess.Popen[bytes]:

@@ -38,7 +38,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from api.settings import API_LOGIN  # noqa: E402
+from api.settings import API_LOGIN, with_user  # noqa: E402
 from bench.pgcluster import Cluster, Node, free_port  # noqa: E402
 
 BBOX = (114.42, 37.99, 114.60, 38.10)
@@ -62,10 +62,10 @@ class Instance:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, primary: str, replicas: list[str]) -> None:
-        login = "postgres@"  # the app's own least-privileged login (migration 0014) instead of the superuser
-        env = {**os.environ, "DATABASE_URL": primary.replace(login, f"{API_LOGIN}@"),
+        # the app's own least-privileged login (migration 0014) instead of the superuser
+        env = {**os.environ, "DATABASE_URL": with_user(primary, API_LOGIN),
                "RENEWAL_OWNER_DATABASE_URL": primary,
-               "RENEWAL_READ_DATABASE_URLS": ",".join(r.replace(login, f"{API_LOGIN}@") for r in replicas),
+               "RENEWAL_READ_DATABASE_URLS": ",".join(with_user(r, API_LOGIN) for r in replicas),
                "RENEWAL_ANON_RATE_PER_S": "0", "RENEWAL_LOG_LEVEL": "warning", "RENEWAL_POOL_MAX_SIZE": "8",
                "RENEWAL_POOL_TIMEOUT_S": "2"}
         logf = open(self.base / f"{self.name}.log", "ab")  # noqa: SIM115

@@ -41,6 +41,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from api.settings import API_LOGIN, with_user  # noqa: E402
+
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 CITY = (114.38, 37.96, 114.62, 38.12)  # central Shijiazhuang, lon/lat
 ITEM_LAYERS = ["old_compounds", "urban_villages", "land_parcels", "parking_sites", "planned_roads", "vacated_land"]
@@ -221,7 +223,7 @@ async def run_load(base: str, clients: int, seconds: float, ctx: dict[str, objec
 
 def start_server(db_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     # the API logs in as its least-privileged login (migration 0014), never as the cluster's superuser
-    api_url = db_url.replace("postgresql://root@", "postgresql://renewal_api@")
+    api_url = with_user(db_url, API_LOGIN)
     env = {**os.environ, "DATABASE_URL": api_url, "RENEWAL_OWNER_DATABASE_URL": db_url, "RENEWAL_ANON_RATE_PER_S": "0",
            "RENEWAL_POOL_MAX_SIZE": "16", "RENEWAL_LOG_LEVEL": "warning"}
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",

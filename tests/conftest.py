@@ -95,22 +95,14 @@ def api_url(url: str) -> str:
     so every app fixture connects through this URL. With password authentication the role gets the
     base URL's password (harmless on a test server; roles are cluster-wide).
     """
-    from api.settings import API_LOGIN
+    from api.settings import API_LOGIN, with_user
 
     password = conninfo_to_dict(url).get("password")
     if password:
         with psycopg.connect(_maintenance_url(), autocommit=True) as conn:
             conn.execute(psycopg.sql.SQL("ALTER ROLE {} PASSWORD {}").format(
                 psycopg.sql.Identifier(API_LOGIN), psycopg.sql.Literal(password)))
-    if "://" in url:
-        scheme, rest = url.split("://", 1)
-        netloc, slash, tail = rest.partition("/")
-        host = netloc.rsplit("@", 1)[-1]
-        auth = f"{API_LOGIN}:{password}@" if password else f"{API_LOGIN}@"
-        return f"{scheme}://{auth}{host}{slash}{tail}"
-    params = conninfo_to_dict(url)
-    params["user"] = API_LOGIN
-    return make_conninfo("", **params)  # type: ignore[arg-type]
+    return with_user(url, API_LOGIN, str(password) if password else None)
 
 
 def api_settings(db_url: str, **overrides: object):  # type: ignore[no-untyped-def]

@@ -73,9 +73,9 @@ def client(cluster: Cluster) -> Iterator[TestClient]:
 
 def api_login(node: Any) -> str:
     """The node reached as the API's least-privileged login (migration 0014; trust auth here)."""
-    from api.settings import API_LOGIN
+    from api.settings import API_LOGIN, with_user
 
-    return node.url().replace("postgres@", f"{API_LOGIN}@", 1)
+    return with_user(node.url(), API_LOGIN)
 
 
 def _wait(cond: Any, what: str, timeout: float = 15) -> None:
