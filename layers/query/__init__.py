@@ -17,6 +17,8 @@ in this list, so there are no cycles:
     The WHERE condition (built once: :func:`build_where`), ORDER BY, GeoJSON feature SQL.
 ``paging``
     Keyset cursors, the page statement and the next/prev cursors of a page.
+``density``
+    A sampled per-layer density grid that estimates a bbox's matches in memory (plan choice without a round trip).
 ``execute``
     Running it: :func:`fetch_page`, :func:`fetch_feature`, :func:`fetch_one_serial`.
 

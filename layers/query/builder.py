@@ -74,6 +74,10 @@ class Where:
 
     cond: sql.Composable
     params: Mapping[str, Any]
+    coarse: sql.Composable | None = None
+    """With a bbox: the condition with the bbox tested on bounding boxes only (``&&``, index-exact)."""
+    exact: sql.Composable | None = None
+    """With a bbox: the exact bbox test (``ST_Intersects``), to apply after :attr:`coarse`."""
 
     def with_params(self, other: Mapping[str, Any]) -> dict[str, Any]:
         """The parameters of this condition together with those of the statement around it."""
@@ -83,8 +87,13 @@ class Where:
 def build_where(q: FeatureQuery) -> Where:
     """The condition of ``q``, built (and its CQL2 translated) once."""
     b = Binder("w")
-    cond = where_clause(q, b)
-    return Where(cond, b.params)
+    conds, box = _where_parts(q, b)
+    if box is None:
+        return Where(_joined(conds, None), b.params)
+    coarse = sql.SQL(" AND ").join(sql.SQL("({})").format(c)
+                                   for c in [sql.SQL("{} && {}").format(col("geom"), box), *conds])
+    exact = sql.SQL("ST_Intersects({}, {})").format(col("geom"), box)
+    return Where(_joined(conds, box), b.params, coarse, exact)
 
 
 def sort_terms(q: FeatureQuery) -> list[tuple[str, bool]]:
@@ -120,8 +129,22 @@ def _datetime_condition(q: FeatureQuery, b: Binder) -> sql.Composable:
 
 def where_clause(q: FeatureQuery, binder: Binder) -> sql.Composable:
     """The ``WHERE`` condition of ``q`` for rows aliased ``t`` (``TRUE`` when nothing narrows)."""
+    return _joined(*_where_parts(q, binder))
+
+
+def _joined(conds: list[sql.Composable], box: sql.Composable | None) -> sql.Composable:
+    if box is not None:
+        conds = [sql.SQL("ST_Intersects({}, {})").format(col("geom"), box), *conds]
+    if not conds:
+        return sql.SQL("TRUE")
+    return sql.SQL(" AND ").join(sql.SQL("({})").format(c) for c in conds)
+
+
+def _where_parts(q: FeatureQuery, binder: Binder) -> tuple[list[sql.Composable], sql.Composable | None]:
+    """The conditions other than the bbox, and the bbox as an EPSG:4490 geometry (None without one)."""
     kinds = column_kinds(q.layer)
     conds: list[sql.Composable] = []
+    env4490: sql.Composable = sql.SQL("NULL")
     if q.ids is not None:
         conds.append(sql.SQL("{} = ANY({})").format(col("id"), binder(list(q.ids), "bigint[]")))
     if q.bbox is not None:
@@ -139,7 +162,6 @@ def where_clause(q: FeatureQuery, binder: Binder) -> sql.Composable:
                               "greatest({w}, {h}) / 32.0), 4490)").format(
                 e=env, s=sql.Literal(srid), w=binder(maxx - minx, "double precision"),
                 h=binder(maxy - miny, "double precision"))
-        conds.append(sql.SQL("ST_Intersects({}, {})").format(col("geom"), env4490))
     if q.datetime is not None:
         conds.append(_datetime_condition(q, binder))
     for name, value in q.equals:
@@ -149,9 +171,7 @@ def where_clause(q: FeatureQuery, binder: Binder) -> sql.Composable:
             conds.append(sql.SQL("{} = {}").format(col(name), binder(value, CAST_OF_KIND[kinds[name]])))
     if q.filter is not None:
         conds.append(filter_sql(q.filter, q.layer, binder))
-    if not conds:
-        return sql.SQL("TRUE")
-    return sql.SQL(" AND ").join(sql.SQL("({})").format(c) for c in conds)
+    return conds, (env4490 if q.bbox is not None else None)
 
 
 def order_by(q: FeatureQuery, *, reverse: bool = False, filter_first: bool = False) -> sql.Composable:

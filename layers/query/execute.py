@@ -35,7 +35,15 @@ from psycopg.pq import TransactionStatus
 from gis.crs import CRS84, CrsRef
 from layers.models import Layer
 from layers.query.builder import Where, build_where, one_feature_sql
-from layers.query.common import Binder, FeatureNotFoundError, parse_feature_id, table_sql
+from layers.query.common import (
+    GEOGRAPHIC_SRIDS,
+    Binder,
+    FeatureNotFoundError,
+    parse_feature_id,
+    srid_of,
+    table_sql,
+)
+from layers.query.density import estimate_bbox_rows
 from layers.query.model import FeatureQuery
 from layers.query.paging import Page, page_sql, read_page
 
@@ -114,15 +122,30 @@ async def count_if_cheap(conn: AsyncConnection[Any], q: FeatureQuery, where: Whe
     return int(row[0]) if row else None
 
 
+def _bbox_only(q: FeatureQuery) -> bool:
+    """Whether a lon/lat bbox is the query's only condition (then the density grid estimates it)."""
+    return (q.bbox is not None and srid_of(q.bbox_crs) in GEOGRAPHIC_SRIDS and q.datetime is None
+            and not q.equals and q.filter is None and q.ids is None)
+
+
 async def choose_filter_first(conn: AsyncConnection[Any], q: FeatureQuery, where: Where | None = None) -> bool:
     """Whether to collect matches first and sort them (see :func:`order_by`).
 
-    Only for narrowed queries in key order: the planner's estimate of the matching rows (one
-    planning round trip, no execution, remembered per WHERE for :data:`ESTIMATE_TTL_S`) decides;
-    few matches are cheaper to sort than to find by walking the primary key.
+    Only for narrowed queries in key order; few matches are cheaper to sort than to find by walking
+    the primary key. The estimate of the matching rows needs no round trip in the common cases: a
+    table of at most :data:`FILTER_FIRST_MAX_ROWS` rows always filters first, and a bbox alone is
+    estimated from the layer's in-memory density grid (:mod:`layers.query.density`). Any other
+    condition asks the planner (one planning round trip, no execution, remembered per WHERE for
+    :data:`ESTIMATE_TTL_S`).
     """
     if not q.has_conditions or q.sortby:
         return False
+    table_rows = await _table_estimate(conn, q.layer)
+    if 0 < table_rows <= FILTER_FIRST_MAX_ROWS:
+        return True  # no condition matches more rows than the table holds: no need to ask
+    if table_rows > 0 and _bbox_only(q):
+        assert q.bbox is not None
+        return await estimate_bbox_rows(conn, q.layer, table_rows, q.bbox) <= FILTER_FIRST_MAX_ROWS
     where = where if where is not None else build_where(q)
     stmt = sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} AS t WHERE {}").format(table_sql(q.layer), where.cond)
     key = (stmt.as_string(conn), repr(sorted(where.params.items())))

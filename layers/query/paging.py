@@ -154,18 +154,44 @@ def page_sql(q: FeatureQuery, binder: Binder, *, where: Where | None = None,
         skip = sql.SQL(" OFFSET {}").format(binder(q.offset, "bigint"))
     # choose the rows first, then serialise only those (PostgreSQL would otherwise build the GeoJSON of
     # every match before the top-N sort)
-    inner = sql.SQL(
-        "SELECT {feat} AS f, {key} AS k FROM "
-        "(SELECT * FROM {table} AS t WHERE {cond} ORDER BY {order} LIMIT {lim1}{skip}) AS t"
-    ).format(feat=feature_sql(q.layer, binder, q.output_crs, q.properties), key=key_sql(q),
-             table=table_sql(q.layer), cond=cond, order=order_by(q, reverse=backward, filter_first=filter_first),
-             lim1=lim1, skip=skip)
+    if filter_first and where is not None and where.coarse is not None and not q.sortby:
+        chosen = _box_first(q, binder, where, backward, lim1, skip)
+    else:
+        chosen = sql.SQL("SELECT * FROM {table} AS t WHERE {cond} ORDER BY {order} LIMIT {lim1}{skip}").format(
+            table=table_sql(q.layer), cond=cond, order=order_by(q, reverse=backward, filter_first=filter_first),
+            lim1=lim1, skip=skip)
+    inner = sql.SQL("SELECT {feat} AS f, {key} AS k FROM ({chosen}) AS t").format(
+        feat=feature_sql(q.layer, binder, q.output_crs, q.properties), key=key_sql(q), chosen=chosen)
     return sql.SQL(
         "SELECT '[' || coalesce(string_agg(f, ',' ORDER BY rn {order}) FILTER (WHERE rn <= {lim}), '') || ']', "
         "count(*)::int, (array_agg(k ORDER BY rn ASC) FILTER (WHERE rn <= {lim}))[1], "
         "(array_agg(k ORDER BY rn DESC) FILTER (WHERE rn <= {lim}))[1] "
         "FROM (SELECT f, k, row_number() OVER () AS rn FROM ({inner}) AS s) AS s2"
     ).format(order=order, lim=lim, inner=inner)
+
+
+def _box_first(q: FeatureQuery, binder: Binder, where: Where, backward: bool, lim1: sql.Composable,
+               skip: sql.Composable) -> sql.Composable:
+    """A filter-first page with a bbox: box matches sorted by id, tested exactly only until the page is full.
+
+    Why: a small bbox meets thousands of features; testing each exactly (``ST_Intersects``, which
+    reads and tests the whole geometry) before the top-N sort cost two thirds of a 1,000-feature
+    page (measured 25 ms of 37 on a city-centre box of 15,900 candidates). Sorting the ids of the
+    candidates the index finds (``&&`` is exact on bounding boxes), then reading and testing rows in
+    that order until ``limit + 1`` pass tests about ``limit`` geometries instead; sorting ids, not
+    whole rows, keeps the sort in memory. ``OFFSET 0`` keeps PostgreSQL from pushing the exact test
+    below the sort; the sort key is an output column, so the outer ``ORDER BY`` reuses the inner sort.
+    """
+    cond = where.coarse
+    assert cond is not None and where.exact is not None
+    if q.cursor is not None:
+        cond = sql.SQL("{} AND {}").format(cond, keyset_condition(q, binder))
+    direction = sql.SQL("DESC" if backward else "ASC")
+    return sql.SQL(
+        "SELECT t.* FROM (SELECT t.id + 0 AS page_key FROM {table} AS t WHERE {cond} "
+        "ORDER BY page_key {dir} OFFSET 0) AS c CROSS JOIN LATERAL (SELECT * FROM {table} AS t "
+        "WHERE t.id = c.page_key AND {exact} OFFSET 0) AS t ORDER BY c.page_key {dir} LIMIT {lim1}{skip}"
+    ).format(table=table_sql(q.layer), cond=cond, dir=direction, exact=where.exact, lim1=lim1, skip=skip)
 
 
 def read_page(q: FeatureQuery, row: Any, number_matched: int | None) -> Page:

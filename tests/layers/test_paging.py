@@ -50,9 +50,18 @@ def test_page_statement_uses_the_where_built_once(compounds: Layer) -> None:
     where = build_where(q)
     b = Binder()
     text = page_sql(q, b, where=where, filter_first=True).as_string(None)
-    assert where.cond.as_string(None) in text and "%(w0)s" in text
-    assert 'ORDER BY ("t"."id" + 0) DESC NULLS FIRST LIMIT %(q2)s::integer' in text
+    # a bbox page collected first: the index's box test, sorted ids, the exact test row by row
+    assert where.coarse is not None and where.exact is not None
+    assert where.coarse.as_string(None) in text and where.exact.as_string(None) in text and "%(w0)s" in text
+    assert where.cond.as_string(None) not in text
+    assert 'ORDER BY "c"."page_key" DESC LIMIT %(q2)s::integer' in text.replace("c.page_key", '"c"."page_key"')
     assert b.params["q1"] == 10 and b.params["q2"] == 11 and set(where.with_params(b.params)) >= set(where.params)
+    # without a bbox the whole condition is used as built
+    q2 = FeatureQuery(layer=compounds, equals=(("status", "started"),), limit=10, cursor=Cursor((7,), backward=True))
+    where2 = build_where(q2)
+    text2 = page_sql(q2, Binder(), where=where2, filter_first=True).as_string(None)
+    assert where2.coarse is None and where2.cond.as_string(None) in text2
+    assert 'ORDER BY ("t"."id" + 0) DESC NULLS FIRST LIMIT %(q2)s::integer' in text2
 
 
 def _row(keys: list[int], limit: int, backward: bool = False) -> tuple[str, int, str | None, str | None]:
