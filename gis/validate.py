@@ -17,6 +17,8 @@ from typing import Final, Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from gis.crs import STORAGE, CrsRef, Extent, gauss_kruger_candidates, proj_crs, transform_coords, transform_geometry
@@ -178,7 +180,7 @@ def check_geometries(
     layer_label: str = "the layer",
     suggest_layers: Callable[[str], list[str]] | None = None,
 ) -> GeometryCheck:
-    """Check and transform a file's geometries for a layer of ``target_type``.
+    """Check and transform a file's geometries for a layer of ``target_type`` (all rows in one batch).
 
     Parameters
     ----------
@@ -200,167 +202,259 @@ def check_geometries(
     suggest_layers
         Given a family (``points``, ``lines``, ``polygons``), the layers that hold it.
     """
-    n = len(geoms)
-    errors: list[GeometryIssue] = []
-    warnings: list[GeometryIssue] = []
-    bad = np.zeros(n, dtype=bool)
-    g = np.asarray(geoms, dtype=object)
-
-    missing = shapely.is_missing(g)
-    for i in np.flatnonzero(missing):
-        errors.append(GeometryIssue(int(i), "missing", "the feature has no geometry"))
-    bad |= missing
-    empty = ~bad & shapely.is_empty(g)
-    for i in np.flatnonzero(empty):
-        errors.append(GeometryIssue(int(i), "empty", "the geometry is empty (no coordinates)"))
-    bad |= empty
-
-    coords, idx = shapely.get_coordinates(g, include_z=True, return_index=True)
-    nonfinite = ~np.isfinite(coords[:, :2]).all(axis=1) if len(coords) else np.zeros(0, dtype=bool)
-    nan_rows = np.unique(idx[nonfinite])
-    for i in nan_rows:
-        errors.append(GeometryIssue(int(i), "nan", "the geometry has NaN or infinite coordinates"))
-    bad[nan_rows] = True
-
-    has_z = ~bad & shapely.has_z(g)
-    has_m = ~bad & _has_m(g)
-    zm = has_z | has_m
-    if zm.any():
-        what = "heights (Z)" if has_z.any() else "measures (M)"
-        if drop_z:
-            g = g.copy()
-            g[zm] = shapely.force_2d(g[zm])
-            warnings.append(
-                GeometryIssue(
-                    int(np.flatnonzero(zm)[0]),
-                    "z_dropped",
-                    f"{int(zm.sum())} geometries had {what}; dropped (layers are 2-D)",
-                )
-            )
-        else:
-            for i in np.flatnonzero(zm):
-                errors.append(
-                    GeometryIssue(int(i), "3d", f"the geometry has {what}; layers are 2-D. Pass --drop-z to drop them")
-                )
-            bad |= zm
-
-    types = shapely.get_type_id(g)
-    type_names = np.array(
-        [
-            "Point",
-            "LineString",
-            "LinearRing",
-            "Polygon",
-            "MultiPoint",
-            "MultiLineString",
-            "MultiPolygon",
-            "GeometryCollection",
-        ],
-        dtype=object,
+    checker = GeometryChecker(
+        src_crs=src_crs,
+        target_type=target_type,
+        extent=extent,
+        on_invalid=on_invalid,
+        drop_z=drop_z,
+        layer_label=layer_label,
+        suggest_layers=suggest_layers,
     )
-    names: ObjArray = np.asarray(np.where(types >= 0, type_names[np.clip(types, 0, 7)], None), dtype=object)
-    accepted = ACCEPTED_TYPES[target_type]
-    wrong = ~bad & ~np.isin(names, accepted)
-    if target_type == "Point":
-        multi = ~bad & ~wrong & (names == "MultiPoint")
-        many = multi & (shapely.get_num_geometries(g) != 1)
-        wrong |= many
-    if wrong.any():
-        found = pd.Series(names[wrong]).value_counts()
-        want = FAMILY[target_type]
-        if int(wrong.sum()) == int((~bad).sum()) and len(found) == 1:
-            fam = FAMILY.get(str(found.index[0]), "mixed")
-            others = suggest_layers(fam) if suggest_layers else []
-            hint = f" It looks like a file for: {', '.join(others)}." if others else ""
-            msg = f"the file holds {found.index[0]} features, but {layer_label} holds {want} ({target_type}).{hint}"
-        else:
-            msg = f"this feature is a {{}}, but {layer_label} holds {want} ({target_type}); the file mixes types"
-        if "{}" in msg:
-            for i in np.flatnonzero(wrong):
-                errors.append(GeometryIssue(int(i), "wrong_type", msg.format(names[i])))
-        else:  # the whole file is of another type: one file-level error (row -1), not one per feature
-            errors.append(GeometryIssue(-1, "wrong_type", msg[0].upper() + msg[1:]))
-        bad |= wrong
+    out = checker.check(geoms)
+    result = checker.finish()
+    result.geometry = out
+    return result
 
-    out = np.full(n, None, dtype=object)
-    ok = ~bad
-    explanation = None
-    if ok.any():
-        with np.errstate(all="ignore"):
-            out[ok] = transform_geometry(g[ok], src_crs, STORAGE)
-        bounds = shapely.bounds(out[ok])
-        inside = in_city(bounds[:, 0], bounds[:, 1], extent) & in_city(bounds[:, 2], bounds[:, 3], extent)
-        outside_rows = np.flatnonzero(ok)[~inside]
-        if len(outside_rows):
-            first = outside_rows[0]
-            x0, y0 = shapely.get_coordinates(g[first])[0]
-            explanation = explain_outside(float(x0), float(y0), src_crs, extent)
-            for i in outside_rows:
-                x, y = shapely.get_coordinates(g[i])[0]
-                errors.append(
-                    GeometryIssue(
-                        int(i),
-                        "outside_city",
-                        f"coordinates ({x:.6g}, {y:.6g}) fall outside {extent.name}",
-                        (float(x), float(y)),
-                    )
-                )
-            out[outside_rows] = None
-            ok[outside_rows] = False
 
-    repair_rows = np.empty(0, dtype=np.int64)
-    if ok.any():
-        valid = np.ones(n, dtype=bool)
-        valid[ok] = shapely.is_valid(out[ok])
-        invalid = np.flatnonzero(~valid)
-        if len(invalid):
-            reasons = shapely.is_valid_reason(out[invalid])
-            for i, text in zip(invalid, reasons, strict=True):
-                reason, loc = parse_reason(str(text))
-                where = f" at ({loc[0]:.6f}, {loc[1]:.6f})" if loc else ""
-                if on_invalid == "repair":
-                    warnings.append(
-                        GeometryIssue(
-                            int(i), "repaired", f"invalid geometry ({reason}{where}) repaired with ST_MakeValid", loc
-                        )
-                    )
-                else:
+_TYPE_NAMES: Final = np.array(
+    ["Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon",
+     "GeometryCollection"],
+    dtype=object,
+)
+
+
+class GeometryChecker:
+    """:func:`check_geometries` batch by batch, for files read in batches (a million parcels in 100,000s).
+
+    :meth:`check` checks one batch (its rows numbered from ``start`` in the file) and returns its
+    geometries in CGCS2000; :meth:`finish` adds what needs the whole file and returns the
+    :class:`GeometryCheck` (without ``geometry``). The result is the same as checking all rows at
+    once: the file-wide findings (duplicate geometries across batches, a whole file of another
+    geometry type, one warning for dropped heights, the explanation of the first row outside the
+    city) are gathered across batches. Duplicates are found on the normalised WKB of every row
+    kept in Arrow buffers (about 100 bytes a parcel), not as Python objects.
+    """
+
+    def __init__(
+        self,
+        *,
+        src_crs: CrsRef,
+        target_type: str,
+        extent: Extent,
+        on_invalid: OnInvalid = "repair",
+        drop_z: bool = False,
+        layer_label: str = "the layer",
+        suggest_layers: Callable[[str], list[str]] | None = None,
+    ) -> None:
+        self.src_crs, self.target_type, self.extent = src_crs, target_type, extent
+        self.on_invalid, self.drop_z = on_invalid, drop_z
+        self.layer_label, self.suggest_layers = layer_label, suggest_layers
+        self.errors: list[GeometryIssue] = []
+        self.warnings: list[GeometryIssue] = []
+        self._repair: list[npt.NDArray[np.int64]] = []
+        self._explanation: str | None = None
+        self._promoted = 0
+        self._zm_count = 0
+        self._zm_first = -1
+        self._has_z = False
+        self._zm_rows: list[npt.NDArray[np.int64]] = []
+        self._wrong_rows: list[npt.NDArray[np.int64]] = []
+        self._wrong_names: list[ObjArray] = []
+        self._not_bad = 0
+        self._keys: list[pa.Array] = []
+        self._key_rows: list[npt.NDArray[np.int64]] = []
+
+    def check(self, geoms: ObjArray, start: int = 0) -> ObjArray:
+        """Check one batch whose first row is row ``start`` of the file; its geometries in EPSG:4490.
+
+        None where the row has an error.
+        """
+        n = len(geoms)
+        errors = self.errors
+        bad = np.zeros(n, dtype=bool)
+        g = np.asarray(geoms, dtype=object)
+
+        missing = shapely.is_missing(g)
+        for i in np.flatnonzero(missing):
+            errors.append(GeometryIssue(start + int(i), "missing", "the feature has no geometry"))
+        bad |= missing
+        empty = ~bad & shapely.is_empty(g)
+        for i in np.flatnonzero(empty):
+            errors.append(GeometryIssue(start + int(i), "empty", "the geometry is empty (no coordinates)"))
+        bad |= empty
+
+        coords, idx = shapely.get_coordinates(g, include_z=True, return_index=True)
+        nonfinite = ~np.isfinite(coords[:, :2]).all(axis=1) if len(coords) else np.zeros(0, dtype=bool)
+        nan_rows = np.unique(idx[nonfinite])
+        for i in nan_rows:
+            errors.append(GeometryIssue(start + int(i), "nan", "the geometry has NaN or infinite coordinates"))
+        bad[nan_rows] = True
+
+        has_z = ~bad & shapely.has_z(g)
+        has_m = ~bad & _has_m(g)
+        zm = has_z | has_m
+        if zm.any():
+            self._has_z = self._has_z or bool(has_z.any())
+            if self.drop_z:
+                g = g.copy()
+                g[zm] = shapely.force_2d(g[zm])
+                if self._zm_first < 0:
+                    self._zm_first = start + int(np.flatnonzero(zm)[0])
+                self._zm_count += int(zm.sum())
+            else:  # listed by finish(): the message names heights if any row of the file has them
+                self._zm_rows.append(np.flatnonzero(zm).astype(np.int64) + start)
+                bad |= zm
+
+        types = shapely.get_type_id(g)
+        names: ObjArray = np.asarray(np.where(types >= 0, _TYPE_NAMES[np.clip(types, 0, 7)], None), dtype=object)
+        accepted = ACCEPTED_TYPES[self.target_type]
+        wrong = ~bad & ~np.isin(names, accepted)
+        if self.target_type == "Point":
+            multi = ~bad & ~wrong & (names == "MultiPoint")
+            many = multi & (shapely.get_num_geometries(g) != 1)
+            wrong |= many
+        self._not_bad += int((~bad).sum())
+        if wrong.any():
+            self._wrong_rows.append(np.flatnonzero(wrong).astype(np.int64) + start)
+            self._wrong_names.append(names[wrong])
+            bad |= wrong
+
+        out = np.full(n, None, dtype=object)
+        ok = ~bad
+        extent = self.extent
+        if ok.any():
+            with np.errstate(all="ignore"):
+                out[ok] = transform_geometry(g[ok], self.src_crs, STORAGE)
+            bounds = shapely.bounds(out[ok])
+            inside = in_city(bounds[:, 0], bounds[:, 1], extent) & in_city(bounds[:, 2], bounds[:, 3], extent)
+            outside_rows = np.flatnonzero(ok)[~inside]
+            if len(outside_rows):
+                if self._explanation is None:
+                    x0, y0 = shapely.get_coordinates(g[outside_rows[0]])[0]
+                    self._explanation = explain_outside(float(x0), float(y0), self.src_crs, extent)
+                for i in outside_rows:
+                    x, y = shapely.get_coordinates(g[i])[0]
                     errors.append(
                         GeometryIssue(
-                            int(i),
-                            "invalid",
-                            f"invalid geometry: {reason}{where}. Fix it, or import with --on-invalid repair",
-                            loc,
+                            start + int(i),
+                            "outside_city",
+                            f"coordinates ({x:.6g}, {y:.6g}) fall outside {extent.name}",
+                            (float(x), float(y)),
                         )
                     )
-            if on_invalid == "repair":
-                repair_rows = invalid.astype(np.int64)
-            else:
-                out[invalid] = None
-                ok[invalid] = False
+                out[outside_rows] = None
+                ok[outside_rows] = False
 
-    if ok.any():
-        rows = np.flatnonzero(ok)
-        keys = pd.Series(shapely.to_wkb(shapely.normalize(out[rows])), index=rows)
-        dup = keys.duplicated(keep="first")
-        if dup.any():
-            first_of = {k: int(i) for i, k in zip(keys.index[~dup], keys.to_numpy()[~dup], strict=True)}
-            for i, k in zip(keys.index[dup], keys.to_numpy()[dup], strict=True):
-                errors.append(
-                    GeometryIssue(int(i), "duplicate_geometry", f"the same geometry as feature {first_of[k] + 1}")
+        if ok.any():
+            valid = np.ones(n, dtype=bool)
+            valid[ok] = shapely.is_valid(out[ok])
+            invalid = np.flatnonzero(~valid)
+            if len(invalid):
+                reasons = shapely.is_valid_reason(out[invalid])
+                for i, text in zip(invalid, reasons, strict=True):
+                    reason, loc = parse_reason(str(text))
+                    where = f" at ({loc[0]:.6f}, {loc[1]:.6f})" if loc else ""
+                    if self.on_invalid == "repair":
+                        self.warnings.append(
+                            GeometryIssue(
+                                start + int(i),
+                                "repaired",
+                                f"invalid geometry ({reason}{where}) repaired with ST_MakeValid",
+                                loc,
+                            )
+                        )
+                    else:
+                        errors.append(
+                            GeometryIssue(
+                                start + int(i),
+                                "invalid",
+                                f"invalid geometry: {reason}{where}. Fix it, or import with --on-invalid repair",
+                                loc,
+                            )
+                        )
+                if self.on_invalid == "repair":
+                    self._repair.append(invalid.astype(np.int64) + start)
+                else:
+                    out[invalid] = None
+                    ok[invalid] = False
+
+        if ok.any():
+            rows = np.flatnonzero(ok)
+            self._keys.append(pa.array(shapely.to_wkb(shapely.normalize(out[rows])), type=pa.binary()))
+            self._key_rows.append(rows.astype(np.int64) + start)
+
+        if self.target_type.startswith("Multi") and ok.any():
+            self._promoted += int(np.isin(names[ok], ("Polygon", "LineString", "Point")).sum())
+        return out
+
+    def finish(self) -> GeometryCheck:
+        """The file-wide findings added to the batches' (``geometry`` is left empty)."""
+        errors = self.errors
+        what = "heights (Z)" if self._has_z else "measures (M)"
+        for i in np.concatenate(self._zm_rows) if self._zm_rows else []:
+            errors.append(
+                GeometryIssue(int(i), "3d", f"the geometry has {what}; layers are 2-D. Pass --drop-z to drop them")
+            )
+        self._finish_wrong_types()
+        self._finish_duplicates()
+        warnings = self.warnings
+        if self._zm_count:
+            warnings = [
+                GeometryIssue(
+                    self._zm_first, "z_dropped", f"{self._zm_count} geometries had {what}; dropped (layers are 2-D)"
+                ),
+                *warnings,
+            ]
+        return GeometryCheck(
+            geometry=np.empty(0, dtype=object),
+            errors=errors,
+            warnings=warnings,
+            repair_rows=np.concatenate(self._repair) if self._repair else np.empty(0, dtype=np.int64),
+            explanation=self._explanation,
+            promoted=self._promoted,
+        )
+
+    def _finish_wrong_types(self) -> None:
+        if not self._wrong_rows:
+            return
+        rows = np.concatenate(self._wrong_rows)
+        names = np.concatenate(self._wrong_names)
+        found = pd.Series(names).value_counts()
+        want = FAMILY[self.target_type]
+        if len(rows) == self._not_bad and len(found) == 1:
+            fam = FAMILY.get(str(found.index[0]), "mixed")
+            others = self.suggest_layers(fam) if self.suggest_layers else []
+            hint = f" It looks like a file for: {', '.join(others)}." if others else ""
+            msg = (
+                f"the file holds {found.index[0]} features, but {self.layer_label} holds {want} "
+                f"({self.target_type}).{hint}"
+            )
+            # the whole file is of another type: one file-level error (row -1), not one per feature
+            self.errors.append(GeometryIssue(-1, "wrong_type", msg[0].upper() + msg[1:]))
+            return
+        msg = f"this feature is a {{}}, but {self.layer_label} holds {want} ({self.target_type}); the file mixes types"
+        for i, name in zip(rows, names, strict=True):
+            self.errors.append(GeometryIssue(int(i), "wrong_type", msg.format(name)))
+
+    def _finish_duplicates(self) -> None:
+        if not self._keys:
+            return
+        table = pa.table({"k": pa.chunked_array(self._keys, type=pa.binary()), "r": np.concatenate(self._key_rows)})
+        self._keys, self._key_rows = [], []
+        groups = table.group_by("k").aggregate([("r", "min"), ("r", "count")])
+        groups = groups.filter(pc.greater(groups["r_count"], 1))
+        if groups.num_rows == 0:
+            return
+        first_of = dict(zip(groups["k"].to_pylist(), groups["r_min"].to_pylist(), strict=True))
+        hit = table.filter(pc.is_in(table["k"], value_set=groups["k"].combine_chunks()))
+        pairs = sorted(zip(hit["r"].to_pylist(), hit["k"].to_pylist(), strict=True))
+        for row, key in pairs:
+            first = first_of[key]
+            if row != first:
+                self.errors.append(
+                    GeometryIssue(int(row), "duplicate_geometry", f"the same geometry as feature {first + 1}")
                 )
-
-    promoted = 0
-    if target_type.startswith("Multi") and ok.any():
-        promoted = int(np.isin(names[ok], ("Polygon", "LineString", "Point")).sum())
-    return GeometryCheck(
-        geometry=out,
-        errors=errors,
-        warnings=warnings,
-        repair_rows=repair_rows,
-        explanation=explanation,
-        promoted=promoted,
-    )
 
 
 def _has_m(g: ObjArray) -> npt.NDArray[np.bool_]:

@@ -5,6 +5,8 @@ Public API
 read_source(path, *, layer_name=None, encoding=None, prefer=()) -> Source
     Read any supported input (format from the extension): Shapefile (``.shp`` or ``.zip``),
     GeoPackage, GeoJSON (FeatureCollection, Feature, bare array), KML, CSV, XLSX.
+stream_source(path, *, layer_name=None, encoding=None, prefer=(), batch_rows=100_000) -> SourceStream
+    The same, batch by batch: a GeoPackage is read in Arrow batches; other formats in one batch.
 
 The writers (``write_geopackage``, ``write_shapefile_zip``, ...) are plain functions of a table and
 geometries; which formats the toolkit exports, with their names, extensions and media types, is
@@ -16,14 +18,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from gis.errors import InvalidInputError
-from gis.io._common import Source
+from gis.io._common import Source, SourceBatch, SourceStream
 from gis.io.geojson import read_geojson
-from gis.io.geopackage import read_geopackage
+from gis.io.geopackage import read_geopackage, stream_geopackage
 from gis.io.kml import read_kml
 from gis.io.shapefile import read_shapefile
 from gis.io.tabular import read_csv, read_xlsx
 
-__all__ = ["Source", "input_format", "read_source"]
+__all__ = ["Source", "SourceBatch", "SourceStream", "input_format", "read_source", "stream_source"]
 
 INPUT_SUFFIXES: dict[str, str] = {
     ".shp": "shp",
@@ -80,3 +82,21 @@ def read_source(
     if fmt == "csv":
         return read_csv(path, encoding=encoding)
     return read_xlsx(path, sheet=layer_name)
+
+
+def stream_source(
+    path: Path,
+    *,
+    layer_name: str | None = None,
+    encoding: str | None = None,
+    prefer: tuple[str, ...] = (),
+    batch_rows: int = 100_000,
+) -> SourceStream:
+    """:func:`read_source` batch by batch, so a large file is never in memory whole.
+
+    The one place that decides how a file is read: a GeoPackage (the format of large files) in
+    Arrow batches of ``batch_rows`` rows; every other format whole, as one batch.
+    """
+    if input_format(path) == "gpkg":
+        return stream_geopackage(path, layer=layer_name, prefer=prefer, batch_rows=batch_rows)
+    return read_source(path, layer_name=layer_name, encoding=encoding, prefer=prefer).as_stream()

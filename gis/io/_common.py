@@ -10,6 +10,7 @@ Excel ledger get the same checks and the same report.
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -65,6 +66,58 @@ class Source:
 
     def __len__(self) -> int:
         return len(self.geometry)
+
+    def as_stream(self) -> SourceStream:
+        """The source as a stream of one batch (formats read whole: every file but a GeoPackage)."""
+
+        def batches() -> Iterator[SourceBatch]:
+            yield SourceBatch(frame=self.frame, geometry=self.geometry, start=0)
+
+        return SourceStream(
+            columns=[str(c) for c in self.frame.columns],
+            total=len(self),
+            batches=batches,
+            crs=self.crs,
+            format=self.format,
+            crs_implicit=self.crs_implicit,
+            layer=self.layer,
+            encoding=self.encoding,
+            layers_available=self.layers_available,
+            notes=self.notes,
+            row_errors=self.row_errors,
+        )
+
+
+@dataclass
+class SourceBatch:
+    """Consecutive rows of an input file: their attributes, geometries, and the file row of the first (0-based)."""
+
+    frame: pd.DataFrame
+    geometry: ObjArray
+    start: int
+
+
+@dataclass
+class SourceStream:
+    """An input file read batch by batch, so a million-row file never sits in memory whole.
+
+    The attributes are those of :class:`Source` (read from the file's header), plus ``columns``
+    (the attribute columns, as the file names them) and ``total`` (the number of rows the file
+    declares). ``batches()`` reads the rows, in file order; it may raise
+    :class:`gis.errors.InvalidInputError` for damage found on the way.
+    """
+
+    columns: list[str]
+    total: int
+    batches: Callable[[], Iterator[SourceBatch]]
+    crs: CrsRef | None
+    format: str
+    crs_implicit: bool = False
+    layer: str | None = None
+    encoding: str | None = None
+    layers_available: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    row_errors: list[tuple[int, str]] = field(default_factory=list)
 
 
 def crs_from_wkt(wkt_or_code: str | None, what: str) -> CrsRef | None:

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyogrio
 import shapely
 from pyogrio import errors as ogr_errors
 
 from gis.crs import CrsRef
 from gis.errors import InvalidInputError
-from gis.io._common import ObjArray, Source, crs_from_wkt, geometry_array
+from gis.io._common import ObjArray, Source, SourceBatch, SourceStream, crs_from_wkt, geometry_array
 
 OGR_ERRORS = (
     ogr_errors.DataSourceError,
@@ -60,6 +62,59 @@ def ogr_read(
     frame = pd.DataFrame(df.drop(columns=df.geometry.name)) if isinstance(df, gpd.GeoDataFrame) else df
     return Source(
         frame=frame.reset_index(drop=True), geometry=geoms, crs=crs, format=fmt, layer=info.get("layer_name") or layer
+    )
+
+
+def ogr_stream(src: Path, *, fmt: str, what: str, layer: str, batch_rows: int) -> SourceStream | None:
+    """One layer of a GDAL-readable file as a stream of Arrow batches of ``batch_rows`` rows.
+
+    Each batch becomes what :func:`ogr_read` with ``use_arrow`` makes of the whole layer (the
+    same Arrow-to-pandas conversion, geometries from the same WKB), so peak memory is one batch,
+    not the file. None for a layer with date-time or JSON fields, whose text pyogrio parses
+    after reading the whole layer: read those whole with :func:`ogr_read`.
+    """
+    try:
+        info = pyogrio.read_info(src, layer=layer, force_feature_count=True)
+    except OGR_ERRORS as exc:
+        raise InvalidInputError(f"GDAL cannot read {what}: {_short(exc)}") from exc
+    dtypes = [str(d) for d in info["dtypes"]]
+    subtypes = list(info.get("ogr_subtypes") or [])
+    total = int(info.get("features") or -1)
+    if total < 0 or "OFSTJSON" in subtypes or any(d.startswith("datetime") and d != "datetime64[D]" for d in dtypes):
+        return None
+    crs = crs_from_wkt(info.get("crs"), what)
+
+    def batches() -> Iterator[SourceBatch]:
+        start = 0
+        try:
+            with pyogrio.open_arrow(
+                src, layer=layer, batch_size=batch_rows, use_pyarrow=True, datetime_as_string=True
+            ) as (meta, reader):
+                geometry_name = meta["geometry_name"] or "wkb_geometry"
+                for batch in reader:
+                    table = pa.Table.from_batches([batch])
+                    if geometry_name in table.column_names:
+                        wkb = table.column(geometry_name).to_numpy(zero_copy_only=False)
+                        geoms = geometry_array(shapely.from_wkb(wkb))
+                        table = table.drop_columns([geometry_name])
+                    else:
+                        geoms = np.full(table.num_rows, None)
+                    frame = table.to_pandas(self_destruct=True)
+                    del table
+                    yield SourceBatch(frame=frame, geometry=geoms, start=start)
+                    start += len(geoms)
+        except OGR_ERRORS as exc:
+            raise InvalidInputError(f"GDAL cannot read {what}: {_short(exc)}") from exc
+        except UnicodeDecodeError as exc:
+            raise InvalidInputError(f"The text of {what} is not valid UTF-8.") from exc
+
+    return SourceStream(
+        columns=[str(c) for c in info["fields"]],
+        total=total,
+        batches=batches,
+        crs=crs,
+        format=fmt,
+        layer=info.get("layer_name") or layer,
     )
 
 

@@ -9,8 +9,8 @@ import pyogrio
 
 from gis.crs import CrsRef
 from gis.errors import InvalidInputError
-from gis.io._common import ObjArray, Source, check_not_empty
-from gis.io._ogr import OGR_ERRORS, ogr_read, ogr_write
+from gis.io._common import ObjArray, Source, SourceStream, check_not_empty
+from gis.io._ogr import OGR_ERRORS, ogr_read, ogr_stream, ogr_write
 
 
 def gpkg_layers(path: Path) -> list[str]:
@@ -28,6 +28,32 @@ def read_geopackage(path: Path, *, layer: str | None = None, prefer: tuple[str, 
     The layer is ``layer`` if given; else the only layer; else one named like the target
     (``prefer``, e.g. the layer id and table); else an error listing the layers.
     """
+    chosen, names = _choose_layer(path, layer, prefer)
+    source = ogr_read(path, fmt="gpkg", what=f"layer '{chosen}' of '{path.name}'", layer=chosen, use_arrow=True)
+    source.layer = chosen
+    source.layers_available = names
+    return source
+
+
+def stream_geopackage(
+    path: Path, *, layer: str | None = None, prefer: tuple[str, ...] = (), batch_rows: int = 100_000
+) -> SourceStream:
+    """One layer of a GeoPackage (chosen as :func:`read_geopackage` does) in batches of ``batch_rows`` rows.
+
+    A layer with date-time or JSON fields is read whole, as one batch.
+    """
+    chosen, names = _choose_layer(path, layer, prefer)
+    what = f"layer '{chosen}' of '{path.name}'"
+    stream = ogr_stream(path, fmt="gpkg", what=what, layer=chosen, batch_rows=batch_rows)
+    if stream is None:
+        source = ogr_read(path, fmt="gpkg", what=what, layer=chosen, use_arrow=True)
+        stream = source.as_stream()
+    stream.layer = chosen
+    stream.layers_available = names
+    return stream
+
+
+def _choose_layer(path: Path, layer: str | None, prefer: tuple[str, ...]) -> tuple[str, list[str]]:
     check_not_empty(path)
     names = gpkg_layers(path)
     if not names:
@@ -48,10 +74,7 @@ def read_geopackage(path: Path, *, layer: str | None = None, prefer: tuple[str, 
                 "choose one with --layer-name."
             )
         chosen = matches[0]
-    source = ogr_read(path, fmt="gpkg", what=f"layer '{chosen}' of '{path.name}'", layer=chosen, use_arrow=True)
-    source.layer = chosen
-    source.layers_available = names
-    return source
+    return chosen, names
 
 
 def write_geopackage(

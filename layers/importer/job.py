@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gis.io import Source
-from gis.validate import GeometryCheck
+from gis.io import SourceStream
+from gis.validate import GeometryChecker
 from layers.importer.mapping import ColumnMap, MappingConfig
 from layers.importer.options import ImportOptions, ImportReport
 from layers.models import Layer
@@ -18,13 +18,14 @@ class ImportJob:
     Why one value: the in-transaction steps (:func:`.staging.stage`, :func:`.validate.validate`
     and the pipeline's stage-validate-apply) each took these same seven arguments in the same
     order; one record keeps them in step, so an input added to the import is added here once.
-    ``report`` is the one mutable member: every step writes its counts, notes and errors into it.
+    ``report`` and ``checker`` are the mutable members: every step writes its counts, notes and
+    errors into the report, and staging feeds the checker the file batch by batch.
     """
 
     layer: Layer
-    source: Source
+    stream: SourceStream
     cmap: ColumnMap
     cfg: MappingConfig
-    check: GeometryCheck
+    checker: GeometryChecker
     opts: ImportOptions
     report: ImportReport

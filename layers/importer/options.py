@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from gis.errors import RenewalError
+
 Mode = Literal["append", "upsert", "replace"]
 OnInvalid = Literal["repair", "reject"]
 Progress = Callable[[str, int, int], None]
@@ -139,3 +141,11 @@ class ImportReport:
 
 class Rejected(Exception):
     """Internal: validation failed; roll back and record."""
+
+
+class ReadFailed(Exception):
+    """Internal: the file could not be read on the way (a batch of a damaged file); carries the reader's error."""
+
+    def __init__(self, error: RenewalError) -> None:
+        super().__init__(error.message)
+        self.error = error

@@ -14,14 +14,14 @@ from psycopg import sql
 
 from gis.crs import CrsRef, parse_crs
 from gis.errors import CRSError, InvalidInputError, RenewalError
-from gis.io import Source, read_source
-from gis.validate import FAMILY, GeometryIssue, check_geometries
+from gis.io import SourceStream, stream_source
+from gis.validate import FAMILY, GeometryChecker
 from layers.city import for_conninfo as city_for_conninfo
 from layers.errors import ServiceUnavailableError
 from layers.importer.apply import apply
 from layers.importer.job import ImportJob
 from layers.importer.mapping import check_mapping, load_mapping, map_columns, writable_columns
-from layers.importer.options import ImportOptions, ImportReport, Progress, Rejected
+from layers.importer.options import ImportOptions, ImportReport, Progress, ReadFailed, Rejected
 from layers.importer.records import connect, file_sha256, record, record_outside, update_record
 from layers.importer.staging import stage
 from layers.importer.validate import validate
@@ -29,7 +29,7 @@ from layers.models import Layer
 from layers.registry import get_registry
 
 
-def _resolve_crs(source: Source, opts: ImportOptions, name: str, report: ImportReport) -> CrsRef:
+def _resolve_crs(source: SourceStream, opts: ImportOptions, name: str, report: ImportReport) -> CrsRef:
     if opts.crs:
         ref = parse_crs(opts.crs)
         if source.crs is not None and not source.crs_implicit and source.crs != ref:
@@ -102,31 +102,24 @@ def run_import(
     try:
         report.file_sha256, report.file_size = file_sha256(path)
         step("read", 0, 1)
-        source = read_source(path, layer_name=opts.layer_name, encoding=opts.encoding, prefer=(layer.id, layer.table))
-        report.source_format, report.source_layer, report.encoding = source.format, source.layer, source.encoding
-        report.notes.extend(source.notes)
-        report.counts["read"] = len(source)
-        step("read", 1, 1)
+        stream = stream_source(path, layer_name=opts.layer_name, encoding=opts.encoding, prefer=(layer.id, layer.table))
+        report.source_format, report.source_layer, report.encoding = stream.format, stream.layer, stream.encoding
+        report.notes.extend(stream.notes)
+        report.counts["read"] = stream.total
         report.timings_s["read"] = round(time.perf_counter() - tick, 3)
-        if len(source) == 0:
+        if stream.total == 0:
             raise InvalidInputError(f"'{name}' contains no features (zero rows).")
-        crs = _resolve_crs(source, opts, name, report)
+        crs = _resolve_crs(stream, opts, name, report)
         report.source_crs = crs.label
         cfg = load_mapping(layer, opts.mapping)
-        cmap = map_columns(layer, [str(c) for c in source.frame.columns], cfg)
+        cmap = map_columns(layer, stream.columns, cfg)
         report.mapping, report.ignored_columns, report.unmapped_columns = cmap.fields, cmap.ignored, cmap.unmapped
         check_mapping(layer, cmap, cfg, opts, name)
     except RenewalError as exc:
-        report.status = "failed"
-        report.message = exc.message
-        report.import_id = record_outside(conninfo, report, started)
-        exc.detail = {**exc.detail, "import_id": report.import_id, "report": report.as_dict()}
+        _record_failure(conninfo, report, started, exc)
         raise
 
-    t0 = time.perf_counter()
-    step("check geometries", 0, len(source))
-    check = check_geometries(
-        source.geometry,
+    checker = GeometryChecker(
         src_crs=crs,
         target_type=layer.geometry_type,
         extent=city_for_conninfo(conninfo).bbox,
@@ -135,20 +128,12 @@ def run_import(
         layer_label=f"layer '{layer.id}' ({layer.title})",
         suggest_layers=_suggest_layers(layer),
     )
-    for row, msg in source.row_errors:
-        check.errors.append(GeometryIssue(row, "bad_geometry", msg))
-        check.geometry[row] = None
-    step("check geometries", len(source), len(source))
-    report.timings_s["check_geometries"] = round(time.perf_counter() - t0, 3)
-    report.counts["promoted"] = check.promoted
-    if check.explanation:
-        report.notes.append(check.explanation)
-
     try:
         with connect(conninfo) as conn:
             try:
+                job = ImportJob(layer, stream, cmap, cfg, checker, opts, report)
                 with conn.transaction():
-                    _stage_validate_apply(conn, ImportJob(layer, source, cmap, cfg, check, opts, report), step, started)
+                    _stage_validate_apply(conn, job, step, started)
             except Rejected:
                 pass
             except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
@@ -160,6 +145,9 @@ def run_import(
             if report.status != "applied":
                 report.import_id = record(conn, report, started)
                 conn.commit()
+    except ReadFailed as failed:
+        _record_failure(conninfo, report, started, failed.error)
+        raise failed.error from None
     except psycopg.OperationalError as exc:
         raise ServiceUnavailableError(
             "The database connection was lost during the import; nothing was written. Try again."
@@ -168,17 +156,28 @@ def run_import(
     return report
 
 
+def _record_failure(conninfo: str, report: ImportReport, started: dt.datetime, exc: RenewalError) -> None:
+    """Record an import that failed before validation (unreadable file, no CRS, wrong columns ...)."""
+    report.status = "failed"
+    report.message = exc.message
+    report.import_id = record_outside(conninfo, report, started)
+    exc.detail = {**exc.detail, "import_id": report.import_id, "report": report.as_dict()}
+
+
 def _stage_validate_apply(conn: psycopg.Connection[Any], job: ImportJob, step: Progress, started: dt.datetime) -> None:
     cur = conn.cursor()
     target = sql.Identifier(job.layer.schema_name, job.layer.table)
     cols = writable_columns(job.layer)
-    t0 = time.perf_counter()
-    stage(cur, job, step)
-    job.report.timings_s["stage"] = round(time.perf_counter() - t0, 3)
+    staged = stage(cur, job, step)
+    job.report.counts["read"] = staged.rows
+    job.report.counts["promoted"] = staged.check.promoted
+    if staged.check.explanation:
+        job.report.notes.append(staged.check.explanation)
+    job.report.notes.extend(staged.notes)
 
     t0 = time.perf_counter()
     step("validate", 0, 1)
-    validate(cur, job)
+    validate(cur, job, staged)
     job.report.timings_s["validate"] = round(time.perf_counter() - t0, 3)
     step("validate", 1, 1)
     if job.report.error_counts:

@@ -6,26 +6,51 @@ Nothing is interpreted here: the raw text keeps what the file said, so the repor
 from __future__ import annotations
 
 import binascii
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import shapely
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
-from gis.io import Source
+from gis.errors import RenewalError
+from gis.io import SourceBatch, SourceStream
+from gis.validate import GeometryCheck, GeometryIssue
 from layers.importer.job import ImportJob
 from layers.importer.mapping import ColumnMap, writable_columns
-from layers.importer.options import COPY_CHUNK, Progress
+from layers.importer.options import COPY_CHUNK, Progress, ReadFailed
 from layers.values import text_series
 
 
-def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> None:
-    """Create ``import_stage`` (``rn``, every writable column as text, ``geom``) and ``COPY`` the file into it."""
+@dataclass
+class Staged:
+    """What staging learnt from the file: its rows, their geometry check, and their codes for the report."""
+
+    rows: int
+    check: GeometryCheck
+    codes: pd.Series | None
+    """The file's code cells (as read), row by row: the report names each problem row's code."""
+    notes: list[str] = field(default_factory=list)
+
+
+def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> Staged:
+    """Create ``import_stage`` (``rn``, every writable column as text, ``geom``) and ``COPY`` the file into it.
+
+    The file is read, its geometries checked (:class:`gis.validate.GeometryChecker`) and its rows
+    sent batch by batch, so a million-row GeoPackage is never in memory whole. The CSV goes to
+    the server from a writer thread: PostgreSQL ingests a batch while this process reads and
+    checks the next one, on the other core. Times per step are added to ``timings_s``.
+    """
     cols = writable_columns(job.layer)
-    n = len(job.source)
+    n = job.stream.total
+    timings = job.report.timings_s
     # --- stage: every mapped value as text, the geometry as hex EWKB (EPSG:4490)
     stage_cols = ["rn", *cols, "geom"]
     # Local buffers of TEMP tables (8 MB by default): a large staging table otherwise goes through
@@ -54,22 +79,71 @@ def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> None:
         elif col not in job.cmap.fields and not (col == "code" and job.opts.mode == "append"):
             fixed[col] = None
     prefix = None
+    notes = []
     if "code" not in job.cmap.fields and "code" not in fixed:
         prefix = f"IMP-{(job.report.file_sha256 or 'x')[:8]}-"
-        job.report.notes.append(f"No code column: codes generated as {prefix}000001 ...")
+        notes.append(f"No code column: codes generated as {prefix}000001 ...")
     copy_sql = sql.SQL("COPY import_stage ({}) FROM STDIN (FORMAT csv)").format(
         sql.SQL(", ").join(sql.Identifier(c) for c in stage_cols)
     )
+    code_col = job.cmap.fields.get("code")
+    codes: list[pd.Series] = []
+    rows = 0
     step("stage (COPY)", 0, n)
-    with cur.copy(copy_sql) as copy:
-        for start in range(0, n, COPY_CHUNK):
-            stop = min(n, start + COPY_CHUNK)
-            copy.write(_chunk_csv(job.source, job.cmap, cols, fixed, prefix, job.check.geometry, start, stop))
-            step("stage (COPY)", stop, n)
+    with cur.copy(copy_sql, writer=QueuedLibpqWriter(cur)) as copy:
+        for batch in _read(job.stream, timings, step, n):
+            t0 = time.perf_counter()
+            geometry = job.checker.check(batch.geometry, batch.start)
+            _add_time(timings, "check_geometries", t0)
+            step("check geometries", batch.start + len(geometry), n)
+            t0 = time.perf_counter()
+            if code_col is not None:
+                codes.append(batch.frame[code_col])
+            size = len(geometry)
+            for start in range(0, size, COPY_CHUNK):
+                stop = min(size, start + COPY_CHUNK)
+                copy.write(_chunk_csv(batch, job.cmap, cols, fixed, prefix, geometry, start, stop))
+            rows = batch.start + size
+            _add_time(timings, "stage", t0)
+            step("stage (COPY)", rows, n)
+        t0 = time.perf_counter()
+    _add_time(timings, "stage", t0)  # the server's last batch
+    t0 = time.perf_counter()
+    check = job.checker.finish()
+    for row, msg in job.stream.row_errors:
+        check.errors.append(GeometryIssue(row, "bad_geometry", msg))
+    _add_time(timings, "check_geometries", t0)
+    return Staged(
+        rows=rows,
+        check=check,
+        codes=pd.concat(codes, ignore_index=True) if codes else None,
+        notes=notes,
+    )
+
+
+def _read(stream: SourceStream, timings: dict[str, float], step: Progress, n: int) -> Iterator[SourceBatch]:
+    """The stream's batches, timed as ``read``; a reading error becomes :class:`ReadFailed`."""
+    batches = stream.batches()
+    while True:
+        t0 = time.perf_counter()
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except RenewalError as exc:
+            raise ReadFailed(exc) from exc
+        finally:
+            _add_time(timings, "read", t0)
+        step("read", batch.start + len(batch.geometry), n)
+        yield batch
+
+
+def _add_time(timings: dict[str, float], key: str, since: float) -> None:
+    timings[key] = round(timings.get(key, 0.0) + time.perf_counter() - since, 3)
 
 
 def _chunk_csv(
-    source: Source,
+    batch: SourceBatch,
     cmap: ColumnMap,
     cols: list[str],
     fixed: dict[str, str | None],
@@ -78,21 +152,23 @@ def _chunk_csv(
     start: int,
     stop: int,
 ) -> bytes:
-    """Rows ``start:stop`` as CSV for ``COPY``, built chunk by chunk (memory stays flat) by Arrow's CSV writer.
+    """Rows ``start:stop`` of a batch as CSV for ``COPY``, built chunk by chunk (memory stays flat) by Arrow.
 
     Text cells are :func:`layers.values.text_series` of the file's cells; a missing cell is an
     unquoted empty field (NULL), an empty string a quoted one. The geometry is hex EWKB in EPSG:4490.
+    ``rn`` (and a generated code) count from the file's first row, whatever the batch.
     """
     size = stop - start
-    arrays: list[pa.Array] = [pa.array(np.arange(start + 1, stop + 1, dtype=np.int32))]
+    first = batch.start + start + 1
+    arrays: list[pa.Array] = [pa.array(np.arange(first, first + size, dtype=np.int32))]
     for col in cols:
         if col in cmap.fields:
-            cells = text_series(source.frame[cmap.fields[col]].iloc[start:stop]).to_numpy()
+            cells = text_series(batch.frame[cmap.fields[col]].iloc[start:stop]).to_numpy()
             arrays.append(pa.array(cells, type=pa.string(), from_pandas=True))
         elif col in fixed:
             arrays.append(pa.array([fixed[col]] * size, type=pa.string()))
         else:
-            arrays.append(pa.array([f"{code_prefix}{i:06d}" for i in range(start + 1, stop + 1)], type=pa.string()))
+            arrays.append(pa.array([f"{code_prefix}{i:06d}" for i in range(first, first + size)], type=pa.string()))
     arrays.append(_hex_ewkb(geometry[start:stop]))
     table = pa.Table.from_arrays(arrays, names=[f"c{i}" for i in range(len(arrays))])
     sink = pa.BufferOutputStream()

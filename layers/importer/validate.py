@@ -13,7 +13,6 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from gis.io import Source
 from gis.validate import GeometryIssue
 from layers.importer.job import ImportJob
 from layers.importer.mapping import ColumnMap, MappingConfig, writable_columns
@@ -25,6 +24,7 @@ from layers.importer.options import (
     ImportOptions,
     ImportReport,
 )
+from layers.importer.staging import Staged
 from layers.models import Layer
 from layers.values import EXPECTED, sql_convert
 
@@ -285,15 +285,12 @@ def _message(layer: Layer, col: str, kind: str, value: str | None) -> str:
 def _collect_report(
     cur: psycopg.Cursor[Any],
     layer: Layer,
-    source: Source,
-    cmap: ColumnMap,
+    codes: pd.Series | None,
     issues: list[GeometryIssue],
     sql_errors: list[tuple[int, str, str, str | None]],
     warnings: list[GeometryIssue],
     report: ImportReport,
 ) -> None:
-    codes = source.frame[cmap.fields["code"]] if "code" in cmap.fields else None
-
     def code_of(row: int) -> str | None:
         if codes is None or row < 0 or row >= len(codes):
             return None
@@ -368,16 +365,16 @@ def _count_rejected(cur: psycopg.Cursor[Any], issues: list[GeometryIssue]) -> in
     return len(rns)
 
 
-def validate(cur: psycopg.Cursor[Any], job: ImportJob) -> None:
+def validate(cur: psycopg.Cursor[Any], job: ImportJob, staged: Staged) -> None:
     """Normalise ``import_stage`` into ``import_ready`` and list every problem in the report.
 
     On any problem the report is marked ``rejected`` (with ``error_counts``); the caller rolls back.
     """
     target = sql.Identifier(job.layer.schema_name, job.layer.table)
     cols = writable_columns(job.layer)
-    n = len(job.source)
+    n = staged.rows
     _lookups(cur, job.layer, job.cfg)
-    repair_rns = (job.check.repair_rows + 1).tolist()
+    repair_rns = (staged.check.repair_rows + 1).tolist()
     job.report.counts["repaired"] = len(repair_rns)
     cur.execute("CREATE INDEX ON import_stage (rn)")
     cur.execute("CREATE TEMP TABLE import_repair_failed (rn integer PRIMARY KEY) ON COMMIT DROP")
@@ -387,8 +384,8 @@ def validate(cur: psycopg.Cursor[Any], job: ImportJob) -> None:
     cur.execute("CREATE INDEX ON import_ready (rn)")  # the insert reads in file order without sorting the rows
     cur.execute("ANALYZE import_ready (rn, code, is_new)")  # what the apply step joins and filters on
     errors = _sql_errors(cur, job.layer, cols, job.cmap, job.cfg, job.opts)
-    issues = [*job.check.errors]
-    _collect_report(cur, job.layer, job.source, job.cmap, issues, errors, job.check.warnings, job.report)
+    issues = [*staged.check.errors]
+    _collect_report(cur, job.layer, staged.codes, issues, errors, staged.check.warnings, job.report)
     if job.report.error_counts:
         job.report.status = "rejected"
         job.report.counts["rejected"] = _count_rejected(cur, issues)
