@@ -58,7 +58,7 @@ queries, exports, maps, viewer endpoints, imports, history).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
@@ -148,7 +148,7 @@ class ReadAccess:
         return out
 
 
-def read_access(request: Request) -> ReadAccess:
+async def read_access(request: Request) -> ReadAccess:
     """The caller's read rights (the declaration every reading route depends on)."""
     registry: Registry = request.app.state.registry
     principal = get_principal(request)
@@ -160,7 +160,7 @@ def read_access(request: Request) -> ReadAccess:
 ReadAccessDep = Annotated[ReadAccess, Depends(read_access)]
 
 
-def readable_layer(
+async def readable_layer(
     collection_id: Annotated[str, Path(description="Layer (collection) id, e.g. old_compounds")],
     access: ReadAccessDep,
 ) -> Layer:
@@ -172,12 +172,12 @@ ReadableLayer = Annotated[Layer, Depends(readable_layer)]
 
 
 def readable_layer_param(name: str, *, where: str = "query", description: str = "Layer id",
-                         required: bool = True) -> Callable[..., Layer | None]:
+                         required: bool = True) -> Callable[..., Awaitable[Layer | None]]:
     """A dependency reading one layer id from the parameter ``name`` (query or path) and checking it."""
     source: Any = (Path(alias=name, description=description) if where == "path"
                    else Query(alias=name, description=description, max_length=64))
 
-    def dep(access: ReadAccess, value: str | None = None) -> Layer | None:
+    async def dep(access: ReadAccess, value: str | None = None) -> Layer | None:
         if value is None or not value.strip():
             if required:
                 raise InvalidInputError(f"{name}: give a layer id. Known layers: {', '.join(access.registry.ids)}.")
@@ -196,7 +196,7 @@ def readable_layer_param(name: str, *, where: str = "query", description: str = 
     return dep
 
 
-def readable_layers(
+async def readable_layers(
     access: ReadAccessDep,
     layers: Annotated[str | None, Query(description="Comma-separated layer ids (default: every layer you may read)",
                                        max_length=2000)] = None,
@@ -205,7 +205,7 @@ def readable_layers(
     return access.layers(layers)
 
 
-def readable_renewal_layers(
+async def readable_renewal_layers(
     access: ReadAccessDep,
     layers: Annotated[str | None, Query(description="Comma-separated layer ids (default: the renewal layers you "
                                                     "may read)", max_length=2000)] = None,
@@ -218,11 +218,11 @@ ReadableLayers = Annotated[list[Layer], Depends(readable_layers)]
 ReadableRenewalLayers = Annotated[list[Layer], Depends(readable_renewal_layers)]
 
 
-def public() -> None:
+async def public() -> None:
     """Declaration of a route that returns nothing derived from layer data."""
 
 
-def plan_aggregates() -> None:
+async def plan_aggregates() -> None:
     """Declaration of a route that publishes plan aggregates only (see the module docstring)."""
 
 

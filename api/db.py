@@ -16,6 +16,7 @@ import psycopg.sql
 from psycopg_pool import AsyncConnectionPool
 
 from api.settings import API_LOGIN, Settings
+from layers.query import SERIAL_OPTIONS
 
 log = logging.getLogger("renewal.db")
 
@@ -108,8 +109,10 @@ def make_pool(settings: Settings) -> AsyncConnectionPool:
         check=AsyncConnectionPool.check_connection,
         kwargs={
             "client_encoding": "UTF8",
-            # jit=off: compiling costs 70-100 ms on every spatial query and never pays back here
-            "options": f"-c statement_timeout={settings.statement_timeout_ms} -c jit=off",
+            # jit=off: compiling costs 70-100 ms on every spatial query and never pays back here.
+            # Serial (no parallel workers): launching them costs 20-50 ms, more than a page or tile needs,
+            # and a busy server has no idle core to give them (see layers.query.fetch_one_serial).
+            "options": f"-c statement_timeout={settings.statement_timeout_ms} -c jit=off {SERIAL_OPTIONS}",
             "application_name": "renewal-api",
         },
         # short reconnection chains: psycopg_pool backs off 1, 2, 4, 8 ... s inside a chain, so a long

@@ -30,7 +30,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from api.access import Public, ReadableLayer, ReadAccessDep, ReviewerOnly, SubmissionReader, Submitter
 from api.city import CityDep
 from api.db import connect_sync
-from api.deps import ContentCrsHeader, PoolDep, get_registry, get_settings
+from api.deps import ContentCrsHeader, PoolDep, registry_of, settings_of
 from api.params import check_district
 from gis.errors import InvalidInputError, NotFoundError
 from layers import attachments as att
@@ -62,8 +62,8 @@ async def _json(request: Request) -> Any:
 
 async def _created(request: Request, pool: Any, sid: int, who: sub.Reviewer) -> Response:
     async with pool.connection() as conn:
-        body = await sub.get_submission(conn, get_registry(request), sid, scope=None, caller=who.name,
-                                        max_distance_m=get_settings(request).photo_max_distance_m)
+        body = await sub.get_submission(conn, registry_of(request), sid, scope=None, caller=who.name,
+                                        max_distance_m=settings_of(request).photo_max_distance_m)
     location = str(request.url_for("get_submission", sid=str(sid)))
     return JSONResponse(body, status_code=201, headers={"Location": location})
 
@@ -115,7 +115,7 @@ async def list_submissions(
 ) -> JSONResponse:
     """Filter by status, district and layer; editors see their districts, city reviewers everything."""
     async with pool.connection() as conn:
-        items = await sub.list_submissions(conn, get_registry(request), scope=who.districts, caller=who.name,
+        items = await sub.list_submissions(conn, registry_of(request), scope=who.districts, caller=who.name,
                                            status=status or None, district=district or None,
                                            collection=collection or None, limit=limit)
     return JSONResponse({"submissions": items, "numberReturned": len(items)})
@@ -131,8 +131,8 @@ def _sid(sid: str) -> int:
 async def get_submission(request: Request, who: SubmissionReader, pool: PoolDep, sid: str) -> JSONResponse:
     """The feature before, the proposed change, every step of its review, and its attachments."""
     async with pool.connection() as conn:
-        body = await sub.get_submission(conn, get_registry(request), _sid(sid), scope=who.districts, caller=who.name,
-                                        max_distance_m=get_settings(request).photo_max_distance_m)
+        body = await sub.get_submission(conn, registry_of(request), _sid(sid), scope=who.districts, caller=who.name,
+                                        max_distance_m=settings_of(request).photo_max_distance_m)
     return JSONResponse(body)
 
 
@@ -150,7 +150,7 @@ async def approve(request: Request, who: ReviewerOnly, pool: PoolDep, sid: str) 
     """409 when it is no longer pending or the feature changed after it was submitted."""
     comment = _comment(await _json(request))
     async with pool.connection() as conn:
-        out = await sub.approve_submission(conn, get_registry(request), _sid(sid), who, comment)
+        out = await sub.approve_submission(conn, registry_of(request), _sid(sid), who, comment)
     return JSONResponse(out)
 
 
@@ -172,9 +172,9 @@ async def resubmit(
     """The corrected proposal replaces the returned one; the submission is pending again."""
     body = await _json(request)
     async with pool.connection() as conn:
-        await sub.resubmit_submission(conn, get_registry(request), _sid(sid), body, who, parse_content_crs(content_crs))
-        out = await sub.get_submission(conn, get_registry(request), _sid(sid), scope=None, caller=who.name,
-                                       max_distance_m=get_settings(request).photo_max_distance_m)
+        await sub.resubmit_submission(conn, registry_of(request), _sid(sid), body, who, parse_content_crs(content_crs))
+        out = await sub.get_submission(conn, registry_of(request), _sid(sid), scope=None, caller=who.name,
+                                       max_distance_m=settings_of(request).photo_max_distance_m)
     return JSONResponse(out)
 
 
@@ -182,7 +182,7 @@ async def resubmit(
              summary="Attach a photo (JPEG, PNG, HEIC) or PDF; answers its SHA-256")
 async def upload(request: Request, who: SubmissionReader, pool: PoolDep, sid: str, file: UploadFile) -> JSONResponse:
     """Multipart form with the field ``file``; types are recognised from the bytes."""
-    settings = get_settings(request)
+    settings = settings_of(request)
     number = _sid(sid)
     async with pool.connection() as conn:  # refuse before anything is written to the storage
         await sub.check_attachable(conn, number, who)
@@ -201,7 +201,7 @@ async def upload(request: Request, who: SubmissionReader, pool: PoolDep, sid: st
 @router.get("/attachments/{sha256}", summary="An attachment or thumbnail, for callers who may read its feature")
 async def get_attachment(request: Request, access: ReadAccessDep, pool: PoolDep, sha256: str) -> Response:
     """404 unless the file belongs to a submission of a layer the caller may read (pending ones: signed in)."""
-    path = att.attachment_path(get_settings(request).storage_dir, sha256.lower())
+    path = att.attachment_path(settings_of(request).storage_dir, sha256.lower())
     async with pool.connection() as conn:
         media = await sub.may_read_attachment(conn, sha256.lower(), [lyr.id for lyr in access.readable()],
                                               signed_in=not access.principal.is_anonymous)
@@ -258,7 +258,7 @@ async def due(
     day = parse_as_of(as_of)
     check_district(district or None, city)
     readable = {lyr.id for lyr in access.readable()}
-    settings = get_settings(request)
+    settings = settings_of(request)
 
     def build() -> list[dict[str, Any]]:
         with connect_sync(settings) as conn:

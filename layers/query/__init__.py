@@ -67,6 +67,7 @@ from layers.query.cql2sql import filter_sql, parse_filter
 from layers.query.execute import (
     COUNT_MAX_ROWS,
     FILTER_FIRST_MAX_ROWS,
+    SERIAL_OPTIONS,
     choose_filter_first,
     count_if_cheap,
     fetch_feature,
@@ -80,6 +81,7 @@ __all__ = [
     "CAST_OF_KIND",
     "COUNT_MAX_ROWS",
     "FILTER_FIRST_MAX_ROWS",
+    "SERIAL_OPTIONS",
     "GEOGRAPHIC_SRIDS",
     "MAX_OFFSET",
     "NO_LIMIT",

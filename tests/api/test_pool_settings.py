@@ -1,0 +1,41 @@
+"""The API's connections are serial and JIT-free from the start, so hot statements need no per-request SET.
+
+``layers.query.fetch_one_serial`` runs a statement alone on such a connection (no transaction, no
+``SET LOCAL``) and wraps it in a pipelined ``SET LOCAL`` transaction on any other connection; both
+must give the same answer and both must run without parallel workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+from psycopg import sql
+
+from api.db import make_pool
+from layers.query import fetch_one_serial
+from tests.conftest import api_settings
+
+SHOW = sql.SQL("SELECT current_setting('max_parallel_workers_per_gather'), current_setting('jit'), "
+               "pg_current_xact_id_if_assigned() IS NULL, now() = statement_timestamp()")
+
+
+def test_pool_connections_are_serial_and_run_hot_statements_alone(db_url: str) -> None:
+    async def run() -> tuple[object, object]:
+        pool = make_pool(api_settings(db_url, pool_min_size=1, pool_max_size=1))
+        await pool.open(wait=True)
+        try:
+            async with pool.connection() as conn:
+                pooled = await fetch_one_serial(conn, SHOW, {})
+        finally:
+            await pool.close()
+        async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as plain:
+            wrapped = await fetch_one_serial(plain, SHOW, {})
+            cur = await plain.execute("SELECT current_setting('max_parallel_workers_per_gather')")
+            after = await cur.fetchone()
+        return pooled, (wrapped, after)
+
+    pooled, (wrapped, after) = asyncio.run(run())
+    assert pooled == ("0", "off", True, True)  # serial from its options; the statement is its own transaction
+    assert wrapped is not None and wrapped[0] == "0"  # SET LOCAL inside a transaction ...
+    assert after is not None and after[0] != "0"  # ... and gone afterwards
