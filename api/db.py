@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import select
+from typing import Any
 
 import psycopg
 import psycopg.sql
@@ -93,6 +95,23 @@ FROM pg_roles r WHERE r.rolname = %(role)s
 """
 
 
+async def check_without_round_trip(conn: psycopg.AsyncConnection[Any]) -> None:
+    """The pool's check of a connection it hands out: a round trip only when the server has spoken.
+
+    Why: psycopg_pool's ``check_connection`` sends an empty query on every checkout, one extra round
+    trip per request (py-spy: 45 % of a metadata request's time). An idle pooled connection receives
+    nothing unless the server is closing it (a restart or ``pg_terminate_backend`` sends a FATAL
+    notice, then hangs up), so a socket with data waiting, or already closed, is checked properly
+    (and dropped if dead); a quiet one is handed out as is. The breaker's recovery still checks
+    every idle connection with a round trip (``pool.check()``).
+    """
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    if readable:
+        await AsyncConnectionPool.check_connection(conn)
+
+
 def make_pool(settings: Settings) -> AsyncConnectionPool:
     """An unopened async pool; the app's lifespan opens and closes it.
 
@@ -106,7 +125,7 @@ def make_pool(settings: Settings) -> AsyncConnectionPool:
         timeout=settings.pool_timeout_s,
         open=False,
         configure=functools.partial(_configure, role=settings.db_role, allow_superuser=settings.allow_superuser),
-        check=AsyncConnectionPool.check_connection,
+        check=check_without_round_trip,
         kwargs={
             "client_encoding": "UTF8",
             # jit=off: compiling costs 70-100 ms on every spatial query and never pays back here.

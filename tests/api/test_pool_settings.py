@@ -39,3 +39,34 @@ def test_pool_connections_are_serial_and_run_hot_statements_alone(db_url: str) -
     assert pooled == ("0", "off", True, True)  # serial from its options; the statement is its own transaction
     assert wrapped is not None and wrapped[0] == "0"  # SET LOCAL inside a transaction ...
     assert after is not None and after[0] != "0"  # ... and gone afterwards
+
+
+def test_checkout_costs_no_round_trip_yet_replaces_a_terminated_connection(db_url: str) -> None:
+    """A quiet pooled connection is handed out unchecked; one the server has closed is replaced."""
+
+    async def run() -> tuple[str, int, int, str]:
+        pool = make_pool(api_settings(db_url, pool_min_size=1, pool_max_size=1))
+        await pool.open(wait=True)
+        try:
+            async with pool.connection() as conn:
+                await conn.execute("SELECT 'marker-1'")
+                pid = conn.info.backend_pid
+            async with pool.connection() as conn:  # no check query may replace the backend's last statement
+                assert conn.info.backend_pid == pid
+                async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as admin:
+                    cur = await admin.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", (pid,))
+                    last = (await cur.fetchone() or ("",))[0]
+            async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as admin:
+                await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            await asyncio.sleep(0.3)
+            async with pool.connection() as conn:  # the dead one is noticed at checkout, not by the request
+                cur = await conn.execute("SELECT 'alive'")
+                alive = (await cur.fetchone() or ("",))[0]
+                new_pid = conn.info.backend_pid
+        finally:
+            await pool.close()
+        return last, pid, new_pid, alive
+
+    last, pid, new_pid, alive = asyncio.run(run())
+    assert last == "SELECT 'marker-1'"
+    assert new_pid != pid and alive == "alive"
