@@ -52,7 +52,6 @@ __all__ = [
     "FILTER_FIRST_MAX_ROWS",
     "SERIAL_OPTIONS",
     "choose_filter_first",
-    "count_if_cheap",
     "fetch_feature",
     "fetch_one_serial",
     "fetch_page",
@@ -119,18 +118,6 @@ async def _table_estimate(conn: AsyncConnection[Any], layer: Layer) -> int:
     return estimate
 
 
-async def count_if_cheap(conn: AsyncConnection[Any], q: FeatureQuery, where: Where | None = None) -> int | None:
-    """The exact number of matches when the table is small (see :data:`COUNT_MAX_ROWS`), else None."""
-    estimate = await _table_estimate(conn, q.layer)
-    if estimate > COUNT_MAX_ROWS:
-        return None
-    where = where if where is not None else build_where(q)
-    stmt = sql.SQL("SELECT count(*) FROM {} AS t WHERE {}").format(table_sql(q.layer), where.cond)
-    cur = await conn.execute(stmt, where.params, prepare=False)
-    row = await cur.fetchone()
-    return int(row[0]) if row else None
-
-
 def _bbox_only(q: FeatureQuery) -> bool:
     """Whether a lon/lat bbox is the query's only condition (then the density grid estimates it)."""
     return (q.bbox is not None and srid_of(q.bbox_crs) in GEOGRAPHIC_SRIDS and q.datetime is None
@@ -177,15 +164,19 @@ async def choose_filter_first(conn: AsyncConnection[Any], q: FeatureQuery, where
 
 
 async def fetch_page(conn: AsyncConnection[Any], q: FeatureQuery, *, count: bool = True) -> Page:
-    """Run the page query (and the count when cheap) and return the page with its cursors."""
+    """Run the page query (with the count in the same statement when cheap) and return the page with its cursors.
+
+    One round trip: the table's row estimate and the plan choice come from memory (refreshed
+    every :data:`ESTIMATE_TTL_S`), except for a filter the planner must estimate the first time.
+    """
     where = build_where(q)
     filter_first = await choose_filter_first(conn, q, where)
+    with_count = count and await _table_estimate(conn, q.layer) <= COUNT_MAX_ROWS
     b = Binder()
-    row = await fetch_one_serial(conn, page_sql(q, b, where=where, filter_first=filter_first),
+    row = await fetch_one_serial(conn, page_sql(q, b, where=where, filter_first=filter_first, count=with_count),
                                  where.with_params(b.params))
     assert row is not None
-    matched = await count_if_cheap(conn, q, where) if count else None
-    return read_page(q, row, matched)
+    return read_page(q, row, int(row[4]) if with_count else None)
 
 
 async def fetch_feature(conn: AsyncConnection[Any], layer: Layer, feature_id: int | str,

@@ -134,8 +134,11 @@ class Page:
 
 
 def page_sql(q: FeatureQuery, binder: Binder, *, where: Where | None = None,
-             filter_first: bool = False) -> sql.Composed:
-    """One row: (JSON array text of the page's features, rows fetched (≤ limit+1), first key, last key).
+             filter_first: bool = False, count: bool = False) -> sql.Composed:
+    """One row: (JSON array text of the page's features, rows fetched (≤ limit+1), first key, last key[, count]).
+
+    With ``count`` the row ends with the number of all matches, counted in the same statement (one
+    round trip for a page with ``numberMatched``).
 
     Fetches ``limit + 1`` rows to know whether a next page exists; the keys are JSON arrays of
     the sort values of the first and last returned features, in display order. With ``where``
@@ -166,8 +169,10 @@ def page_sql(q: FeatureQuery, binder: Binder, *, where: Where | None = None,
         "SELECT '[' || coalesce(string_agg(f, ',' ORDER BY rn {order}) FILTER (WHERE rn <= {lim}), '') || ']', "
         "count(*)::int, (array_agg(k ORDER BY rn ASC) FILTER (WHERE rn <= {lim}))[1], "
         "(array_agg(k ORDER BY rn DESC) FILTER (WHERE rn <= {lim}))[1] "
-        "FROM (SELECT f, k, row_number() OVER () AS rn FROM ({inner}) AS s) AS s2"
-    ).format(order=order, lim=lim, inner=inner)
+        "{matched}FROM (SELECT f, k, row_number() OVER () AS rn FROM ({inner}) AS s) AS s2"
+    ).format(order=order, lim=lim, inner=inner, matched=sql.SQL(
+        ", (SELECT count(*) FROM {} AS t WHERE {})::bigint ").format(
+            table_sql(q.layer), where.cond if where is not None else where_clause(q, binder)) if count else sql.SQL(""))
 
 
 def _box_first(q: FeatureQuery, binder: Binder, where: Where, backward: bool, lim1: sql.Composable,
