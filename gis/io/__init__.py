@@ -8,9 +8,10 @@ read_source(path, *, layer_name=None, encoding=None, prefer=()) -> Source
 stream_source(path, *, layer_name=None, encoding=None, prefer=(), batch_rows=100_000) -> SourceStream
     The same, batch by batch: a GeoPackage is read in Arrow batches; other formats in one batch.
 
-The writers (``write_geopackage``, ``write_shapefile_zip``, ...) are plain functions of a table and
-geometries; which formats the toolkit exports, with their names, extensions and media types, is
-the registry of :mod:`layers.export` (one module per format).
+The writers (``write_shapefile_zip``, ...) are plain functions of a table and geometries
+(``write_geopackage`` takes an Arrow stream with WKB geometry, so a large export streams); which
+formats the toolkit exports, with their names, extensions and media types, is the registry of
+:mod:`layers.export` (one module per format).
 """
 
 from __future__ import annotations

@@ -157,3 +157,29 @@ def ogr_write(
             gdf, path, layer=layer, driver=driver, encoding=encoding, geometry_type=geometry_type, **options
         )
     return path
+
+
+def ogr_write_arrow(
+    stream: Any,
+    crs: CrsRef,
+    path: Path,
+    *,
+    driver: str,
+    layer: str,
+    geometry_column: str,
+    geometry_type: str | None = None,
+    **options: Any,
+) -> Path:
+    """Write an Arrow stream (anything with ``__arrow_c_stream__``) with GDAL's columnar path.
+
+    ``geometry_column`` holds WKB; ``geometry_type`` is the declared type (None: Unknown). The
+    stream is read batch by batch while GDAL writes, so memory stays at a few batches whatever the
+    feature count.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="'crs' was not provided")
+        pyogrio.write_arrow(
+            stream, path, layer=layer, driver=driver, geometry_name=geometry_column,
+            geometry_type=geometry_type or "Unknown", crs=ogr_crs(crs), **options,
+        )
+    return path

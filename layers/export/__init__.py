@@ -23,6 +23,9 @@ Adding a format
    Chinese-headed ledger table) and ``job.geoms`` (shapely, already in ``job.crs``) to ``out``; then
    ``WRITER = Writer("<name>", (".<ext>",), "<media type>", "<label>", write)``, with
    ``default_crs=``, ``geographic_only=`` or ``takes_encoding=`` when the format needs them.
+   A format GDAL can write from Arrow gives ``write_batches=`` instead (a
+   :class:`~layers.export.base.BatchJob`: record batches with WKB geometry, as GeoPackage does):
+   ``renewal export`` then streams the rows from the database into the file in batches.
 2. Add ``<name>.WRITER`` to :data:`WRITERS` below.
 
 ``renewal export <layer> out.<ext>``, ``/collections/{id}/items?f=<name>`` and the collection's
@@ -40,31 +43,49 @@ export_features(conn, query, fmt, *, crs=None, encoding=None) -> tuple[bytes, in
     Both, on a synchronous connection.
 whole_layer(layer, flt=None) -> FeatureQuery
     A query for every feature (or every match of a filter): ``limit`` is :data:`EXPORT_ALL`.
-export_to_path(conninfo, query, out, *, crs=None, encoding=None) -> int
+export_to_path(conninfo, query, out, *, crs=None, encoding=None, batch_rows=BATCH_ROWS) -> int
     The ``renewal export`` command: format from the file extension, feature count returned.
+    A ``write_batches`` format (GeoPackage) is streamed ``batch_rows`` rows at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import queue
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Generator, Sequence
 from pathlib import Path
+from types import TracebackType
 from typing import Any, Final
 
 import numpy as np
 import psycopg
+import pyarrow as pa
 from psycopg import sql
 
 from gis.crs import STORAGE, CrsRef, parse_crs, transform_geometry
 from gis.errors import CRSError, InvalidInputError
 from layers.export import csv, geojson, gpkg, kml, shp, xlsx
-from layers.export.base import ExportJob, Writer, export_columns, frame_of
+from layers.export.base import (
+    BatchJob,
+    ExportJob,
+    Writer,
+    arrow_schema,
+    export_columns,
+    frame_of,
+    record_batch,
+    shifted,
+)
 from layers.models import Layer
 from layers.query import NO_LIMIT, FeatureQuery, Filter, build_where, order_by
 from layers.registry import get_registry
 
 __all__ = [
+    "BATCH_ROWS",
     "EXPORT_ALL",
+    "BatchJob",
     "WRITERS",
     "ExportJob",
     "Writer",
@@ -85,6 +106,9 @@ WRITERS: Final[dict[str, Writer]] = {w.name: w for w in (
 
 EXPORT_ALL: Final = NO_LIMIT
 """A query ``limit`` at or above this means "every match" (no LIMIT in the export statement)."""
+
+BATCH_ROWS: Final = 50_000
+"""Rows per database fetch and Arrow batch when a file is streamed: a few tens of MB in memory at once."""
 
 
 def writer_for(name_or_path: str | Writer) -> Writer:
@@ -154,6 +178,24 @@ def build_file(
 ) -> bytes:
     """The bytes of an export file built from rows fetched with :func:`select_sql`."""
     w = writer_for(fmt)
+    _check(w, crs, encoding)
+    with tempfile.TemporaryDirectory(prefix="renewal-export-") as tmp:
+        out = Path(tmp) / f"{layer.id}{w.extension}"
+        if w.write_batches is not None:
+            schema = arrow_schema(layer)
+            batch = record_batch(schema, rows)
+            w.write_batches(BatchJob(layer, schema, [shifted(batch, crs) if crs.is_offset_datum else batch], crs), out)
+        else:
+            assert w.write is not None
+            frame, geoms = frame_of(layer, rows)
+            if crs.is_offset_datum and len(geoms):
+                geoms = np.asarray(transform_geometry(geoms, STORAGE, crs), dtype=object)
+            w.write(ExportJob(layer, frame, geoms, crs, encoding), out)
+        return out.read_bytes()
+
+
+def _check(w: Writer, crs: CrsRef, encoding: str | None) -> None:
+    """Refuse a CRS the format cannot hold and an encoding it does not take."""
     if w.geographic_only and crs.kind == "epsg" and crs.epsg not in (4326, 4490):
         raise CRSError(
             f"{w.label} is always longitude/latitude; export it in CRS84, EPSG:4490 or GCJ02, not {crs.label}."
@@ -163,13 +205,6 @@ def build_file(
             f"--encoding applies to {' and '.join(x.label for x in WRITERS.values() if x.takes_encoding)} exports "
             f"only, not {w.label}."
         )
-    frame, geoms = frame_of(layer, rows)
-    if crs.is_offset_datum and len(geoms):
-        geoms = np.asarray(transform_geometry(geoms, STORAGE, crs), dtype=object)
-    with tempfile.TemporaryDirectory(prefix="renewal-export-") as tmp:
-        out = Path(tmp) / f"{layer.id}{w.extension}"
-        w.write(ExportJob(layer, frame, geoms, crs, encoding), out)
-        return out.read_bytes()
 
 
 def whole_layer(layer: Layer | str, flt: Filter | None = None) -> FeatureQuery:
@@ -207,14 +242,114 @@ def export_to_path(
     *,
     crs: CrsRef | str | None = None,
     encoding: str | None = None,
+    batch_rows: int = BATCH_ROWS,
 ) -> int:
     """Write ``out`` (format from its extension) with the query's features; a layer id means the whole layer.
 
-    ``query.limit`` applies (see :func:`whole_layer` for a query without one).
+    ``query.limit`` applies (see :func:`whole_layer` for a query without one). A format with
+    ``write_batches`` (GeoPackage) is streamed: a server-side cursor fetches ``batch_rows`` rows at
+    a time in a second thread while GDAL writes the previous batch, into a temporary file beside
+    ``out`` that replaces it once complete (as the in-memory formats leave ``out`` untouched on failure).
     """
     q = query if isinstance(query, FeatureQuery) else whole_layer(query)
     w = writer_for(out.name)
-    with psycopg.connect(conninfo) as conn:
-        data, count = export_features(conn, q, w, crs=crs, encoding=encoding)
-    out.write_bytes(data)
-    return count
+    if w.write_batches is None:
+        with psycopg.connect(conninfo) as conn:
+            data, count = export_features(conn, q, w, crs=crs, encoding=encoding)
+        out.write_bytes(data)
+        return count
+    ref = parse_crs(crs) if isinstance(crs, str) else (crs or default_crs(w))
+    _check(w, ref, encoding)
+    schema = arrow_schema(q.layer)
+    fd, name = tempfile.mkstemp(prefix=f".{out.stem}-", suffix=w.extension, dir=out.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        with psycopg.connect(conninfo) as conn, _Prefetch(_fetch_batches(conn, q, ref, schema, batch_rows)) as batches:
+            w.write_batches(BatchJob(q.layer, schema, batches, ref), tmp)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return batches.rows
+
+
+def _fetch_batches(
+    conn: psycopg.Connection[Any], q: FeatureQuery, crs: CrsRef, schema: pa.Schema, batch_rows: int
+) -> Generator[pa.RecordBatch]:
+    """The query's features as record batches of ``batch_rows``, fetched with a server-side (named) cursor."""
+    stmt, params = select_sql(q, crs)
+    with conn.cursor(name="renewal_export", binary=True) as cur:
+        cur.execute(stmt, params)
+        while rows := cur.fetchmany(batch_rows):
+            batch = record_batch(schema, rows)
+            yield shifted(batch, crs) if crs.is_offset_datum else batch
+
+
+_END: Final = object()
+
+
+class _Prefetch:
+    """Iterate ``batches`` one step ahead in a thread, so fetching and writing overlap.
+
+    The database round trips and Arrow building of the next batch run while GDAL writes this one
+    (GDAL, libpq and Arrow release the GIL): a 1M-parcel GeoPackage takes about the time of the
+    slower side instead of the sum. At most ``depth`` batches wait in memory. Leaving the ``with``
+    block (done, or GDAL failed) stops the thread and closes ``batches`` before the connection closes.
+    """
+
+    def __init__(self, batches: Generator[pa.RecordBatch], depth: int = 2) -> None:
+        self._batches = batches
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, name="export-fetch", daemon=True)
+        self._error: BaseException | None = None
+        self.rows = 0
+        """Rows handed to the writer so far."""
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            with contextlib.suppress(queue.Full):
+                self._queue.put(item, timeout=0.1)
+                return True
+        return False
+
+    def _produce(self) -> None:
+        with contextlib.closing(self._batches):
+            try:
+                for batch in self._batches:
+                    if not self._put(batch):
+                        return
+            except BaseException as exc:  # handed to the writer's thread, raised there
+                self._put(exc)
+                return
+        self._put(_END)
+
+    def __enter__(self) -> _Prefetch:
+        self._thread.start()
+        return self
+
+    def __iter__(self) -> _Prefetch:
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        item = self._queue.get()
+        if item is _END or isinstance(item, BaseException):
+            self._queue.put(item)  # the producer is done: a further read gets the same end or error
+        if item is _END:
+            raise StopIteration
+        if isinstance(item, BaseException):
+            self._error = item
+            raise item
+        assert isinstance(item, pa.RecordBatch)
+        self.rows += item.num_rows
+        return item
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+        if exc is not None and self._error is not None and exc is not self._error:
+            # GDAL read the batches through Arrow's C stream and reports a fetch error as its own
+            # ("error in stream"): the database's error is the one that says what went wrong.
+            raise self._error

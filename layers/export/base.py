@@ -1,22 +1,28 @@
 """What an export writer is: a format's name, file extension, media type, rules and its write function.
 
 Each format module (:mod:`.gpkg`, :mod:`.shp`, ...) defines one :class:`Writer`; the registry in
-:mod:`layers.export` lists them. The shared table building (:func:`frame_of`, :func:`ledger`) is
-here so writers stay a few lines each.
+:mod:`layers.export` lists them. The shared table building (:func:`frame_of`, :func:`ledger`,
+:func:`arrow_schema`, :func:`record_batch`) is here so writers stay a few lines each.
+
+A writer takes either a whole table (``write``: a pandas frame and shapely geometries, for the
+ledgers and formats whose GDAL driver is fed row by row) or a stream of Arrow record batches
+(``write_batches``: GDAL's columnar path, for a format that must keep up with ogr2ogr on a million
+features without holding them all in memory).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
 
-from gis.crs import CrsRef
+from gis.crs import STORAGE, CrsRef, transform_geometry
 from gis.errors import InvalidInputError
 from gis.io.tabular import XLSX_CELL_LIMIT
 from layers.models import Layer
@@ -39,23 +45,48 @@ class ExportJob:
 
 
 @dataclass(frozen=True)
+class BatchJob:
+    """What a streaming writer needs: the layer, the Arrow schema and the record batches (already in ``crs``).
+
+    ``batches`` is read once, as the rows arrive from the database; each batch has the columns of
+    :func:`arrow_schema` (the geometry as WKB in :data:`GEOMETRY_COLUMN`).
+    """
+
+    layer: Layer
+    schema: pa.Schema
+    batches: Iterable[pa.RecordBatch]
+    crs: CrsRef
+
+    @property
+    def stem(self) -> str:
+        """File and layer name inside the file (the layer id)."""
+        return self.layer.id
+
+
+@dataclass(frozen=True)
 class Writer:
     """One export format and the function that writes it.
 
     ``extensions``: the first is the file extension written, all are recognised in output file
     names. ``default_crs``: the CRS when none is asked for (None: CGCS2000, the storage CRS).
     ``geographic_only``: the format is always longitude/latitude (KML). ``takes_encoding``:
-    ``--encoding`` applies (Shapefile DBF, CSV).
+    ``--encoding`` applies (Shapefile DBF, CSV). ``write_batches``: the format is written from
+    Arrow record batches (:class:`BatchJob`) instead of ``write``'s frame; exactly one of the two is given.
     """
 
     name: str
     extensions: tuple[str, ...]
     media_type: str
     label: str
-    write: Callable[[ExportJob, Path], None]
+    write: Callable[[ExportJob, Path], None] | None = None
     default_crs: CrsRef | None = None
     geographic_only: bool = False
     takes_encoding: bool = False
+    write_batches: Callable[[BatchJob, Path], None] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.write is None) == (self.write_batches is None):
+            raise ValueError(f"Writer {self.name!r} needs exactly one of write and write_batches.")
 
     @property
     def extension(self) -> str:
@@ -69,6 +100,45 @@ def export_columns(layer: Layer) -> list[str]:
     if layer.has_status:
         cols.append("status")
     return cols + [f.name for f in layer.fields]
+
+
+GEOMETRY_COLUMN: Final = "geom"
+"""The geometry column of :func:`arrow_schema` batches (WKB), and so of the written layer."""
+
+ARROW_TYPES: Final[dict[str, pa.DataType]] = {
+    "text": pa.string(),
+    "integer": pa.int64(),
+    "number": pa.float64(),
+    "date": pa.date32(),
+    "boolean": pa.bool_(),
+}
+"""Arrow type of each registry field type (integers as int64, as the frame's ``Int64`` was written)."""
+
+
+def arrow_schema(layer: Layer) -> pa.Schema:
+    """The columns of :func:`export_columns` in registry types, then the geometry as WKB."""
+    types = {f.name: ARROW_TYPES[f.type] for f in layer.fields}
+    columns = [pa.field(c, types.get(c, pa.string())) for c in export_columns(layer)]
+    return pa.schema([*columns, pa.field(GEOMETRY_COLUMN, pa.binary())])
+
+
+def record_batch(schema: pa.Schema, rows: Sequence[Sequence[Any]]) -> pa.RecordBatch:
+    """One Arrow record batch of rows from :func:`layers.export.select_sql` (fetched in binary, WKB last).
+
+    Column by column in Arrow's C code: no pandas frame, no shapely objects.
+    """
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
+    return pa.RecordBatch.from_arrays(
+        [pa.array(col, type=t) for col, t in zip(columns, schema.types, strict=True)], schema=schema
+    )
+
+
+def shifted(batch: pa.RecordBatch, crs: CrsRef) -> pa.RecordBatch:
+    """``batch`` with its EPSG:4490 geometry moved to GCJ-02/BD-09, which PostGIS cannot compute."""
+    i = batch.schema.get_field_index(GEOMETRY_COLUMN)
+    geoms = shapely.from_wkb(batch.column(i).to_numpy(zero_copy_only=False))
+    moved = transform_geometry(geoms, STORAGE, crs) if len(geoms) else geoms
+    return batch.set_column(i, batch.schema.field(i), pa.array(shapely.to_wkb(moved), type=pa.binary()))
 
 
 def frame_of(layer: Layer, rows: Sequence[Sequence[Any]]) -> tuple[pd.DataFrame, np.ndarray]:
@@ -119,4 +189,16 @@ def ledger(job: ExportJob, *, cell_limit: int | None = None) -> pd.DataFrame:
     return out
 
 
-__all__ = ["XLSX_CELL_LIMIT", "ExportJob", "Writer", "export_columns", "frame_of", "ledger"]
+__all__ = [
+    "GEOMETRY_COLUMN",
+    "XLSX_CELL_LIMIT",
+    "BatchJob",
+    "ExportJob",
+    "Writer",
+    "arrow_schema",
+    "export_columns",
+    "frame_of",
+    "ledger",
+    "record_batch",
+    "shifted",
+]

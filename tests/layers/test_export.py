@@ -21,7 +21,7 @@ from openpyxl import load_workbook
 from psycopg import sql
 
 from gis.errors import InvalidInputError
-from layers.export import export_columns, export_to_path, whole_layer, writer_for
+from layers.export import export_columns, export_features, export_to_path, whole_layer, writer_for
 from layers.importer import ImportOptions, run_import
 from layers.query import parse_filter
 from layers.registry import get_registry
@@ -76,9 +76,11 @@ def test_round_trip(
         assert shapely.hausdorff_distance(a, b) < 1e-9, code
 
 
-def test_gcj02_export_shifts_and_comes_back(io_db: str, rt_db: str, tmp_path: Path) -> None:
-    out = tmp_path / "gcj.geojson"
-    export_to_path(io_db, "parking_sites", out, crs="gcj02")
+@pytest.mark.parametrize("ext", ["geojson", "gpkg"])
+def test_gcj02_export_shifts_and_comes_back(ext: str, io_db: str, rt_db: str, tmp_path: Path) -> None:
+    # GeoPackage is streamed in batches (shifted batch by batch), GeoJSON goes through the frame
+    out = tmp_path / f"gcj.{ext}"
+    export_to_path(io_db, "parking_sites", out, crs="gcj02", batch_rows=3)
     gcj = pyogrio.read_dataframe(out)
     src = _features(io_db, "parking_sites")
     first = shapely.from_wkb(src[gcj.loc[0, "code"]][-1])
@@ -200,6 +202,54 @@ def test_api_import_upload_and_record(io_db: str, tmp_path: Path) -> None:
         assert isinstance(nocrs.json()["import_id"], int)
         missing = c.get("/collections/parking_sites/imports/999999", headers={"X-API-Key": key})
         assert missing.status_code == 404
+
+
+def test_gpkg_streams_in_batches(db_url: str, demo_loaded: dict[str, int], tmp_path: Path) -> None:
+    # a few rows per batch: the file holds every feature once, in order, equal to the one-shot
+    # file the items endpoint builds (same columns, types, values, geometry)
+    layer = get_registry().get("old_compounds")
+    out = tmp_path / "oc.gpkg"
+    count = export_to_path(db_url, "old_compounds", out, batch_rows=7)
+    src = _features(db_url, "old_compounds")
+    assert count == len(src) > 3 * 7
+    streamed = pyogrio.read_dataframe(out)
+    info = pyogrio.read_info(out)
+    assert info["layer_name"] == "old_compounds" and info["geometry_type"] == layer.geometry_type
+    assert info["crs"] == "EPSG:4490" and list(info["fields"]) == export_columns(layer)
+    with psycopg.connect(db_url) as conn:
+        in_order = [r[0] for r in conn.execute("SELECT code FROM renewal.old_compounds ORDER BY id")]
+        data, n = export_features(conn, whole_layer(layer), "gpkg")
+    assert list(streamed["code"]) == in_order
+    one_shot = pyogrio.read_dataframe(io.BytesIO(data))
+    assert n == count and pyogrio.read_info(io.BytesIO(data))["dtypes"].tolist() == info["dtypes"].tolist()
+    assert streamed.drop(columns="geometry").equals(one_shot.drop(columns="geometry"))
+    assert all(a.equals_exact(b, 0) for a, b in zip(streamed.geometry, one_shot.geometry, strict=True))
+    for _, row in streamed.iterrows():
+        assert row["name"] == src[row["code"]][1]  # Chinese text intact
+
+
+def test_gpkg_stream_of_no_features(db_url: str, demo_loaded: dict[str, int], tmp_path: Path) -> None:
+    layer = get_registry().get("old_compounds")
+    out = tmp_path / "none.gpkg"
+    assert export_to_path(db_url, whole_layer(layer, parse_filter(layer, "households < 0")), out) == 0
+    info = pyogrio.read_info(out)
+    assert info["features"] == 0 and list(info["fields"]) == export_columns(layer)
+    assert info["geometry_type"] == layer.geometry_type
+
+
+def test_gpkg_stream_failure_keeps_the_old_file(tmp_path: Path) -> None:
+    # the fetch fails in the prefetch thread (no layer tables in this database): the database's
+    # error reaches the caller (not GDAL's "error in stream"), out keeps its content, no temp file stays
+    url = create_database("renewal_export_nolayers")
+    try:
+        out = tmp_path / "old.gpkg"
+        out.write_bytes(b"previous export")
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            export_to_path(url, "old_compounds", out, batch_rows=5)
+        assert out.read_bytes() == b"previous export"
+        assert [p.name for p in tmp_path.iterdir()] == ["old.gpkg"]
+    finally:
+        drop_database(url)
 
 
 def test_export_writer_from_name() -> None:
