@@ -72,7 +72,7 @@ def _copy_tree(dest: Path) -> None:
         ("layers/progress.py", "from api import errors", "api -> layers -> gis"),
         ("gis/geodesy.py", "import psycopg", "gis is plain GIS"),
         ("layers/registry.py", "import fastapi", "layers is the domain"),
-        ("layers/query/common.py", "import layers.query.builder", "layers.query: execute > paging"),
+        ("layers/query/common.py", "import layers.query.builder", "layers.query: execute > density > paging"),
         ("layers/values.py", "import layers.query", "layers.values is beneath"),
     ],
 )
