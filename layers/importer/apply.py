@@ -119,12 +119,12 @@ def apply(
         sql.SQL(", ").join(exprs),
         ready_with_geometry(layer),
     )
-    # Both tables are in file order with an index on rn: a merge join reads them in that order, where a
-    # hash join would need the wide rows (geometries) sorted again, on disk for a large file.
-    cur.execute("SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_sort', 'off', true)")
+    # The ready table is in file order with an index on rn: the insert reads it in that order through
+    # the index, where a sort would copy the wide rows (geometries) again, on disk for a large file.
+    cur.execute("SELECT set_config('enable_sort', 'off', true)")
     cur.execute(insert)
     report.counts["added"] = cur.rowcount
-    cur.execute("SELECT set_config('enable_hashjoin', 'on', true), set_config('enable_sort', 'on', true)")
+    cur.execute("SELECT set_config('enable_sort', 'on', true)")
     if summary:
         end_bulk_trail(cur)
     for stmt in rebuild:
