@@ -262,6 +262,8 @@ class GeometryChecker:
         self._wrong_rows: list[npt.NDArray[np.int64]] = []
         self._wrong_names: list[ObjArray] = []
         self._not_bad = 0
+        self.last_repair_rows: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
+        """Rows (of the file) of the last batch to repair (``on_invalid='repair'``)."""
         self._keys: list[pa.Array] = []
         self._key_rows: list[npt.NDArray[np.int64]] = []
 
@@ -272,6 +274,7 @@ class GeometryChecker:
         """
         n = len(geoms)
         errors = self.errors
+        self.last_repair_rows = np.empty(0, dtype=np.int64)
         bad = np.zeros(n, dtype=bool)
         g = np.asarray(geoms, dtype=object)
 
@@ -374,7 +377,8 @@ class GeometryChecker:
                             )
                         )
                 if self.on_invalid == "repair":
-                    self._repair.append(invalid.astype(np.int64) + start)
+                    self.last_repair_rows = invalid.astype(np.int64) + start
+                    self._repair.append(self.last_repair_rows)
                 else:
                     out[invalid] = None
                     ok[invalid] = False

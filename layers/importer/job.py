@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import pandas as pd
 
 from gis.io import SourceStream
-from gis.validate import GeometryChecker
+from gis.validate import GeometryCheck, GeometryChecker
 from layers.importer.mapping import ColumnMap, MappingConfig
 from layers.importer.options import ImportOptions, ImportReport
 from layers.models import Layer
@@ -29,3 +31,14 @@ class ImportJob:
     checker: GeometryChecker
     opts: ImportOptions
     report: ImportReport
+
+
+@dataclass
+class Staged:
+    """What staging learnt from the file: its rows, their geometry check, and their codes for the report."""
+
+    rows: int
+    check: GeometryCheck
+    codes: pd.Series | None
+    """The file's code cells (as read), row by row: the report names each problem row's code."""
+    notes: list[str] = field(default_factory=list)

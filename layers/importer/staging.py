@@ -1,14 +1,16 @@
 """Step 4a, **stage**: every mapped value as text and the geometry as EWKB, ``COPY``'d into a TEMP table.
 
-Nothing is interpreted here: the raw text keeps what the file said, so the report can quote it.
+Nothing is interpreted here: the raw text keeps what the file said (``r_<col>`` in ``import_ready``,
+which each staged batch is normalised into), so the report can quote it.
 """
 
 from __future__ import annotations
 
 import binascii
+import queue
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,42 +20,35 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import shapely
 from psycopg import sql
-from psycopg.copy import QueuedLibpqWriter
 
 from gis.errors import RenewalError
 from gis.io import SourceBatch, SourceStream
-from gis.validate import GeometryCheck, GeometryIssue
-from layers.importer.job import ImportJob
+from gis.validate import GeometryIssue
+from layers.importer.job import ImportJob, Staged
 from layers.importer.mapping import ColumnMap, writable_columns
 from layers.importer.options import COPY_CHUNK, Progress, ReadFailed
+from layers.importer.validate import create_lookups, ready_select, repair
+from layers.models import Layer
 from layers.values import text_series
 
 
-@dataclass
-class Staged:
-    """What staging learnt from the file: its rows, their geometry check, and their codes for the report."""
-
-    rows: int
-    check: GeometryCheck
-    codes: pd.Series | None
-    """The file's code cells (as read), row by row: the report names each problem row's code."""
-    notes: list[str] = field(default_factory=list)
-
-
 def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> Staged:
-    """Create ``import_stage`` (``rn``, every writable column as text, ``geom``) and ``COPY`` the file into it.
+    """Fill ``import_ready`` from the file, batch by batch, through the ``import_stage`` TEMP table.
 
-    The file is read, its geometries checked (:class:`gis.validate.GeometryChecker`) and its rows
-    sent batch by batch, so a million-row GeoPackage is never in memory whole. The CSV goes to
-    the server from a writer thread: PostgreSQL ingests a batch while this process reads and
-    checks the next one, on the other core. Times per step are added to ``timings_s``.
+    Each batch is read, its geometries checked (:class:`gis.validate.GeometryChecker`) and turned
+    into CSV (every writable column as text, the geometry as hex EWKB) here; a loader thread
+    ``COPY``'s it into ``import_stage``, repairs its invalid geometries and normalises it into
+    ``import_ready`` (:func:`.validate.ready_select`). PostgreSQL works on one batch while this
+    process reads and checks the next, on the other core, and a million-row GeoPackage is never
+    in memory whole. Times per step are added to ``timings_s``.
     """
     cols = writable_columns(job.layer)
     n = job.stream.total
     timings = job.report.timings_s
+    target = sql.Identifier(job.layer.schema_name, job.layer.table)
     # --- stage: every mapped value as text, the geometry as hex EWKB (EPSG:4490)
     stage_cols = ["rn", *cols, "geom"]
-    # Local buffers of TEMP tables (8 MB by default): a large staging table otherwise goes through
+    # Local buffers of TEMP tables (8 MB by default): a large ready table otherwise goes through
     # the disk several times. Allowed only before the session's first TEMP table, as here. Memory
     # for sorts and hashes (4 MB by default) so the lookups and the ordered insert stay off disk. No JIT:
     # compiling the wide CASE expressions of the staging statements costs more than it saves.
@@ -72,6 +67,10 @@ def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> Staged:
             )
         )
     )
+    create_lookups(cur, job.layer, job.cfg)
+    cur.execute("CREATE TEMP TABLE import_repair_failed (rn integer PRIMARY KEY) ON COMMIT DROP")
+    ready = ready_select(job.layer, target, cols)
+    cur.execute(sql.SQL("CREATE TEMP TABLE import_ready ON COMMIT DROP AS {} WITH NO DATA").format(ready))
     fixed: dict[str, str | None] = {}
     for col in cols:
         if col not in job.cmap.fields and col in job.cfg.defaults:
@@ -90,7 +89,8 @@ def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> Staged:
     codes: list[pd.Series] = []
     rows = 0
     step("stage (COPY)", 0, n)
-    with cur.copy(copy_sql, writer=QueuedLibpqWriter(cur)) as copy:
+    loader = _Loader(cur, job.layer, copy_sql, sql.SQL("INSERT INTO import_ready {}").format(ready))
+    try:
         for batch in _read(job.stream, timings, step, n):
             t0 = time.perf_counter()
             geometry = job.checker.check(batch.geometry, batch.start)
@@ -100,14 +100,18 @@ def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> Staged:
             if code_col is not None:
                 codes.append(batch.frame[code_col])
             size = len(geometry)
-            for start in range(0, size, COPY_CHUNK):
-                stop = min(size, start + COPY_CHUNK)
-                copy.write(_chunk_csv(batch, job.cmap, cols, fixed, prefix, geometry, start, stop))
+            chunks = [
+                _chunk_csv(batch, job.cmap, cols, fixed, prefix, geometry, start, min(size, start + COPY_CHUNK))
+                for start in range(0, size, COPY_CHUNK)
+            ]
+            loader.put(chunks, (job.checker.last_repair_rows + 1).tolist())
             rows = batch.start + size
             _add_time(timings, "stage", t0)
             step("stage (COPY)", rows, n)
+    finally:
         t0 = time.perf_counter()
-    _add_time(timings, "stage", t0)  # the server's last batch
+        loader.close()  # the server's last batch; re-raises an error of the loader
+        _add_time(timings, "stage", t0)
     t0 = time.perf_counter()
     check = job.checker.finish()
     for row, msg in job.stream.row_errors:
@@ -119,6 +123,53 @@ def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> Staged:
         codes=pd.concat(codes, ignore_index=True) if codes else None,
         notes=notes,
     )
+
+
+class _Loader:
+    """The database half of staging, in a thread: COPY a batch, repair it, normalise it into ``import_ready``.
+
+    The main thread hands over each batch's CSV (at most two batches wait, so memory stays
+    bounded) and goes on reading the file; the connection is used by this thread only until
+    :meth:`close`, which waits for the last batch and re-raises the first error of the thread
+    (a failed batch stops the loading, the rest is drained). psycopg releases the GIL while it
+    waits for the server, so both cores work.
+    """
+
+    def __init__(self, cur: psycopg.Cursor[Any], layer: Layer, copy_sql: sql.Composed, insert: sql.Composed) -> None:
+        self._cur, self._layer, self._copy_sql, self._insert = cur, layer, copy_sql, insert
+        self._queue: queue.Queue[tuple[list[bytes], list[int]] | None] = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="import-loader", daemon=True)
+        self._thread.start()
+
+    def put(self, chunks: list[bytes], repair_rns: list[int]) -> None:
+        """Queue one batch (its CSV chunks and the rn of its rows to repair)."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put((chunks, repair_rns))
+
+    def close(self) -> None:
+        """Wait for the queued batches; raise the loader's error, if any."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        cur = self._cur
+        try:
+            while (item := self._queue.get()) is not None:
+                chunks, repair_rns = item
+                with cur.copy(self._copy_sql) as copy:
+                    for chunk in chunks:
+                        copy.write(chunk)
+                repair(cur, self._layer, repair_rns)
+                cur.execute(self._insert)
+                cur.execute("TRUNCATE import_stage")
+        except BaseException as exc:  # handed to the main thread by put()/close()
+            self._error = exc
+            while self._queue.get() is not None:
+                pass
 
 
 def _read(stream: SourceStream, timings: dict[str, float], step: Progress, n: int) -> Iterator[SourceBatch]:

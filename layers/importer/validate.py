@@ -14,7 +14,7 @@ import psycopg
 from psycopg import sql
 
 from gis.validate import GeometryIssue
-from layers.importer.job import ImportJob
+from layers.importer.job import ImportJob, Staged
 from layers.importer.mapping import ColumnMap, MappingConfig, writable_columns
 from layers.importer.options import (
     CODE_MAX,
@@ -24,12 +24,11 @@ from layers.importer.options import (
     ImportOptions,
     ImportReport,
 )
-from layers.importer.staging import Staged
 from layers.models import Layer
 from layers.values import EXPECTED, sql_convert
 
 
-def _lookups(cur: psycopg.Cursor[Any], layer: Layer, cfg: MappingConfig) -> None:
+def create_lookups(cur: psycopg.Cursor[Any], layer: Layer, cfg: MappingConfig) -> None:
     """TEMP lookup tables: every accepted spelling (lower-case) → stored code."""
     cur.execute(
         "CREATE TEMP TABLE import_lookup (col text, key text, code text, PRIMARY KEY (col, key)) ON COMMIT DROP"
@@ -113,7 +112,7 @@ def ready_with_geometry(layer: Layer) -> sql.Composable:
     return sql.SQL("import_ready")
 
 
-def _repair(cur: psycopg.Cursor[Any], layer: Layer, repair_rns: list[int]) -> None:
+def repair(cur: psycopg.Cursor[Any], layer: Layer, repair_rns: list[int]) -> None:
     """Repair the invalid geometries the check found, in the staging table (polygonal/linear parts kept)."""
     if not repair_rns:
         return
@@ -129,9 +128,8 @@ def _repair(cur: psycopg.Cursor[Any], layer: Layer, repair_rns: list[int]) -> No
     )
 
 
-def _ready_sql(
-    layer: Layer, target: sql.Composable, cols: list[str], cmap: ColumnMap, cfg: MappingConfig
-) -> sql.Composed:
+def ready_select(layer: Layer, target: sql.Composable, cols: list[str]) -> sql.Composed:
+    """The rows of ``import_stage`` normalised: raw text (``r_<col>``), value, ``is_new`` and the geometry."""
     parts: list[sql.Composable] = [sql.SQL("s.rn")]
     for col in cols:
         parts.append(sql.SQL("s.{} AS {}").format(sql.Identifier(col), sql.Identifier("r_" + col)))
@@ -149,9 +147,7 @@ def _ready_sql(
         for col in cols
         if _coded(layer, col)
     ]
-    return sql.SQL("CREATE TEMP TABLE import_ready ON COMMIT DROP AS SELECT {} FROM import_stage AS s {}").format(
-        sql.SQL(", ").join(parts), sql.SQL(" ").join(joins)
-    )
+    return sql.SQL("SELECT {} FROM import_stage AS s {}").format(sql.SQL(", ").join(parts), sql.SQL(" ").join(joins))
 
 
 def _sql_errors(
@@ -369,21 +365,13 @@ def _count_rejected(cur: psycopg.Cursor[Any], issues: list[GeometryIssue]) -> in
 
 
 def validate(cur: psycopg.Cursor[Any], job: ImportJob, staged: Staged) -> None:
-    """Normalise ``import_stage`` into ``import_ready`` and list every problem in the report.
+    """Check ``import_ready`` (filled batch by batch by staging, :func:`ready_select`) and list every problem.
 
     On any problem the report is marked ``rejected`` (with ``error_counts``); the caller rolls back.
     """
-    target = sql.Identifier(job.layer.schema_name, job.layer.table)
     cols = writable_columns(job.layer)
     n = staged.rows
-    _lookups(cur, job.layer, job.cfg)
-    repair_rns = (staged.check.repair_rows + 1).tolist()
-    job.report.counts["repaired"] = len(repair_rns)
-    if repair_rns:  # the repair finds its rows by rn
-        cur.execute("CREATE INDEX ON import_stage (rn)")
-    cur.execute("CREATE TEMP TABLE import_repair_failed (rn integer PRIMARY KEY) ON COMMIT DROP")
-    _repair(cur, job.layer, repair_rns)
-    cur.execute(_ready_sql(job.layer, target, cols, job.cmap, job.cfg))
+    job.report.counts["repaired"] = len(staged.check.repair_rows)
     cur.execute("CREATE INDEX ON import_ready (code)")
     cur.execute("CREATE INDEX ON import_ready (rn)")  # the insert reads in file order without sorting the rows
     cur.execute("ANALYZE import_ready (rn, code, is_new)")  # what the apply step joins and filters on
