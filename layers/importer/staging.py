@@ -27,7 +27,7 @@ from gis.validate import GeometryIssue
 from layers.importer.job import ImportJob, Staged
 from layers.importer.mapping import ColumnMap, writable_columns
 from layers.importer.options import COPY_CHUNK, Progress, ReadFailed
-from layers.importer.validate import create_lookups, ready_select, repair
+from layers.importer.validate import create_lookups, error_rows, ready_select, repair
 from layers.models import Layer
 from layers.values import text_series
 
@@ -71,6 +71,11 @@ def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> Staged:
     cur.execute("CREATE TEMP TABLE import_repair_failed (rn integer PRIMARY KEY) ON COMMIT DROP")
     ready = ready_select(job.layer, target, cols)
     cur.execute(sql.SQL("CREATE TEMP TABLE import_ready ON COMMIT DROP AS {} WITH NO DATA").format(ready))
+    cur.execute("CREATE TEMP TABLE import_errors (rn integer, col text, kind text, value text) ON COMMIT DROP")
+    # each batch enters import_ready and has its attribute problems listed in the same statement
+    load = sql.SQL("WITH r AS (INSERT INTO import_ready {} RETURNING *) INSERT INTO import_errors {}").format(
+        ready, error_rows(job.layer, cols, job.cmap, job.cfg, job.opts, sql.Identifier("r"))
+    )
     fixed: dict[str, str | None] = {}
     for col in cols:
         if col not in job.cmap.fields and col in job.cfg.defaults:
@@ -89,7 +94,7 @@ def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> Staged:
     codes: list[pd.Series] = []
     rows = 0
     step("stage (COPY)", 0, n)
-    loader = _Loader(cur, job.layer, copy_sql, sql.SQL("INSERT INTO import_ready {}").format(ready))
+    loader = _Loader(cur, job.layer, copy_sql, load)
     try:
         for batch in _read(job.stream, timings, step, n):
             t0 = time.perf_counter()
@@ -126,7 +131,7 @@ def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> Staged:
 
 
 class _Loader:
-    """The database half of staging, in a thread: COPY a batch, repair it, normalise it into ``import_ready``.
+    """The database half of staging, in a thread: COPY a batch, repair it, normalise and check it into ``import_ready``.
 
     The main thread hands over each batch's CSV (at most two batches wait, so memory stays
     bounded) and goes on reading the file; the connection is used by this thread only until

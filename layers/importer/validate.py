@@ -15,7 +15,7 @@ from psycopg import sql
 
 from gis.validate import GeometryIssue
 from layers.importer.job import ImportJob, Staged
-from layers.importer.mapping import ColumnMap, MappingConfig, writable_columns
+from layers.importer.mapping import ColumnMap, MappingConfig
 from layers.importer.options import (
     CODE_MAX,
     MAX_REPORTED_ERRORS,
@@ -150,10 +150,14 @@ def ready_select(layer: Layer, target: sql.Composable, cols: list[str]) -> sql.C
     return sql.SQL("SELECT {} FROM import_stage AS s {}").format(sql.SQL(", ").join(parts), sql.SQL(" ").join(joins))
 
 
-def _sql_errors(
-    cur: psycopg.Cursor[Any], layer: Layer, cols: list[str], cmap: ColumnMap, cfg: MappingConfig, opts: ImportOptions
-) -> list[tuple[int, str, str, str | None]]:
-    """(rn, column, kind, raw value) for every attribute problem, found in one pass plus the duplicate checks."""
+def error_rows(
+    layer: Layer, cols: list[str], cmap: ColumnMap, cfg: MappingConfig, opts: ImportOptions, ready: sql.Composable
+) -> sql.Composed:
+    """A query of (rn, col, kind, value), one row per attribute problem of the rows of ``ready`` (but duplicates).
+
+    Staging runs it on each batch as it enters ``import_ready`` (:mod:`.staging`), so the check
+    is done while the next batch is read; :func:`validate` adds the duplicate codes of the file.
+    """
     checks: list[sql.Composable] = []
 
     conds: list[sql.Composable] = []
@@ -223,13 +227,14 @@ def _sql_errors(
             "out_of_scope",
             sql.SQL("r.code"),
         )
-    cur.execute(
-        sql.SQL(
-            "CREATE TEMP TABLE import_errors ON COMMIT DROP AS "
-            "SELECT r.rn, e.col, e.kind, e.value FROM (SELECT * FROM import_ready AS r WHERE {}) AS r "
-            "CROSS JOIN LATERAL (VALUES {}) AS e(bad, col, kind, value) WHERE e.bad"
-        ).format(sql.SQL(" OR ").join(sql.SQL("({})").format(c) for c in conds), sql.SQL(", ").join(checks))
-    )
+    return sql.SQL(
+        "SELECT r.rn, e.col, e.kind, e.value FROM (SELECT * FROM {} AS r WHERE {}) AS r "
+        "CROSS JOIN LATERAL (VALUES {}) AS e(bad, col, kind, value) WHERE e.bad"
+    ).format(ready, sql.SQL(" OR ").join(sql.SQL("({})").format(c) for c in conds), sql.SQL(", ").join(checks))
+
+
+def _sql_errors(cur: psycopg.Cursor[Any]) -> list[tuple[int, str, str, str | None]]:
+    """(rn, column, kind, raw value) of the problems listed in the report: staging's plus duplicate codes."""
     cur.execute(
         "INSERT INTO import_errors (rn, col, kind, value) "
         "SELECT r.rn, 'code', 'duplicate_code', r.code FROM import_ready AS r "
@@ -369,13 +374,12 @@ def validate(cur: psycopg.Cursor[Any], job: ImportJob, staged: Staged) -> None:
 
     On any problem the report is marked ``rejected`` (with ``error_counts``); the caller rolls back.
     """
-    cols = writable_columns(job.layer)
     n = staged.rows
     job.report.counts["repaired"] = len(staged.check.repair_rows)
     cur.execute("CREATE INDEX ON import_ready (code)")
     cur.execute("CREATE INDEX ON import_ready (rn)")  # the insert reads in file order without sorting the rows
     cur.execute("ANALYZE import_ready (rn, code, is_new)")  # what the apply step joins and filters on
-    errors = _sql_errors(cur, job.layer, cols, job.cmap, job.cfg, job.opts)
+    errors = _sql_errors(cur)
     issues = [*staged.check.errors]
     _collect_report(cur, job.layer, staged.codes, issues, errors, staged.check.warnings, job.report)
     if job.report.error_counts:
