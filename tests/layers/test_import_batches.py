@@ -65,5 +65,6 @@ def test_batched_import_applies_in_file_order(
     monkeypatch.setattr(pipeline, "stream_source", functools.partial(stream_source, batch_rows=5))
     report = run_import(io_db, "old_compounds", path, ImportOptions())
     assert report.status == "applied" and report.counts["read"] == report.counts["added"] == 23
-    codes = [r[0] for r in io_conn.execute("SELECT code FROM renewal.old_compounds WHERE code LIKE 'BOK-%' ORDER BY id")]
+    rows = io_conn.execute("SELECT code FROM renewal.old_compounds WHERE code LIKE 'BOK-%' ORDER BY id")
+    codes = [r[0] for r in rows]
     assert codes == [f"BOK-{i + 1:03d}" for i in range(23)]
