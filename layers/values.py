@@ -52,6 +52,10 @@ sql_convert(kind, raw) -> psycopg.sql.Composable
     or NULL where the text does not convert (so an importer converts a whole staging table in one
     statement and reports the NULLs of non-blank cells as errors). Tested to agree with
     :func:`convert` on a list of spellings.
+numeric_text(values) -> bool, sql_convert_numeric_text(kind, raw) -> psycopg.sql.Composable
+    Whether :func:`text_series` writes a column in the few forms a number column gives (integer
+    digits, Python's ``repr`` of a float, ``inf``), and :func:`sql_convert` for such text without
+    trimming, full-width digits or pattern matching: the same values, several times cheaper.
 """
 
 from __future__ import annotations
@@ -81,7 +85,9 @@ __all__ = [
     "convert_field",
     "normalize",
     "parse_instant",
+    "numeric_text",
     "sql_convert",
+    "sql_convert_numeric_text",
     "text_series",
 ]
 
@@ -337,6 +343,42 @@ def text_series(values: pd.Series) -> pd.Series:
     cells[:] = [cell_text(v) for v in values.astype(object).tolist()]
     cells[mask] = None
     return pd.Series(cells, index=values.index, dtype=object)
+
+
+def numeric_text(values: pd.Series) -> bool:
+    """Whether :func:`text_series` writes every cell of ``values`` as integer digits or a float's ``repr``.
+
+    True for a numpy integer or float column (a GeoPackage's Integer and Real fields): its text
+    is ``-?digits``, Python's shortest ``repr`` of a float (``0.25``, ``1e-05``, ``1.5e+16``,
+    ``1000000000000000.0``) or ``inf``/``-inf``, never blank, padded or full-width, so
+    :func:`sql_convert_numeric_text` converts it.
+    """
+    dtype = values.dtype
+    if isinstance(dtype, pd.api.extensions.ExtensionDtype) or pd.api.types.is_bool_dtype(dtype):
+        return False
+    return bool(pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_float_dtype(dtype))
+
+
+def sql_convert_numeric_text(kind: str, raw: sql.Composable) -> sql.Composable:
+    """:func:`sql_convert` of ``kind`` for text written from a number column (:func:`numeric_text`).
+
+    The same value for every such text, without trimming, translating full-width digits or
+    matching patterns per cell (several times cheaper on a million rows). ``number``: all but
+    ``inf`` and exponents of three digits (the pattern allows two). ``integer``: at most 18
+    digits with no exponent, no ``inf`` and no fraction but ``.0`` (``repr`` of a whole float
+    from 1e15). Other kinds: :func:`sql_convert`.
+    """
+    if kind == "number":
+        return sql.SQL("CASE WHEN {r} IN ('inf', '-inf') OR {r} LIKE '%%e____' THEN NULL ELSE {r}::numeric END").format(
+            r=raw
+        )
+    if kind == "integer":
+        return sql.SQL(
+            "CASE WHEN strpos({r}, 'e') = 0 AND {r} NOT IN ('inf', '-inf') "
+            "AND (strpos({r}, '.') = 0 OR {r} LIKE '%%.0') AND length(split_part(ltrim({r}, '-'), '.', 1)) <= {d} "
+            "THEN trunc({r}::numeric)::bigint END"
+        ).format(r=raw, d=sql.Literal(INTEGER_DIGITS))
+    return sql_convert(kind, raw)
 
 
 # --------------------------------------------------------------------------- the same rules in SQL

@@ -27,9 +27,9 @@ from gis.validate import GeometryIssue
 from layers.importer.job import ImportJob, Staged
 from layers.importer.mapping import ColumnMap, writable_columns
 from layers.importer.options import COPY_CHUNK, Progress, ReadFailed
-from layers.importer.validate import create_lookups, error_rows, ready_select, repair
+from layers.importer.validate import create_lookups, error_rows, numeric_columns, ready_select, repair
 from layers.models import Layer
-from layers.values import text_series
+from layers.values import numeric_text, text_series
 
 
 def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> Staged:
@@ -72,10 +72,19 @@ def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> Staged:
     ready = ready_select(job.layer, target, cols)
     cur.execute(sql.SQL("CREATE TEMP TABLE import_ready ON COMMIT DROP AS {} WITH NO DATA").format(ready))
     cur.execute("CREATE TEMP TABLE import_errors (rn integer, col text, kind text, value text) ON COMMIT DROP")
-    # each batch enters import_ready and has its attribute problems listed in the same statement
-    load = sql.SQL("WITH r AS (INSERT INTO import_ready {} RETURNING *) INSERT INTO import_errors {}").format(
-        ready, error_rows(job.layer, cols, job.cmap, job.cfg, job.opts, sql.Identifier("r"))
-    )
+    errors = error_rows(job.layer, cols, job.cmap, job.cfg, job.opts, sql.Identifier("r"))
+    numeric_cols = [c for c in numeric_columns(job.layer, cols) if c in job.cmap.fields]
+    loads: dict[frozenset[str], sql.Composed] = {}
+
+    def load_sql(batch: SourceBatch) -> sql.Composed:
+        """Each batch enters import_ready and has its attribute problems listed in one statement."""
+        numeric = frozenset(c for c in numeric_cols if numeric_text(batch.frame[job.cmap.fields[c]]))
+        if numeric not in loads:
+            loads[numeric] = sql.SQL(
+                "WITH r AS (INSERT INTO import_ready {} RETURNING *) INSERT INTO import_errors {}"
+            ).format(ready_select(job.layer, target, cols, numeric), errors)
+        return loads[numeric]
+
     fixed: dict[str, str | None] = {}
     for col in cols:
         if col not in job.cmap.fields and col in job.cfg.defaults:
@@ -94,7 +103,7 @@ def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> Staged:
     codes: list[pd.Series] = []
     rows = 0
     step("stage (COPY)", 0, n)
-    loader = _Loader(cur, job.layer, copy_sql, load)
+    loader = _Loader(cur, job.layer, copy_sql)
     try:
         for batch in _read(job.stream, timings, step, n):
             t0 = time.perf_counter()
@@ -109,7 +118,7 @@ def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> Staged:
                 _chunk_csv(batch, job.cmap, cols, fixed, prefix, geometry, start, min(size, start + COPY_CHUNK))
                 for start in range(0, size, COPY_CHUNK)
             ]
-            loader.put(chunks, (job.checker.last_repair_rows + 1).tolist())
+            loader.put(chunks, (job.checker.last_repair_rows + 1).tolist(), load_sql(batch))
             rows = batch.start + size
             _add_time(timings, "stage", t0)
             step("stage (COPY)", rows, n)
@@ -140,18 +149,18 @@ class _Loader:
     waits for the server, so both cores work.
     """
 
-    def __init__(self, cur: psycopg.Cursor[Any], layer: Layer, copy_sql: sql.Composed, insert: sql.Composed) -> None:
-        self._cur, self._layer, self._copy_sql, self._insert = cur, layer, copy_sql, insert
-        self._queue: queue.Queue[tuple[list[bytes], list[int]] | None] = queue.Queue(maxsize=2)
+    def __init__(self, cur: psycopg.Cursor[Any], layer: Layer, copy_sql: sql.Composed) -> None:
+        self._cur, self._layer, self._copy_sql = cur, layer, copy_sql
+        self._queue: queue.Queue[tuple[list[bytes], list[int], sql.Composed] | None] = queue.Queue(maxsize=2)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="import-loader", daemon=True)
         self._thread.start()
 
-    def put(self, chunks: list[bytes], repair_rns: list[int]) -> None:
-        """Queue one batch (its CSV chunks and the rn of its rows to repair)."""
+    def put(self, chunks: list[bytes], repair_rns: list[int], load: sql.Composed) -> None:
+        """Queue one batch: its CSV chunks, the rn of its rows to repair, the statement loading it into import_ready."""
         if self._error is not None:
             raise self._error
-        self._queue.put((chunks, repair_rns))
+        self._queue.put((chunks, repair_rns, load))
 
     def close(self) -> None:
         """Wait for the queued batches; raise the loader's error, if any."""
@@ -164,12 +173,12 @@ class _Loader:
         cur = self._cur
         try:
             while (item := self._queue.get()) is not None:
-                chunks, repair_rns = item
+                chunks, repair_rns, load = item
                 with cur.copy(self._copy_sql) as copy:
                     for chunk in chunks:
                         copy.write(chunk)
                 repair(cur, self._layer, repair_rns)
-                cur.execute(self._insert)
+                cur.execute(load)
                 cur.execute("TRUNCATE import_stage")
         except BaseException as exc:  # handed to the main thread by put()/close()
             self._error = exc

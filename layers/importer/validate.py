@@ -25,7 +25,7 @@ from layers.importer.options import (
     ImportReport,
 )
 from layers.models import Layer
-from layers.values import EXPECTED, sql_convert
+from layers.values import EXPECTED, sql_convert, sql_convert_numeric_text
 
 
 def create_lookups(cur: psycopg.Cursor[Any], layer: Layer, cfg: MappingConfig) -> None:
@@ -78,8 +78,11 @@ def trimmed(raw: sql.Composable) -> sql.Composable:
     return sql.SQL("nullif({}, '')").format(sql_convert("text", raw))
 
 
-def _value_expr(layer: Layer, col: str) -> sql.Composable:
-    """The value of ``s.<col>`` by :mod:`layers.values`' rules (NULL where it does not convert; raw text in r_<col>)."""
+def _value_expr(layer: Layer, col: str, numeric: bool = False) -> sql.Composable:
+    """The value of ``s.<col>`` by :mod:`layers.values`' rules (NULL where it does not convert; raw text in r_<col>).
+
+    ``numeric``: the cells were written from a number column (:func:`layers.values.numeric_text`).
+    """
     raw = trimmed(sql.SQL("s.{}").format(sql.Identifier(col)))
     if _coded(layer, col):
         lk = sql.SQL("{}.code").format(_lookup_alias(col))
@@ -91,7 +94,19 @@ def _value_expr(layer: Layer, col: str) -> sql.Composable:
     if col in ("code", "name"):
         return raw
     kind = layer.field(col).type
+    if numeric and kind in NUMERIC_KINDS:
+        return sql_convert_numeric_text(kind, sql.SQL("s.{}").format(sql.Identifier(col)))
     return raw if kind == "text" else sql_convert(kind, raw)
+
+
+NUMERIC_KINDS = ("integer", "number")
+"""Field kinds whose cells written from a number column convert by :func:`layers.values.sql_convert_numeric_text`."""
+
+
+def numeric_columns(layer: Layer, cols: list[str]) -> list[str]:
+    """The columns of ``cols`` whose values :func:`_value_expr` may convert the cheap way, if the file's cells allow."""
+    plain = [c for c in cols if c not in ("code", "name") and not _coded(layer, c)]
+    return [c for c in plain if layer.field(c).type in NUMERIC_KINDS]
 
 
 def geom_expr(layer: Layer) -> sql.Composable:
@@ -128,12 +143,17 @@ def repair(cur: psycopg.Cursor[Any], layer: Layer, repair_rns: list[int]) -> Non
     )
 
 
-def ready_select(layer: Layer, target: sql.Composable, cols: list[str]) -> sql.Composed:
-    """The rows of ``import_stage`` normalised: raw text (``r_<col>``), value, ``is_new`` and the geometry."""
+def ready_select(
+    layer: Layer, target: sql.Composable, cols: list[str], numeric: frozenset[str] = frozenset()
+) -> sql.Composed:
+    """The rows of ``import_stage`` normalised: raw text (``r_<col>``), value, ``is_new`` and the geometry.
+
+    ``numeric``: columns (of :func:`numeric_columns`) whose staged text was written from a number column.
+    """
     parts: list[sql.Composable] = [sql.SQL("s.rn")]
     for col in cols:
         parts.append(sql.SQL("s.{} AS {}").format(sql.Identifier(col), sql.Identifier("r_" + col)))
-        parts.append(sql.SQL("{} AS {}").format(_value_expr(layer, col), sql.Identifier(col)))
+        parts.append(sql.SQL("{} AS {}").format(_value_expr(layer, col, col in numeric), sql.Identifier(col)))
     parts.append(
         sql.SQL("NOT EXISTS (SELECT 1 FROM {} AS t WHERE t.code = {}) AS is_new").format(
             target, trimmed(sql.SQL("s.code"))

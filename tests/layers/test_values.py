@@ -152,3 +152,38 @@ def test_sql_form_agrees_with_python(kind: str) -> None:
     if kind == "number":  # numeric in SQL (exact, as the column stores it), float in Python
         got = [float(g) if g is not None else None for g in got]
     assert dict(zip(spellings, got, strict=True)) == dict(zip(spellings, expected, strict=True))
+
+
+NUMBER_COLUMNS: list[pd.Series] = [
+    pd.Series([0.0, -0.0, 0.1, -1.5, 2.5e3, 12.0, 1e-05, 1.5e-07, 1e-99, 1e-100, 1e15, 1e16, 1.5e16, 999999999999999.9,
+               123456789012345678.0, 1e99, 1e100, 1.7976931348623157e308, float("inf"), float("-inf"), float("nan"),
+               None], dtype="float64"),
+    pd.Series([0, -7, 12, 2**53 + 1, 10**17, 10**18 - 1, 10**18, -(10**18) + 1, 2**63 - 1, -(2**63)], dtype="int64"),
+    pd.Series([1, 2, 3], dtype="int32"),
+    pd.Series([0.5, 3.0], dtype="float32"),
+]
+
+
+@pytest.mark.parametrize("kind", ["number", "integer"])
+def test_numeric_text_converts_as_sql_convert(kind: str) -> None:
+    from layers.values import numeric_text, sql_convert_numeric_text
+
+    assert not numeric_text(pd.Series(["1", "2"])) and not numeric_text(pd.Series([True, False]))
+    assert not numeric_text(pd.Series([1, None], dtype="Int64"))
+    try:
+        conn = psycopg.connect(base_url(), autocommit=True)
+    except psycopg.OperationalError as exc:
+        if IN_CI:
+            raise
+        pytest.skip(f"no PostgreSQL server reachable: {exc}")
+    texts: list[str | None] = []
+    for column in NUMBER_COLUMNS:
+        assert numeric_text(column)
+        texts += list(text_series(column))
+    with conn:
+        stmt = sql.SQL("SELECT {}, {} FROM unnest(%s::text[]) WITH ORDINALITY AS v(raw, i) ORDER BY i").format(
+            sql_convert(kind, sql.SQL("v.raw")), sql_convert_numeric_text(kind, sql.SQL("v.raw")))
+        rows = conn.execute(stmt, (texts,)).fetchall()
+    assert [r[0] for r in rows] == [r[1] for r in rows], list(zip(texts, rows, strict=True))
+    assert any(r[0] is None for r, t in zip(rows, texts, strict=True) if t is not None)  # some refused
+    assert sum(r[0] is not None for r in rows) > 10
