@@ -252,7 +252,7 @@ async def collection(request: Request, layer: ReadableLayer, pool: ReadPoolDep, 
         sample = ""
         if fmt == HTML:
             q = FeatureQuery(layer=layer, limit=200)
-            sample = (await fetch_page(conn, q, count=False)).features
+            sample = (await fetch_page(conn, q, count=False)).features.decode()
     doc = _collection_doc(root, layer, extent, fmt)
     if fmt == HTML:
         return ogc_html.render(
@@ -346,7 +346,7 @@ async def items(request: Request, layer: ReadableLayer, pool: ReadPoolDep, setti
         if "status" in columns:
             columns.insert(columns.index("status") + 1, "status_label")
         labels = {**layer.labels, "status_label": "状态名称", "area_mu": "面积（亩）", "length_m": "长度（米）"}
-        map_features = page.features if q.output_crs == CRS84 else "[]"
+        map_features = page.features.decode() if q.output_crs == CRS84 else "[]"
         return ogc_html.render(
             "items.html", title=f"{layer.title} {layer.title_en}", links=links, root=root, features=feats,
             columns=columns, labels=labels, collection_id=layer.id, number_returned=page.number_returned,
@@ -359,8 +359,8 @@ async def items(request: Request, layer: ReadableLayer, pool: ReadPoolDep, setti
         tail["numberMatched"] = page.number_matched
     tail["timeStamp"] = stamp
     tail["links"] = links
-    body = ('{"type":"FeatureCollection","features":' + page.features + ","
-            + json.dumps(tail, ensure_ascii=False, separators=(",", ":"))[1:])
+    body = (b'{"type":"FeatureCollection","features":' + page.features + b","
+            + json.dumps(tail, ensure_ascii=False, separators=(",", ":"))[1:].encode())
     return Response(body, media_type=GEOJSON, headers=headers)
 
 

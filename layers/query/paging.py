@@ -81,7 +81,7 @@ def sort_signature(q: FeatureQuery) -> str:
     return ",".join(("-" if d else "+") + n for n, d in sort_terms(q))
 
 
-def encode_cursor(q: FeatureQuery, key_json: str, backward: bool) -> str:
+def encode_cursor(q: FeatureQuery, key_json: str | bytes, backward: bool) -> str:
     """An opaque cursor token from a row key (JSON array text from the database)."""
     payload = json.dumps({"s": sort_signature(q), "b": backward, "k": json.loads(key_json)},
                          ensure_ascii=False, separators=(",", ":"))
@@ -122,9 +122,9 @@ def decode_cursor(q: FeatureQuery, token: str) -> Cursor:
 
 @dataclass(frozen=True)
 class Page:
-    """One page of features: the GeoJSON array text and paging facts."""
+    """One page of features: the GeoJSON array (UTF-8 JSON text as bytes, sent as is) and paging facts."""
 
-    features: str
+    features: bytes
     number_returned: int
     number_matched: int | None
     next_cursor: str | None
@@ -199,9 +199,13 @@ def _box_first(q: FeatureQuery, binder: Binder, where: Where, backward: bool, li
     ).format(table=table_sql(q.layer), cond=cond, dir=direction, exact=where.exact, lim1=lim1, skip=skip)
 
 
+def _utf8(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
 def read_page(q: FeatureQuery, row: Any, number_matched: int | None) -> Page:
     """The page of :func:`page_sql`'s row, with the cursors of the next and previous pages."""
-    features, fetched, first_key, last_key = str(row[0]), int(row[1]), row[2], row[3]
+    features, fetched, first_key, last_key = _utf8(row[0]), int(row[1]), row[2], row[3]
     returned = min(fetched, q.limit)
     more = fetched > q.limit
     backward = q.cursor is not None and q.cursor.backward
