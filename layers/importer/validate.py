@@ -396,7 +396,8 @@ def validate(cur: psycopg.Cursor[Any], job: ImportJob, staged: Staged) -> None:
     """
     n = staged.rows
     job.report.counts["repaired"] = len(staged.check.repair_rows)
-    cur.execute("CREATE INDEX ON import_ready (code)")
+    if job.opts.mode != "append":  # upsert and replace match the layer's rows by code
+        cur.execute("CREATE INDEX ON import_ready (code)")
     cur.execute("CREATE INDEX ON import_ready (rn)")  # the insert reads in file order without sorting the rows
     cur.execute("ANALYZE import_ready (rn, code, is_new)")  # what the apply step joins and filters on
     errors = _sql_errors(cur)
