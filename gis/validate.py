@@ -18,7 +18,6 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import shapely
 
 from gis.crs import STORAGE, CrsRef, Extent, gauss_kruger_candidates, proj_crs, transform_coords, transform_geometry
@@ -232,8 +231,9 @@ class GeometryChecker:
     :class:`GeometryCheck` (without ``geometry``). The result is the same as checking all rows at
     once: the file-wide findings (duplicate geometries across batches, a whole file of another
     geometry type, one warning for dropped heights, the explanation of the first row outside the
-    city) are gathered across batches. Duplicates are found on the normalised WKB of every row
-    kept in Arrow buffers (about 100 bytes a parcel), not as Python objects.
+    city) are gathered across batches. Duplicates: every row's bounds and number of coordinates
+    are kept (40 bytes); only rows sharing them with another row are read again (from the batch's
+    WKB, kept in Arrow buffers) and compared on their normalised WKB.
     """
 
     def __init__(
@@ -264,15 +264,18 @@ class GeometryChecker:
         self._not_bad = 0
         self.last_repair_rows: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
         """Rows (of the file) of the last batch to repair (``on_invalid='repair'``)."""
-        self._keys: list[pa.Array] = []
-        self._key_rows: list[npt.NDArray[np.int64]] = []
+        self._prints: list[npt.NDArray[np.float64]] = []
+        self._print_rows: list[npt.NDArray[np.int64]] = []
+        self._raw: list[tuple[int, ObjArray | pa.Array]] = []
 
-    def check(self, geoms: ObjArray, start: int = 0) -> ObjArray:
+    def check(self, geoms: ObjArray, start: int = 0, wkb: pa.Array | None = None) -> ObjArray:
         """Check one batch whose first row is row ``start`` of the file; its geometries in EPSG:4490.
 
-        None where the row has an error.
+        None where the row has an error. ``wkb``: the batch's geometries as read (WKB), kept (instead
+        of ``geoms``) to look at again the few rows that may duplicate a row of another batch.
         """
         n = len(geoms)
+        self._raw.append((start, wkb if wkb is not None else geoms))
         errors = self.errors
         self.last_repair_rows = np.empty(0, dtype=np.int64)
         bad = np.zeros(n, dtype=bool)
@@ -385,8 +388,11 @@ class GeometryChecker:
 
         if ok.any():
             rows = np.flatnonzero(ok)
-            self._keys.append(pa.array(shapely.to_wkb(shapely.normalize(out[rows])), type=pa.binary()))
-            self._key_rows.append(rows.astype(np.int64) + start)
+            # a fingerprint (bounds, number of coordinates) equal for any two equal geometries: only rows
+            # sharing one with another row are compared exactly, in finish()
+            kept = out[rows]
+            self._prints.append(np.column_stack([shapely.bounds(kept), shapely.get_num_coordinates(kept)]))
+            self._print_rows.append(rows.astype(np.int64) + start)
 
         if self.target_type.startswith("Multi") and ok.any():
             self._promoted += int(np.isin(names[ok], ("Polygon", "LineString", "Point")).sum())
@@ -442,23 +448,44 @@ class GeometryChecker:
             self.errors.append(GeometryIssue(int(i), "wrong_type", msg.format(name)))
 
     def _finish_duplicates(self) -> None:
-        if not self._keys:
+        """Duplicate geometries (same normalised shape) across the file, each naming the first of its kind."""
+        if not self._prints:
             return
-        table = pa.table({"k": pa.chunked_array(self._keys, type=pa.binary()), "r": np.concatenate(self._key_rows)})
-        self._keys, self._key_rows = [], []
-        groups = table.group_by("k").aggregate([("r", "min"), ("r", "count")])
-        groups = groups.filter(pc.greater(groups["r_count"], 1))
-        if groups.num_rows == 0:
+        prints = np.concatenate(self._prints)
+        rows = np.concatenate(self._print_rows)
+        self._prints, self._print_rows = [], []
+        maybe = pd.DataFrame(prints).duplicated(keep=False).to_numpy()
+        if not maybe.any():
             return
-        first_of = dict(zip(groups["k"].to_pylist(), groups["r_min"].to_pylist(), strict=True))
-        hit = table.filter(pc.is_in(table["k"], value_set=groups["k"].combine_chunks()))
-        pairs = sorted(zip(hit["r"].to_pylist(), hit["k"].to_pylist(), strict=True))
-        for row, key in pairs:
-            first = first_of[key]
-            if row != first:
-                self.errors.append(
-                    GeometryIssue(int(row), "duplicate_geometry", f"the same geometry as feature {first + 1}")
-                )
+        cand = rows[maybe]  # in file order
+        g = self._raw_geometries(cand)
+        if self.drop_z:
+            g = shapely.force_2d(g)
+        with np.errstate(all="ignore"):
+            out = transform_geometry(g, self.src_crs, STORAGE)
+        keys = pd.Series(shapely.to_wkb(shapely.normalize(out)), index=cand)
+        dup = keys.duplicated(keep="first")
+        if not dup.any():
+            return
+        first_of = {k: int(i) for i, k in zip(keys.index[~dup], keys.to_numpy()[~dup], strict=True)}
+        for i, k in zip(keys.index[dup], keys.to_numpy()[dup], strict=True):
+            self.errors.append(
+                GeometryIssue(int(i), "duplicate_geometry", f"the same geometry as feature {first_of[k] + 1}")
+            )
+
+    def _raw_geometries(self, rows: npt.NDArray[np.int64]) -> ObjArray:
+        """The geometries of ``rows`` (sorted) as the batches gave them."""
+        parts: list[ObjArray] = []
+        for start, raw in self._raw:
+            size = len(raw)
+            idx = rows[(rows >= start) & (rows < start + size)] - start
+            if not len(idx):
+                continue
+            if isinstance(raw, np.ndarray):
+                parts.append(raw[idx])
+            else:
+                parts.append(np.asarray(shapely.from_wkb(raw.take(pa.array(idx)).to_numpy(zero_copy_only=False))))
+        return np.concatenate(parts) if parts else np.empty(0, dtype=object)
 
 
 def _has_m(g: ObjArray) -> npt.NDArray[np.bool_]:

@@ -95,6 +95,8 @@ class SourceBatch:
     frame: pd.DataFrame
     geometry: ObjArray
     start: int
+    wkb: Any = None
+    """The geometries as read, WKB (a ``pyarrow`` binary array), when the reader has them: compact to keep."""
 
 
 @dataclass

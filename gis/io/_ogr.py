@@ -93,15 +93,16 @@ def ogr_stream(src: Path, *, fmt: str, what: str, layer: str, batch_rows: int) -
                 geometry_name = meta["geometry_name"] or "wkb_geometry"
                 for batch in reader:
                     table = pa.Table.from_batches([batch])
+                    wkb = None
                     if geometry_name in table.column_names:
-                        wkb = table.column(geometry_name).to_numpy(zero_copy_only=False)
-                        geoms = geometry_array(shapely.from_wkb(wkb))
+                        wkb = table.column(geometry_name).combine_chunks()
+                        geoms = geometry_array(shapely.from_wkb(wkb.to_numpy(zero_copy_only=False)))
                         table = table.drop_columns([geometry_name])
                     else:
                         geoms = np.full(table.num_rows, None)
                     frame = table.to_pandas(self_destruct=True)
                     del table
-                    yield SourceBatch(frame=frame, geometry=geoms, start=start)
+                    yield SourceBatch(frame=frame, geometry=geoms, start=start, wkb=wkb)
                     start += len(geoms)
         except OGR_ERRORS as exc:
             raise InvalidInputError(f"GDAL cannot read {what}: {_short(exc)}") from exc

@@ -107,7 +107,7 @@ def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> Staged:
     try:
         for batch in _read(job.stream, timings, step, n):
             t0 = time.perf_counter()
-            geometry = job.checker.check(batch.geometry, batch.start)
+            geometry = job.checker.check(batch.geometry, batch.start, batch.wkb)
             _add_time(timings, "check_geometries", t0)
             step("check geometries", batch.start + len(geometry), n)
             t0 = time.perf_counter()
