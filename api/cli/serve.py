@@ -9,6 +9,7 @@ position of its write (:mod:`api.consistency`) so any worker serves its next rea
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import typer
 
@@ -33,17 +34,17 @@ def serve(
     """Serve the app."""
     import uvicorn
 
+    from api.cli.supervisor import run_workers
+
     settings = Settings()
     n = workers or default_workers(settings)
     typer.echo(f"serving on http://{host or settings.host}:{port or settings.port} with {n} worker process(es)")
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=n,
-        log_level=settings.log_level,
-    )
+    config: dict[str, Any] = {"app": "api.app:create_app", "factory": True, "host": host or settings.host,
+              "port": port or settings.port, "log_level": settings.log_level}
+    if n == 1:
+        uvicorn.run(**config)
+    else:
+        run_workers(n, config)  # one socket per worker (SO_REUSEPORT), so keep-alive clients use every core
 
 
 def register(app: typer.Typer) -> None:

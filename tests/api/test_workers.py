@@ -9,9 +9,11 @@ browser does) and within 1 s for everybody else (LISTEN/NOTIFY).
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -78,6 +80,29 @@ def test_serve_runs_every_worker_and_each_listens(two_workers: Server) -> None:
     assert len(pids) == 2, f"only workers {pids} answered 60 fresh connections"
     for _ in range(20):
         assert httpx.get(two_workers.url + "/healthz").json()["layer_versions"]["listening"] is True
+
+
+def test_keep_alive_connections_are_spread_over_the_workers(two_workers: Server) -> None:
+    """16 connections opened in one burst and kept open (as a map viewer or QGIS does) reach both workers.
+
+    With one shared listening socket the first worker to wake accepted the whole burst (asyncio
+    accepts every pending connection per wake-up) and the other core idled; each worker now has its
+    own socket (SO_REUSEPORT) and the kernel spreads connections by address (all 16 on one of two
+    workers: probability 2 in 65,536).
+    """
+    async def burst() -> list[int]:
+        async with httpx.AsyncClient(base_url=two_workers.url, timeout=30,
+                                     limits=httpx.Limits(max_connections=16)) as client:
+            async def ask() -> int:
+                return int((await client.get("/healthz")).json()["worker"])
+
+            return list(await asyncio.gather(*(ask() for _ in range(16))))  # 16 connections in one burst
+
+    first = asyncio.run(burst())
+    listening = [line for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+                 if line.split()[1].endswith(f":{two_workers.port:04X}") and line.split()[3] == "0A"]
+    assert len(listening) == 2, f"{len(listening)} listening sockets on the port; one per worker expected"
+    assert len(set(first)) == 2, f"16 kept-alive connections all went to worker {set(first)}"
 
 
 def test_write_through_one_worker_is_seen_by_the_next_request_to_any_worker(
