@@ -221,7 +221,7 @@ async def _serve_tile(request: Request, pool: ReadPool, settings: Settings, laye
             if hit is not None:
                 return hit
         stmt, params = _served_tile_sql(layers, z, x, y)
-        row = await fetch_one_serial(conn, stmt, params)
+        row = await fetch_one_serial(conn, stmt, params, prepare=True)
     data = bytes(row[0]) if row and row[0] is not None else b""
     drawn = {str(k): int(n) for k, n in (row[1] or {}).items()} if row else {}
     versions_store.merge(drawn)

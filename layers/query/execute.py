@@ -82,7 +82,7 @@ class _Utf8Bytes(Loader):
 
 
 async def fetch_one_serial(conn: AsyncConnection[Any], stmt: sql.Composed | sql.SQL, params: Mapping[str, Any],
-                           *, text_as_bytes: bool = False) -> Any:
+                           *, text_as_bytes: bool = False, prepare: bool = False) -> Any:
     """Run a hot-path statement without parallel workers or a cached generic plan; return its first row.
 
     Why: launching parallel workers costs 20-50 ms per query (far more than a 100-row page or a
@@ -94,13 +94,15 @@ async def fetch_one_serial(conn: AsyncConnection[Any], stmt: sql.Composed | sql.
     statement just runs as is. A connection opened with :data:`SERIAL_OPTIONS` (the API's pools) is
     serial already: the statement runs alone, without the transaction around it (measured: 0.2 ms of
     client CPU less per request, and three statements less for the server). With ``text_as_bytes``
-    text columns come back as UTF-8 ``bytes``.
+    text columns come back as UTF-8 ``bytes``. ``prepare`` is for statements whose best plan does not
+    depend on their values (a tile: the spatial index whatever the tile), which then skip parsing and
+    planning.
     """
     cur = conn.cursor()
     if text_as_bytes and conn.info.encoding == "utf-8":  # else text is decoded as usual (the caller encodes it)
         cur.adapters.register_loader("text", _Utf8Bytes)
     if _SERIAL_MARK in (conn.pgconn.options or b""):
-        await cur.execute(stmt, params, prepare=False)
+        await cur.execute(stmt, params, prepare=prepare)
         return await cur.fetchone()
     if conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
         async with conn.pipeline(), conn.transaction():
