@@ -121,7 +121,12 @@ def apply(
     )
     # The ready table is in file order with an index on rn: the insert reads it in that order through
     # the index, where a sort would copy the wide rows (geometries) again, on disk for a large file.
-    cur.execute("SELECT set_config('enable_sort', 'off', true)")
+    # The layer's statement triggers read the inserted rows (geometries included) from a transition
+    # table held in work_mem: about 400 bytes a parcel, so a large load gets room to keep it off disk.
+    cur.execute(
+        "SELECT set_config('enable_sort', 'off', true), set_config('work_mem', %s, true)",
+        (f"{min(1536, 64 + new // 2500)}MB",),
+    )
     cur.execute(insert)
     report.counts["added"] = cur.rowcount
     cur.execute("SELECT set_config('enable_sort', 'on', true)")
