@@ -5,8 +5,9 @@ One run, side by side:
 * the source: the demo city at ``--scale 40`` (≈ 1 million land parcels) loaded into a scratch
   database, written to a GeoPackage with ``ogr2ogr`` (reused between runs if present);
 * **renewal import**: ``layers.importer.run_import`` into an empty, migrated ``land_parcels``
-  (read with GDAL through Arrow, geometry checks, mapping, COPY to staging in chunks, SQL
-  validation with district lookups, insert with every constraint and index of the layer table
+  (read with GDAL in Arrow batches, mapping, geometry checks and COPY batch by batch while a
+  loader thread normalises the previous batch in SQL with district lookups, insert with every
+  constraint and index of the layer table
   (indexes rebuilt after the load, then ANALYZE), the generated area, and the trail written by
   the layer's statement triggers: one status-history row per parcel and, since the benchmark runs
   as the data owner and the file is a bulk load, the insert recorded once in the audit log);
