@@ -8,6 +8,7 @@ Skips are allowed locally only: with ``CI=true`` a skipped test is reported as f
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -202,22 +203,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class LiveServer:
-    """A real uvicorn process serving the app, for real clients (GDAL, browsers)."""
+LIVE_SERVER_WORKERS = 2
+"""Worker processes of the live server: real clients (GDAL, OWSLib, QGIS's requests, browsers) run their
+tile, items, paging and edit checks against several workers, as ``make run`` serves."""
 
-    def __init__(self, database_url: str, env: dict[str, str] | None = None) -> None:
+
+class LiveServer:
+    """A real ``renewal serve`` (several uvicorn workers) serving the app, for real clients (GDAL, browsers)."""
+
+    def __init__(self, database_url: str, env: dict[str, str] | None = None,
+                 workers: int = LIVE_SERVER_WORKERS) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         ARTIFACTS.mkdir(exist_ok=True)
         self.log_path = ARTIFACTS / f"server-{self.port}.log"
         # the server logs in as the API's least-privileged login; the owner URL serves owner paths
         full_env = {**os.environ, "DATABASE_URL": api_url(database_url), "RENEWAL_OWNER_DATABASE_URL": database_url,
-                    **(env or {})}
+                    "RENEWAL_LOG_LEVEL": "warning", **(env or {})}
         self._log = open(self.log_path, "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning"],
-            cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+             "--workers", str(workers)],
+            cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -233,12 +240,14 @@ class LiveServer:
         raise RuntimeError(f"server did not become healthy: {self.log_path.read_text()}")
 
     def stop(self) -> None:
-        """Terminate the server."""
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        """Terminate the server: the supervisor and its workers (the process group it leads)."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
         self._log.close()
 
 
