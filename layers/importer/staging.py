@@ -73,6 +73,10 @@ def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> Staged:
     cur.execute(sql.SQL("CREATE TEMP TABLE import_ready ON COMMIT DROP AS {} WITH NO DATA").format(ready))
     cur.execute("CREATE TEMP TABLE import_errors (rn integer, col text, kind text, value text) ON COMMIT DROP")
     errors = error_rows(job.layer, cols, job.cmap, job.cfg, job.opts, sql.Identifier("r"))
+    # what the checks read: every column of import_ready but the geometry (not copied once more)
+    checked = sql.SQL(", ").join(
+        sql.Identifier(c) for c in ["rn", *(x for col in cols for x in ("r_" + col, col)), "is_new"]
+    )
     numeric_cols = [c for c in numeric_columns(job.layer, cols) if c in job.cmap.fields]
     loads: dict[frozenset[str], sql.Composed] = {}
 
@@ -81,8 +85,8 @@ def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> Staged:
         numeric = frozenset(c for c in numeric_cols if numeric_text(batch.frame[job.cmap.fields[c]]))
         if numeric not in loads:
             loads[numeric] = sql.SQL(
-                "WITH r AS (INSERT INTO import_ready {} RETURNING *) INSERT INTO import_errors {}"
-            ).format(ready_select(job.layer, target, cols, numeric), errors)
+                "WITH r AS (INSERT INTO import_ready {} RETURNING {}) INSERT INTO import_errors {}"
+            ).format(ready_select(job.layer, target, cols, numeric), checked, errors)
         return loads[numeric]
 
     fixed: dict[str, str | None] = {}
