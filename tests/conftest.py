@@ -7,6 +7,7 @@ Skips are allowed locally only: with ``CI=true`` a skipped test is reported as f
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -14,9 +15,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -194,6 +197,15 @@ def client(app_settings, demo_loaded):  # type: ignore[no-untyped-def]
 
     with TestClient(create_app(app_settings)) as c:
         yield c
+
+
+T = TypeVar("T")
+
+
+def run_coroutine(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on its own thread: works even when an earlier test left this thread's loop marked running."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def free_port() -> int:

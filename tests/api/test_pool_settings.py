@@ -14,7 +14,7 @@ from psycopg import sql
 
 from api.db import make_pool
 from layers.query import fetch_one_serial
-from tests.conftest import api_settings
+from tests.conftest import api_settings, run_coroutine
 
 SHOW = sql.SQL("SELECT current_setting('max_parallel_workers_per_gather'), current_setting('jit'), "
                "pg_current_xact_id_if_assigned() IS NULL, now() = statement_timestamp()")
@@ -35,7 +35,7 @@ def test_pool_connections_are_serial_and_run_hot_statements_alone(db_url: str) -
             after = await cur.fetchone()
         return pooled, (wrapped, after)
 
-    pooled, (wrapped, after) = asyncio.run(run())
+    pooled, (wrapped, after) = run_coroutine(run())
     assert pooled == ("0", "off", True, True)  # serial from its options; the statement is its own transaction
     assert wrapped is not None and wrapped[0] == "0"  # SET LOCAL inside a transaction ...
     assert after is not None and after[0] != "0"  # ... and gone afterwards
@@ -67,6 +67,6 @@ def test_checkout_costs_no_round_trip_yet_replaces_a_terminated_connection(db_ur
             await pool.close()
         return last, pid, new_pid, alive
 
-    last, pid, new_pid, alive = asyncio.run(run())
+    last, pid, new_pid, alive = run_coroutine(run())
     assert last == "SELECT 'marker-1'"
     assert new_pid != pid and alive == "alive"

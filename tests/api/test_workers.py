@@ -21,6 +21,7 @@ import psycopg
 import pytest
 
 from tests.api.server_support import Server, serve
+from tests.conftest import run_coroutine
 
 MERGE = "application/merge-patch+json"
 
@@ -98,7 +99,7 @@ def test_keep_alive_connections_are_spread_over_the_workers(two_workers: Server)
 
             return list(await asyncio.gather(*(ask() for _ in range(16))))  # 16 connections in one burst
 
-    first = asyncio.run(burst())
+    first = run_coroutine(burst())
     listening = [line for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
                  if line.split()[1].endswith(f":{two_workers.port:04X}") and line.split()[3] == "0A"]
     assert len(listening) == 2, f"{len(listening)} listening sockets on the port; one per worker expected"

@@ -7,14 +7,13 @@ and a feature whose bounding box meets the bbox while its geometry does not must
 
 from __future__ import annotations
 
-import asyncio
-
 import psycopg
 import pytest
 
 from layers.query import Binder, FeatureQuery, build_where, decode_cursor, page_sql, read_page
 from layers.query.density import estimate_bbox_rows
 from layers.registry import get_registry
+from tests.conftest import run_coroutine
 
 BOXES = [(114.40, 37.98, 114.62, 38.11), (114.48, 38.02, 114.52, 38.06), (114.50, 38.04, 114.505, 38.045)]
 
@@ -91,5 +90,5 @@ def test_density_grid_estimates_bbox_counts(db_url: str, demo_loaded: dict[str, 
                 out.append((est, (await cur.fetchone() or (0,))[0]))
             return out
 
-    for est, true in asyncio.run(run()):
+    for est, true in run_coroutine(run()):
         assert true > 0 and true / 2 <= est <= true * 2, (est, true)
