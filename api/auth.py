@@ -389,6 +389,9 @@ class AccessMiddleware(HttpMiddleware):
     def __init__(self, app: ASGIApp) -> None:
         super().__init__(app)
         self.cache = KeyCache()
+        from api.sessions import SessionCache  # api.sessions imports this module
+
+        self.sessions = SessionCache()
         self._buckets: TokenBuckets | None = None
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -400,6 +403,7 @@ class AccessMiddleware(HttpMiddleware):
         request_id = rid if rid and _REQUEST_ID_RE.match(rid) else uuid.uuid4().hex
         state["request_id"] = request_id
         state["key_cache"] = self.cache
+        state["session_cache"] = self.sessions
         extra_headers: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
 
         denial = await self._authenticate(scope, fastapi_app, settings, state)
@@ -441,7 +445,9 @@ class AccessMiddleware(HttpMiddleware):
             else:
                 from api.sessions import session_principal  # viewer sign-in cookie (api/sessions.py)
 
-                session, csrf_ok = await session_principal(app.state.pool, scope)
+                session, csrf_ok, csrf = await session_principal(app.state.pool, scope, self.sessions,
+                                                                  settings.auth_cache_ttl_s)
+                state["session_csrf"] = csrf
                 if not csrf_ok:
                     return problem(403, "Forbidden", "This write needs the session's X-CSRF-Token header; reload the "
                                    "page and sign in again.", instance=scope["path"])

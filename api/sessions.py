@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import hmac
 import secrets
+import time
 from typing import Any, Final
 
 import psycopg_pool
@@ -49,27 +50,78 @@ def cookie_value(scope: Any) -> str | None:
     return None
 
 
-async def session_principal(pool: psycopg_pool.AsyncConnectionPool, scope: Any) -> tuple[Principal | None, bool]:
-    """``(principal, csrf_ok)`` for the request's cookie; ``(None, True)`` without a valid session.
+class SessionCache:
+    """Valid sessions (by the SHA-256 of the cookie) for ``RENEWAL_AUTH_CACHE_TTL_S`` seconds, per process.
 
-    An unknown or expired cookie is anonymous, not an error: the public map keeps working.
+    Why: without it every request of a signed-in viewer (each map tile) looked its session up
+    first, a second database round trip. The same rule as the API-key cache: signing out, or an
+    admin revoking, takes effect at once in the process that handled it and within the TTL in the
+    others; an entry never outlives the session's own expiry.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[Principal, str, float]] = {}
+
+    def get(self, digest: str) -> tuple[Principal, str] | None:
+        """The cached principal and CSRF token, if still fresh."""
+        hit = self._entries.get(digest)
+        if hit is None or hit[2] < time.monotonic():
+            return None
+        return hit[0], hit[1]
+
+    def put(self, digest: str, principal: Principal, csrf: str, ttl: float) -> None:
+        """Remember a valid session for ``ttl`` seconds (none when ``ttl`` is not positive)."""
+        if ttl <= 0:
+            return
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[digest] = (principal, csrf, time.monotonic() + ttl)
+
+    def forget(self, digest: str) -> None:
+        """Drop one session (signed out)."""
+        self._entries.pop(digest, None)
+
+    def clear(self) -> None:
+        """Forget everything (users disabled, keys revoked)."""
+        self._entries.clear()
+
+
+async def session_principal(pool: psycopg_pool.AsyncConnectionPool, scope: Any, cache: SessionCache | None = None,
+                            ttl: float = 0.0) -> tuple[Principal | None, bool, str | None]:
+    """``(principal, csrf_ok, csrf)`` for the request's cookie; ``(None, True, None)`` without a valid session.
+
+    An unknown or expired cookie is anonymous, not an error: the public map keeps working. A valid
+    session is remembered in ``cache`` for ``ttl`` seconds (at most until it expires).
     """
     token = cookie_value(scope)
     if token is None or len(token) > 200:
-        return None, True
-    async with pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT u.name, u.role, u.districts, s.csrf FROM renewal.sessions AS s JOIN renewal.users AS u "
-            "ON u.id = s.user_id WHERE s.id_hash = %s AND s.revoked_at IS NULL AND s.expires_at > now() "
-            "AND u.disabled_at IS NULL", (_digest(token),))
-        row = await cur.fetchone()
-    if row is None:
-        return None, True
-    principal = Principal(name=row[0], role=row[1], districts=frozenset(row[2] or ()), via="session")
+        return None, True, None
+    digest = _digest(token)
+    hit = cache.get(digest) if cache is not None else None
+    if hit is None:
+        async with pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT u.name, u.role, u.districts, s.csrf, extract(epoch FROM s.expires_at - now()) "
+                "FROM renewal.sessions AS s JOIN renewal.users AS u "
+                "ON u.id = s.user_id WHERE s.id_hash = %s AND s.revoked_at IS NULL AND s.expires_at > now() "
+                "AND u.disabled_at IS NULL", (digest,))
+            row = await cur.fetchone()
+        if row is None:
+            return None, True, None
+        hit = Principal(name=row[0], role=row[1], districts=frozenset(row[2] or ()), via="session"), str(row[3])
+        if cache is not None:
+            cache.put(digest, hit[0], hit[1], min(ttl, float(row[4])))
+    principal, csrf = hit
     if scope.get("method", "GET") in SAFE_METHODS:
-        return principal, True
+        return principal, True, csrf
     sent = next((v for k, v in scope.get("headers", ()) if k == CSRF_HEADER), b"")
-    return principal, hmac.compare_digest(sent, str(row[3]).encode())  # bytes: any header byte compares, none raises
+    return principal, hmac.compare_digest(sent, csrf.encode()), csrf  # bytes: any header byte compares, none raises
+
+
+def session_csrf(scope: Any) -> str | None:
+    """The CSRF token of the request's session, as the access middleware found it (None without one)."""
+    value = scope.get("state", {}).get("session_csrf")
+    return value if isinstance(value, str) else None
 
 
 async def sign_in(pool: psycopg_pool.AsyncConnectionPool, settings: Settings, *, user: str | None,
@@ -106,9 +158,12 @@ async def sign_in(pool: psycopg_pool.AsyncConnectionPool, settings: Settings, *,
 
 
 async def sign_out(pool: psycopg_pool.AsyncConnectionPool, scope: Any) -> None:
-    """Revoke the request's session (if any)."""
+    """Revoke the request's session (if any), in the database and in this process's cache."""
     token = cookie_value(scope)
     if token:
+        cache = scope.get("state", {}).get("session_cache")
+        if isinstance(cache, SessionCache):
+            cache.forget(_digest(token))
         async with pool.connection() as conn:
             await conn.execute("UPDATE renewal.sessions SET revoked_at = now() WHERE id_hash = %s AND "
                                "revoked_at IS NULL", (_digest(token),))

@@ -56,17 +56,10 @@ async def sign_in(request: Request, pool: PoolDep) -> JSONResponse:
 
 
 @router.get("/auth/session", summary="The signed-in viewer's identity and CSRF token", dependencies=[Public])
-async def current(request: Request, pool: PoolDep) -> JSONResponse:
+async def current(request: Request) -> JSONResponse:
     """Anonymous callers get ``{"role": "anonymous"}``."""
     principal = get_principal(request)
-    csrf = None
-    token = sessions.cookie_value(request.scope)
-    if principal.via == "session" and token:
-        async with pool.connection() as conn:
-            cur = await conn.execute("SELECT csrf FROM renewal.sessions WHERE id_hash = %s",
-                                     (sessions._digest(token),))
-            row = await cur.fetchone()
-            csrf = row[0] if row else None
+    csrf = sessions.session_csrf(request.scope) if principal.via == "session" else None
     return JSONResponse(_identity(principal, csrf), headers={"Cache-Control": "no-store"})
 
 

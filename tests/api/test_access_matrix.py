@@ -105,7 +105,7 @@ def _fill(name: str, s: Sample, path: str) -> Any:
     z, x, y = s.tile
     values: dict[str, Any] = {
         "collection_id": s.layer, "layer": s.layer, "layers": s.layer, "feature_id": s.fid, "q": s.code,
-        "target": target, "lon": s.lon, "lat": s.lat, "distance": 30, "k": 3, "district": YUHUA,
+        "target": target, "lon": s.lon, "lat": s.lat, "distance": 30, "k": 50, "district": YUHUA,
         "quarter": "2022Q3", "indicator": "urbanisation_rate", "import_id": 999999, "key_id": "0" * 12,
         "package": "leaflet", "path": "leaflet.js", "tms": "WebMercatorQuad", "z": z, "x": x, "y": y,
         "limit": 5,

@@ -469,6 +469,46 @@ def test_session_sign_in_cookie_and_csrf(sc: TestClient, people: dict[str, str],
         assert r.status_code == 200 and r.json()["role"] == "reviewer"
 
 
+def test_session_lookups_are_cached_for_the_auth_ttl_and_sign_out_is_at_once(review_db: str,
+                                                                           econn: psycopg.Connection) -> None:
+    """A signed-in viewer's requests skip the session query for RENEWAL_AUTH_CACHE_TTL_S (like API keys).
+
+    Signing out takes effect at once in the process that handled it; a revocation made elsewhere
+    (here straight in the database, as another worker would) within the TTL; with TTL 0 at once.
+    """
+    from api.cli.users import add_user, set_password
+
+    name = f"ed_{uuid.uuid4().hex[:6]}"
+    add_user(review_db, name, "editor", ["裕华区"])
+    set_password(review_db, name, "correct horse 7")
+
+    def signed_in(c: TestClient) -> tuple[str, str]:
+        r = c.post("/auth/session", json={"user": name, "password": "correct horse 7"})
+        assert r.status_code == 200, r.text
+        return c.cookies["renewal_session"], r.json()["csrf"]
+
+    def revoke_elsewhere() -> None:
+        econn.execute("UPDATE renewal.sessions AS s SET revoked_at = now() FROM renewal.users AS u "
+                      "WHERE u.id = s.user_id AND u.name = %s AND s.revoked_at IS NULL", (name,))
+
+    with make_client(review_db, auth_cache_ttl_s=60) as c:
+        signed_in(c)
+        assert c.get("/auth/whoami").json()["via"] == "session"
+        revoke_elsewhere()
+        assert c.get("/auth/whoami").json()["via"] == "session"  # cached: no query until the TTL
+        c.cookies.clear()
+        token, csrf = signed_in(c)
+        assert c.get("/auth/session").json()["csrf"] == csrf  # the token read with the session, not again
+        assert c.delete("/auth/session", headers={"X-CSRF-Token": csrf}).status_code == 200
+        c.cookies.set("renewal_session", token)  # the old cookie replayed after signing out
+        assert c.get("/auth/whoami").json()["role"] == "anonymous"
+    with make_client(review_db, auth_cache_ttl_s=0) as c:
+        signed_in(c)
+        assert c.get("/auth/whoami").json()["via"] == "session"
+        revoke_elsewhere()
+        assert c.get("/auth/whoami").json()["role"] == "anonymous"
+
+
 def test_due_list_json_and_xlsx(sc: TestClient, people: dict[str, str]) -> None:
     from openpyxl import load_workbook
 
