@@ -141,14 +141,18 @@ def make_pool(settings: Settings) -> AsyncConnectionPool:
     )
 
 
-def connect_sync(settings: Settings) -> psycopg.Connection[tuple[object, ...]]:
+def connect_sync(
+    settings: Settings, url: str | None = None, *, application_name: str = "renewal-api-report"
+) -> psycopg.Connection[tuple[object, ...]]:
     """A synchronous connection configured like the pool's (role, timeout), for work done in a thread.
 
-    Report rendering (matplotlib, docxtpl, LibreOffice) is CPU-bound and synchronous; it runs in
-    a worker thread with its own connection rather than holding an async pool connection.
+    Report rendering (matplotlib, docxtpl, LibreOffice) is CPU-bound and synchronous, and a
+    streamed GeoPackage download writes through GDAL for minutes; both run in a worker thread with
+    their own connection rather than holding an async pool connection. ``url``: the database
+    (a replica chosen by :meth:`api.routing.ReadPool.sync_url`), by default the primary.
     """
     conn = psycopg.connect(
-        settings.database_url, autocommit=True, client_encoding="UTF8", application_name="renewal-api-report",
+        url or settings.database_url, autocommit=True, client_encoding="UTF8", application_name=application_name,
         options=f"-c statement_timeout={settings.statement_timeout_ms} -c jit=off",
     )
     if settings.db_role:

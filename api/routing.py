@@ -28,8 +28,8 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -236,6 +236,28 @@ class ReadPool:
             raise
         finally:
             await replica.pool.putconn(conn)
+
+
+    @contextmanager
+    def sync_url(self) -> Iterator[str]:
+        """The database URL :meth:`connection` would read from, for a synchronous connection in a thread.
+
+        Same choice (a replica in service past the client's writes, else the primary) and same
+        failure rule: an ``OperationalError`` inside the block takes the replica out and marks the
+        request for :class:`ReplicaRetryMiddleware` to run again on the primary.
+        """
+        replica = None if self._state.get(STATE_PRIMARY_ONLY) else self._dbs.choose(self.min_lsn)
+        if replica is None:
+            self._dbs.primary_reads += 1
+            yield self._dbs.settings.database_url
+            return
+        replica.reads += 1
+        try:
+            yield replica.url
+        except psycopg.OperationalError as exc:
+            replica.take_out(f"read failed: {type(exc).__name__}")
+            self._state[STATE_FAILED] = True
+            raise
 
 
 class ReplicaRetryMiddleware(HttpMiddleware):

@@ -25,7 +25,8 @@ Adding a format
    ``default_crs=``, ``geographic_only=`` or ``takes_encoding=`` when the format needs them.
    A format GDAL can write from Arrow gives ``write_batches=`` instead (a
    :class:`~layers.export.base.BatchJob`: record batches with WKB geometry, as GeoPackage does):
-   ``renewal export`` then streams the rows from the database into the file in batches.
+   ``renewal export`` and the API's ``?f=<name>`` download then stream the rows from the database
+   into the file in batches (:func:`stream_to_file`).
 2. Add ``<name>.WRITER`` to :data:`WRITERS` below.
 
 ``renewal export <layer> out.<ext>``, ``/collections/{id}/items?f=<name>`` and the collection's
@@ -46,6 +47,9 @@ whole_layer(layer, flt=None) -> FeatureQuery
 export_to_path(conninfo, query, out, *, crs=None, encoding=None, batch_rows=BATCH_ROWS) -> int
     The ``renewal export`` command: format from the file extension, feature count returned.
     A ``write_batches`` format (GeoPackage) is streamed ``batch_rows`` rows at a time.
+stream_to_file(conn, query, fmt, out, *, crs=None, encoding=None, batch_rows=BATCH_ROWS) -> int
+    The streaming core of both ``renewal export`` and the API's ``?f=gpkg`` download: a
+    ``write_batches`` format written into ``out`` from a server-side cursor on ``conn``.
 """
 
 from __future__ import annotations
@@ -95,6 +99,7 @@ __all__ = [
     "export_features",
     "export_to_path",
     "select_sql",
+    "stream_to_file",
     "whole_layer",
     "writer_for",
 ]
@@ -258,18 +263,44 @@ def export_to_path(
             data, count = export_features(conn, q, w, crs=crs, encoding=encoding)
         out.write_bytes(data)
         return count
-    ref = parse_crs(crs) if isinstance(crs, str) else (crs or default_crs(w))
-    _check(w, ref, encoding)
-    schema = arrow_schema(q.layer)
     fd, name = tempfile.mkstemp(prefix=f".{out.stem}-", suffix=w.extension, dir=out.parent)
     os.close(fd)
     tmp = Path(name)
     try:
-        with psycopg.connect(conninfo) as conn, _Prefetch(_fetch_batches(conn, q, ref, schema, batch_rows)) as batches:
-            w.write_batches(BatchJob(q.layer, schema, batches, ref), tmp)
+        with psycopg.connect(conninfo) as conn:
+            count = stream_to_file(conn, q, w, tmp, crs=crs, encoding=encoding, batch_rows=batch_rows)
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
+    return count
+
+
+def stream_to_file(
+    conn: psycopg.Connection[Any],
+    q: FeatureQuery,
+    fmt: Writer | str,
+    out: Path,
+    *,
+    crs: CrsRef | str | None = None,
+    encoding: str | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> int:
+    """Write ``out`` in a ``write_batches`` format (GeoPackage) from the query's features; return their count.
+
+    The one streaming path, shared by ``renewal export`` and the API download so both hold at
+    most a few batches in memory whatever the layer's size: a server-side cursor on ``conn``
+    (in a transaction of its own, so an autocommit connection such as the API's works too)
+    fetches ``batch_rows`` rows at a time in a second thread while GDAL writes the previous
+    batch. ``out`` is overwritten; on failure it is left partial (callers write to a temporary file).
+    """
+    w = writer_for(fmt)
+    if w.write_batches is None:
+        raise ValueError(f"{w.label} is not a streamed format; use export_features.")
+    ref = parse_crs(crs) if isinstance(crs, str) else (crs or default_crs(w))
+    _check(w, ref, encoding)
+    schema = arrow_schema(q.layer)
+    with _Prefetch(_fetch_batches(conn, q, ref, schema, batch_rows)) as batches:
+        w.write_batches(BatchJob(q.layer, schema, batches, ref), out)
     return batches.rows
 
 
@@ -278,7 +309,8 @@ def _fetch_batches(
 ) -> Generator[pa.RecordBatch]:
     """The query's features as record batches of ``batch_rows``, fetched with a server-side (named) cursor."""
     stmt, params = select_sql(q, crs)
-    with conn.cursor(name="renewal_export", binary=True) as cur:
+    # a cursor without HOLD lives in a transaction: begun here when the connection is in autocommit
+    with conn.transaction(), conn.cursor(name="renewal_export", binary=True) as cur:
         cur.execute(stmt, params)
         while rows := cur.fetchmany(batch_rows):
             batch = record_batch(schema, rows)

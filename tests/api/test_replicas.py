@@ -8,11 +8,13 @@ purpose, so what each read returns shows exactly where it was served.
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
+import pyogrio
 import pytest
 from fastapi.testclient import TestClient
 
@@ -144,6 +146,33 @@ def test_reads_go_to_the_replica_and_writes_are_read_back_from_the_primary(
     # caught up again: back in service by itself
     _wait(lambda: c.get("/healthz").json()["replicas"][0]["in_service"], "replica back after catching up")
     assert c.get("/healthz").json()["replicas"][0]["lag_s"] == 0.0
+
+
+def test_gpkg_download_reads_where_the_items_page_reads(
+    cluster: Cluster, client: TestClient, admin_key: str,
+) -> None:
+    # the streamed GeoPackage uses its own synchronous connection: to the replica the read pool
+    # would pick, and to the primary for a client whose last write the replica has not replayed
+    c = client
+    fid = int(c.get("/collections/parking_sites/items?limit=1").json()["features"][0]["id"])
+    old = _name(c, fid)
+
+    def names() -> set[str]:
+        r = c.get("/collections/parking_sites/items", params={"f": "gpkg"})
+        assert r.status_code == 200, r.text
+        return set(pyogrio.read_dataframe(io.BytesIO(r.content))["name"])
+
+    _replay(cluster, pause=True)
+    try:
+        _rename(c, fid, old + "（导出）", admin_key)
+        assert old + "（导出）" in names()  # read-your-writes: the writer's download comes from the primary
+        c.cookies.clear()
+        before = c.get("/healthz").json()["replicas"][0]["reads"]
+        got = names()
+        assert old in got and old + "（导出）" not in got  # the paused replica served it
+        assert c.get("/healthz").json()["replicas"][0]["reads"] == before + 1
+    finally:
+        _replay(cluster, pause=False)
 
 
 def test_a_failed_replica_costs_readers_no_errors_and_comes_back(cluster: Cluster, client: TestClient) -> None:
