@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     jwt_algorithms: str = "RS256"
     jwt_audience: str | None = None
 
+    export_concurrency: int = Field(default=2, ge=1)
+    """Streamed file downloads (``items?f=gpkg``) running at once per worker; more wait their turn. Each holds a
+    database connection of its own (outside the pool) and a temporary file while it is written."""
+
     # Reporting and review (layers/submissions.py, layers/attachments.py, api/sessions.py)
     review_required: bool = True
     """False turns review off: editors write layers with ``requires_review`` directly, as before."""

@@ -17,6 +17,7 @@ The other formats are built in memory from rows fetched on the read pool.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 from collections.abc import Iterator
@@ -57,6 +58,19 @@ def _write_temp(settings: Settings, url: str, query: FeatureQuery, writer: Write
     return f, count
 
 
+def _export_slot(request: Request, settings: Settings) -> asyncio.Semaphore:
+    """The worker's limit of streamed downloads written at once (``RENEWAL_EXPORT_CONCURRENCY``).
+
+    Why: each one holds a database connection outside the pool and writes a temporary file; without a
+    limit a burst of downloads could use up the server's connections or disk.
+    """
+    slots: asyncio.Semaphore | None = getattr(request.app.state, "export_slots", None)
+    if slots is None:
+        slots = asyncio.Semaphore(settings.export_concurrency)
+        request.app.state.export_slots = slots
+    return slots
+
+
 def _chunks(f: BinaryIO) -> Iterator[bytes]:
     with f:
         while chunk := f.read(CHUNK_BYTES):
@@ -72,8 +86,9 @@ def _handler(writer: Writer) -> Any:
 
     async def streamed(request: Request, layer: Any, query: FeatureQuery, pool: Any, settings: Any) -> Response:
         crs = query.crs if query.crs is not None else default_crs(writer)
-        with pool.sync_url() as url:
-            f, count = await run_in_threadpool(_write_temp, settings, url, query, writer, crs)
+        async with _export_slot(request, settings):
+            with pool.sync_url() as url:
+                f, count = await run_in_threadpool(_write_temp, settings, url, query, writer, crs)
         size = os.fstat(f.fileno()).st_size
         return StreamingResponse(
             _chunks(f), media_type=writer.media_type,
