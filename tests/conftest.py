@@ -252,15 +252,20 @@ class LiveServer:
         raise RuntimeError(f"server did not become healthy: {self.log_path.read_text()}")
 
     def stop(self) -> None:
-        """Terminate the server: the supervisor and its workers (the process group it leads)."""
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
+        """Terminate the server: the supervisor and its workers."""
+        stop_group(self.proc)
         self._log.close()
+
+
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a server started in a session of its own: SIGTERM to its process group, SIGKILL after 15 s."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ processes sharing one socket), exactly as ``make run`` does, and stops it afterw
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import ARTIFACTS, ROOT, api_url, free_port
+from tests.conftest import ARTIFACTS, ROOT, api_url, free_port, stop_group
 
 
 class Server:
@@ -38,13 +37,7 @@ class Server:
 
     def stop(self) -> None:
         """Stop the supervisor and its workers (the process group this test started)."""
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_group(self.proc)
         self._log.close()
 
 
