@@ -89,5 +89,12 @@ def write_geopackage(
     if out.exists():
         out.unlink()
     return ogr_write_arrow(
-        stream, crs, out, driver="GPKG", layer=layer, geometry_column=geometry_column, geometry_type=geometry_type
+        stream, crs, out, driver="GPKG", layer=layer, geometry_column=geometry_column, geometry_type=geometry_type,
+        dataset_options={"VERSION": GPKG_VERSION},
     )
+
+
+GPKG_VERSION = "1.2"
+"""The GeoPackage version written. GDAL 3.12 writes 1.4 by default, which the GDAL 3.6 under Debian's QGIS 3.22
+opens with a warning ("may only be partially supported"); 1.2 is read by every desktop GIS the officers use
+and holds everything exported (features, spatial index, CRS)."""

@@ -8,6 +8,8 @@ attribute, geometry within 1e-9° (KML keeps 12 decimals, Excel 15 digits).
 from __future__ import annotations
 
 import io
+import sqlite3
+import subprocess
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -277,6 +279,11 @@ def test_gpkg_streams_in_batches(db_url: str, demo_loaded: dict[str, int], tmp_p
     assert all(a.equals_exact(b, 0) for a, b in zip(streamed.geometry, one_shot.geometry, strict=True))
     for _, row in streamed.iterrows():
         assert row["name"] == src[row["code"]][1]  # Chinese text intact
+    # GeoPackage 1.2, which Debian's GDAL 3.6 (QGIS 3.22) opens without "may only be partially supported"
+    with sqlite3.connect(out) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (10200,)
+    ogrinfo = subprocess.run(["ogrinfo", "-so", "-al", str(out)], capture_output=True, text=True, check=True)
+    assert "partially supported" not in ogrinfo.stdout + ogrinfo.stderr and f"Feature Count: {count}" in ogrinfo.stdout
 
 
 def test_gpkg_stream_of_no_features(db_url: str, demo_loaded: dict[str, int], tmp_path: Path) -> None:
