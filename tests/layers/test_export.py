@@ -315,3 +315,38 @@ def test_export_writer_from_name() -> None:
     assert writer_for("a/b/台账.CSV").name == "csv" and writer_for("x.json").name == "geojson"
     with pytest.raises(InvalidInputError, match="Cannot export to 'drawing.dwg'"):
         writer_for("drawing.dwg")
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+def test_streamed_downloads_wait_for_a_free_slot(db_url: str, demo_loaded: dict[str, int],
+                                                 monkeypatch: pytest.MonkeyPatch, limit: int) -> None:
+    """At most RENEWAL_EXPORT_CONCURRENCY downloads are written at once per worker; the others wait, then succeed."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from api.routers import exports
+    from tests.api.edit_support import make_client
+
+    running, peak, lock = 0, 0, threading.Lock()
+    write_temp = exports._write_temp
+
+    def slow_write(*args: Any) -> Any:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        try:
+            time.sleep(0.8)
+            return write_temp(*args)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(exports, "_write_temp", slow_write)
+    with make_client(db_url, export_concurrency=limit) as c, ThreadPoolExecutor(4) as pool:
+        codes = list(pool.map(lambda _: c.get("/collections/districts/items", params={"f": "gpkg"}).status_code,
+                              range(4)))
+    assert codes == [200] * 4
+    assert peak <= limit, f"{peak} downloads were written at once with a limit of {limit}"
+    assert peak == 1 if limit == 1 else peak >= 2  # without the limit they do overlap (the check can fail)
