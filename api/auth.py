@@ -53,7 +53,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Generic, Literal, TypeVar
 from urllib.parse import unquote_to_bytes
 
 import jwt
@@ -156,34 +156,50 @@ WHERE k.key_id = %s AND k.revoked_at IS NULL AND u.disabled_at IS NULL
 """
 
 
-class KeyCache:
-    """Verified keys (by SHA-256 of the full key) for a short time, so argon2 runs rarely."""
+V = TypeVar("V")
+
+
+class SecretCache(Generic[V]):
+    """What a secret (an API key, a session cookie) stood for, kept by its SHA-256 for a short time.
+
+    One rule for every credential: an entry lives ``ttl`` seconds (``RENEWAL_AUTH_CACHE_TTL_S``), so a
+    revocation reaches the other processes within that time; the process that revokes forgets at
+    once. At most 10,000 entries (all are dropped when full).
+    """
 
     def __init__(self) -> None:
-        self._entries: dict[str, tuple[Principal, float]] = {}
+        self._entries: dict[str, tuple[V, float]] = {}
 
     @staticmethod
-    def _digest(key: str) -> str:
-        return hashlib.sha256(key.encode()).hexdigest()
+    def _digest(secret: str) -> str:
+        return hashlib.sha256(secret.encode()).hexdigest()
 
-    def get(self, key: str) -> Principal | None:
-        """The cached principal, if still fresh."""
-        hit = self._entries.get(self._digest(key))
+    def get(self, secret: str) -> V | None:
+        """The cached value, if still fresh."""
+        hit = self._entries.get(self._digest(secret))
         if hit is None or hit[1] < time.monotonic():
             return None
         return hit[0]
 
-    def put(self, key: str, principal: Principal, ttl: float) -> None:
-        """Remember a verified key."""
+    def put(self, secret: str, value: V, ttl: float) -> None:
+        """Remember a verified secret for ``ttl`` seconds (not at all when ``ttl`` is not positive)."""
         if ttl <= 0:
             return
         if len(self._entries) > 10_000:
             self._entries.clear()
-        self._entries[self._digest(key)] = (principal, time.monotonic() + ttl)
+        self._entries[self._digest(secret)] = (value, time.monotonic() + ttl)
+
+    def forget(self, secret: str) -> None:
+        """Drop one secret (signed out)."""
+        self._entries.pop(self._digest(secret), None)
 
     def clear(self) -> None:
         """Forget everything (after a revocation through the API)."""
         self._entries.clear()
+
+
+class KeyCache(SecretCache[Principal]):
+    """Verified API keys, so argon2 runs rarely."""
 
 
 async def principal_from_key(pool: psycopg_pool.AsyncConnectionPool, key: str, settings: Settings,

@@ -20,13 +20,12 @@ import asyncio
 import hashlib
 import hmac
 import secrets
-import time
 from typing import Any, Final
 
 import psycopg_pool
 
 from api.asgi import SAFE_METHODS
-from api.auth import Principal, principal_from_key, verify_secret
+from api.auth import Principal, SecretCache, principal_from_key, verify_secret
 from api.settings import Settings
 from gis.errors import InvalidInputError
 from layers.errors import AuthenticationError
@@ -50,40 +49,12 @@ def cookie_value(scope: Any) -> str | None:
     return None
 
 
-class SessionCache:
-    """Valid sessions (by the SHA-256 of the cookie) for ``RENEWAL_AUTH_CACHE_TTL_S`` seconds, per process.
+class SessionCache(SecretCache[tuple[Principal, str]]):
+    """Valid sessions (principal and CSRF token) by cookie, per process (:class:`api.auth.SecretCache`).
 
     Why: without it every request of a signed-in viewer (each map tile) looked its session up
-    first, a second database round trip. The same rule as the API-key cache: signing out, or an
-    admin revoking, takes effect at once in the process that handled it and within the TTL in the
-    others; an entry never outlives the session's own expiry.
+    first, a second database round trip. An entry never outlives the session's own expiry.
     """
-
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[Principal, str, float]] = {}
-
-    def get(self, digest: str) -> tuple[Principal, str] | None:
-        """The cached principal and CSRF token, if still fresh."""
-        hit = self._entries.get(digest)
-        if hit is None or hit[2] < time.monotonic():
-            return None
-        return hit[0], hit[1]
-
-    def put(self, digest: str, principal: Principal, csrf: str, ttl: float) -> None:
-        """Remember a valid session for ``ttl`` seconds (none when ``ttl`` is not positive)."""
-        if ttl <= 0:
-            return
-        if len(self._entries) > 10_000:
-            self._entries.clear()
-        self._entries[digest] = (principal, csrf, time.monotonic() + ttl)
-
-    def forget(self, digest: str) -> None:
-        """Drop one session (signed out)."""
-        self._entries.pop(digest, None)
-
-    def clear(self) -> None:
-        """Forget everything (users disabled, keys revoked)."""
-        self._entries.clear()
 
 
 async def session_principal(pool: psycopg_pool.AsyncConnectionPool, scope: Any, cache: SessionCache | None = None,
@@ -97,7 +68,7 @@ async def session_principal(pool: psycopg_pool.AsyncConnectionPool, scope: Any, 
     if token is None or len(token) > 200:
         return None, True, None
     digest = _digest(token)
-    hit = cache.get(digest) if cache is not None else None
+    hit = cache.get(token) if cache is not None else None
     if hit is None:
         async with pool.connection() as conn:
             cur = await conn.execute(
@@ -110,7 +81,7 @@ async def session_principal(pool: psycopg_pool.AsyncConnectionPool, scope: Any, 
             return None, True, None
         hit = Principal(name=row[0], role=row[1], districts=frozenset(row[2] or ()), via="session"), str(row[3])
         if cache is not None:
-            cache.put(digest, hit[0], hit[1], min(ttl, float(row[4])))
+            cache.put(token, hit, min(ttl, float(row[4])))
     principal, csrf = hit
     if scope.get("method", "GET") in SAFE_METHODS:
         return principal, True, csrf
@@ -163,7 +134,7 @@ async def sign_out(pool: psycopg_pool.AsyncConnectionPool, scope: Any) -> None:
     if token:
         cache = scope.get("state", {}).get("session_cache")
         if isinstance(cache, SessionCache):
-            cache.forget(_digest(token))
+            cache.forget(token)
         async with pool.connection() as conn:
             await conn.execute("UPDATE renewal.sessions SET revoked_at = now() WHERE id_hash = %s AND "
                                "revoked_at IS NULL", (_digest(token),))
