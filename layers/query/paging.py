@@ -145,10 +145,10 @@ def page_sql(q: FeatureQuery, binder: Binder, *, where: Where | None = None,
     (built once by :func:`~layers.query.builder.build_where`) execute with
     ``where.with_params(binder.params)``; without it the condition is bound through ``binder``.
     """
-    cond = where.cond if where is not None else where_clause(q, binder)
+    base = where.cond if where is not None else where_clause(q, binder)
     backward = q.cursor is not None and q.cursor.backward
-    if q.cursor is not None:
-        cond = sql.SQL("{} AND {}").format(cond, keyset_condition(q, binder))
+    keyset = keyset_condition(q, binder) if q.cursor is not None else None
+    cond = sql.SQL("{} AND {}").format(base, keyset) if keyset is not None else base
     lim = binder(q.limit, "integer")
     lim1 = binder(q.limit + 1, "integer")
     order = sql.SQL("DESC" if backward else "ASC")
@@ -158,7 +158,7 @@ def page_sql(q: FeatureQuery, binder: Binder, *, where: Where | None = None,
     # choose the rows first, then serialise only those (PostgreSQL would otherwise build the GeoJSON of
     # every match before the top-N sort)
     if filter_first and where is not None and where.coarse is not None and not q.sortby:
-        chosen = _box_first(q, binder, where, backward, lim1, skip)
+        chosen = _box_first(q, where, keyset, backward, lim1, skip)
     else:
         chosen = sql.SQL("SELECT * FROM {table} AS t WHERE {cond} ORDER BY {order} LIMIT {lim1}{skip}").format(
             table=table_sql(q.layer), cond=cond, order=order_by(q, reverse=backward, filter_first=filter_first),
@@ -172,11 +172,11 @@ def page_sql(q: FeatureQuery, binder: Binder, *, where: Where | None = None,
         "{matched}FROM (SELECT f, k, row_number() OVER () AS rn FROM ({inner}) AS s) AS s2"
     ).format(order=order, lim=lim, inner=inner, matched=sql.SQL(
         ", (SELECT count(*) FROM {} AS t WHERE {})::bigint ").format(
-            table_sql(q.layer), where.cond if where is not None else where_clause(q, binder)) if count else sql.SQL(""))
+            table_sql(q.layer), base) if count else sql.SQL(""))
 
 
-def _box_first(q: FeatureQuery, binder: Binder, where: Where, backward: bool, lim1: sql.Composable,
-               skip: sql.Composable) -> sql.Composable:
+def _box_first(q: FeatureQuery, where: Where, keyset: sql.Composable | None, backward: bool,
+               lim1: sql.Composable, skip: sql.Composable) -> sql.Composable:
     """A filter-first page with a bbox: box matches sorted by id, tested exactly only until the page is full.
 
     Why: a small bbox meets thousands of features; testing each exactly (``ST_Intersects``, which
@@ -189,8 +189,8 @@ def _box_first(q: FeatureQuery, binder: Binder, where: Where, backward: bool, li
     """
     cond = where.coarse
     assert cond is not None and where.exact is not None
-    if q.cursor is not None:
-        cond = sql.SQL("{} AND {}").format(cond, keyset_condition(q, binder))
+    if keyset is not None:
+        cond = sql.SQL("{} AND {}").format(cond, keyset)
     direction = sql.SQL("DESC" if backward else "ASC")
     return sql.SQL(
         "SELECT t.* FROM (SELECT t.id + 0 AS page_key FROM {table} AS t WHERE {cond} "
