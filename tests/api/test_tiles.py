@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from api.routers.tiles import tile_columns
+from api.routers.tiles import QUANTISE_MIN_ZOOM, _tile_geometry, tile_columns
 from layers.overview import shows_overview
 from layers.registry import get_registry
 
@@ -200,3 +200,50 @@ def test_tile_same_features_as_explicit_null_filter(
     (tmp_path / "ref").mkdir()
     want = decode(tmp_path / "ref", bytes(expected), z, x, y)[layer_id]["count"]
     assert got == want > 0
+
+
+@pytest.mark.parametrize(("layer_id", "dz"), [("land_parcels", 2), ("land_parcels", 3), ("old_compounds", 1),
+                                              ("pipe_renewals", 5), ("parking_sites", 5)])
+def test_quantised_geometry_matches_mvtgeom(
+    demo_loaded: dict[str, int], conn: psycopg.Connection, layer_id: str, dz: int
+) -> None:
+    """From QUANTISE_MIN_ZOOM, features inside the tile skip ST_AsMVTGeom: same shape (within rounding), same rings.
+
+    The reference is ST_AsMVTGeom of the projected geometry, without simplification (the quantised path
+    keeps every vertex). Polygons must keep MVT's ring orientation, or a renderer reads exteriors as holes.
+    """
+    layer = REG.get(layer_id)
+    source: sql.Composable = sql.Identifier("renewal", layer.table)
+    if layer.geometry_type == "MultiLineString":  # lines of a few km cross every z15 tile: their first 5 %
+        source = sql.SQL("(SELECT id, ST_Multi(ST_LineSubstring(ST_GeometryN(geom, 1), 0, 0.05)) AS geom FROM {})"
+                         ).format(source)
+    lon, lat = conn.execute(  # around the layer's most compact feature, so some lie wholly inside the tile
+        sql.SQL("SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(geom) AS c FROM {} AS s "
+                "ORDER BY ST_XMax(geom) - ST_XMin(geom) + ST_YMax(geom) - ST_YMin(geom), id LIMIT 1) AS f"
+                ).format(source)).fetchone()
+    z, x, y = tile_at(max(QUANTISE_MIN_ZOOM, layer.min_zoom + dz), lon, lat)
+    params: dict[str, Any] = {"z": z, "x": x, "y": y}
+    stmt = sql.SQL(
+        "SELECT a IS NULL, b IS NULL, inside, ST_HausdorffDistance(a, b), ST_Area(a), ST_Area(b), "
+        "ST_Length(a) + ST_Perimeter(a), ST_Length(b) + ST_Perimeter(b), ST_IsPolygonCW(a), ST_IsPolygonCW(b), "
+        "ST_NumGeometries(a), ST_NumGeometries(b) "
+        "FROM (SELECT {g} AS a, ST_AsMVTGeom(ST_Transform(t.geom, 3857), ST_TileEnvelope(%(z)s, %(x)s, %(y)s), "
+        "4096, 64, true) AS b, t.geom @ ST_MakeEnvelope(%(q_w)s, %(q_s)s, %(q_e)s, %(q_n)s, 4490) AS inside "
+        "FROM {t} AS t WHERE t.geom && ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => 64.0 / 4096), 4490)"
+        ") AS q"
+    )
+    g = _tile_geometry(layer, z, x, y, params)
+    rows = conn.execute(stmt.format(g=g, t=source), params).fetchall()
+    inside = [r for r in rows if r[2]]
+    assert len(inside) >= (3 if layer_id == "land_parcels" else 1), f"too few features inside tile {z}/{x}/{y}"
+    for a_null, b_null, _, dist, area_a, area_b, len_a, len_b, cw_a, cw_b, parts_a, parts_b in inside:
+        assert a_null == b_null
+        if a_null:
+            continue
+        assert dist <= 1.5  # both rounded to whole units; the affine map errs by < 0.1 unit here
+        assert parts_a == parts_b
+        if layer.geometry_type == "MultiPolygon":
+            assert cw_a == cw_b
+            assert abs(area_a - area_b) <= 0.02 * area_b + len_b
+        elif layer.geometry_type == "MultiLineString":
+            assert abs(len_a - len_b) <= 0.01 * len_b + 2
