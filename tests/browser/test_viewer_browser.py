@@ -89,6 +89,50 @@ def test_status_filter_hides_one_status(viewer) -> None:
     assert viewer.rendered("old_compounds") == before - completed
 
 
+
+def test_parcels_at_zoom_16_are_drawn_where_they_are(viewer, conn) -> None:
+    """From z15 parcels inside a tile are drawn without ST_AsMVTGeom (api/routers/tiles.py): each parcel's
+    interior point, projected by the map, hits that parcel and no other, and a parcel wholly inside a z16
+    tile (so not clipped in any tile the map may use) spans its own extent on screen within a pixel."""
+    rows = conn.execute(
+        "SELECT p.id, ST_X(q), ST_Y(q), ST_XMin(p.geom), ST_YMin(p.geom), ST_XMax(p.geom), ST_YMax(p.geom), "
+        "ST_Transform(ST_TileEnvelope(16, floor((ST_X(m) + 20037508.342789244) / 611.4962262814100)::int, "
+        "floor((20037508.342789244 - ST_Y(m)) / 611.4962262814100)::int), 4490) ~ p.geom "
+        "FROM renewal.land_parcels AS p, ST_PointOnSurface(p.geom) AS q, ST_Transform(q, 3857) AS m "
+        "WHERE p.geom && ST_MakeEnvelope(%s - 0.002, %s - 0.0015, %s + 0.002, %s + 0.0015, 4490) "
+        "AND ST_Area(ST_Transform(p.geom, 3857)) > 400 ORDER BY p.id LIMIT 12",
+        (*CITY, *CITY),
+    ).fetchall()
+    assert sum(1 for r in rows if r[-1]) >= 3
+    assert len(rows) >= 3
+    viewer.open()
+    viewer.page.locator("#toggle-land_parcels").click()
+    viewer.jump(*CITY, 16)
+    for fid, lon, lat, *bbox, inside_z16_tile in rows:
+        hit = viewer.eval(
+            """([lon, lat]) => { const m = window.viewer.map; const p = m.project([lon, lat]);
+                 const ids = m.getStyle().layers.filter((l) => l.source === 'land_parcels' && l.type === 'fill')
+                   .map((l) => l.id);
+                 const fs = m.queryRenderedFeatures(p, {layers: ids});
+                 const mine = fs.filter((f) => f.layer.source === 'land_parcels');
+                 if (!mine.length) return null;
+                 const pts = [];
+                 const walk = (a) => (typeof a[0] === 'number' ? pts.push(a) : a.forEach(walk));
+                 walk(mine[0].geometry.coordinates);
+                 const px = pts.map((c) => m.project(c));
+                 return {ids: [...new Set(mine.map((f) => f.id))],
+                         box: [Math.min(...px.map((q) => q.x)), Math.max(...px.map((q) => q.x)),
+                               Math.min(...px.map((q) => q.y)), Math.max(...px.map((q) => q.y))]}; }""",
+            [lon, lat],
+        )
+        assert hit is not None and hit["ids"] == [fid]
+        west, south, east, north = bbox
+        sw = viewer.eval("([lon, lat]) => window.viewer.map.project([lon, lat])", [west, south])
+        ne = viewer.eval("([lon, lat]) => window.viewer.map.project([lon, lat])", [east, north])
+        for got, want in zip(hit["box"], (sw["x"], ne["x"], ne["y"], sw["y"]), strict=True):
+            assert abs(got - want) <= 1 or not inside_z16_tile
+
+
 def test_clicking_a_feature_opens_its_popup(viewer, conn) -> None:
     fid, name, lon, lat, mu, n_hist = _one(
         conn,
