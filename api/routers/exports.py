@@ -12,7 +12,9 @@ the same path as ``renewal export``: a worker thread with its own synchronous co
 database the read pool would pick) writes a temporary file batch by batch, so a million parcels
 never sit in the server's memory; the response then streams that file, which is already unlinked
 from disk (its open handle keeps it readable), so nothing stays behind even if the client hangs up.
-The other formats are built in memory from rows fetched on the read pool.
+The other formats are built in memory from rows fetched on the read pool. Both kinds take a slot of
+:func:`_export_slot` first, so a burst of whole-layer downloads cannot hold more than
+``RENEWAL_EXPORT_CONCURRENCY`` connections, temporary files or in-memory tables per worker at once.
 """
 
 from __future__ import annotations
@@ -59,10 +61,11 @@ def _write_temp(settings: Settings, url: str, query: FeatureQuery, writer: Write
 
 
 def _export_slot(request: Request, settings: Settings) -> asyncio.Semaphore:
-    """The worker's limit of streamed downloads written at once (``RENEWAL_EXPORT_CONCURRENCY``).
+    """The worker's limit of downloads written at once (``RENEWAL_EXPORT_CONCURRENCY``), streamed or in memory.
 
-    Why: each one holds a database connection outside the pool and writes a temporary file; without a
-    limit a burst of downloads could use up the server's connections or disk.
+    Why: a streamed one holds a database connection outside the pool and writes a temporary file; one
+    built in memory holds every row of its result (a million parcels as CSV: gigabytes). Without a
+    limit a burst of downloads could use up the server's connections, disk or memory.
     """
     slots: asyncio.Semaphore | None = getattr(request.app.state, "export_slots", None)
     if slots is None:
@@ -98,11 +101,12 @@ def _handler(writer: Writer) -> Any:
     async def in_memory(request: Request, layer: Any, query: FeatureQuery, pool: Any, settings: Any) -> Response:
         crs = query.crs if query.crs is not None else default_crs(writer)
         stmt, params = select_sql(query, crs)
-        async with pool.connection() as conn:
-            cur = conn.cursor(binary=True)
-            await cur.execute(stmt, params)
-            rows = await cur.fetchall()
-        data = await run_in_threadpool(build_file, layer, rows, writer, crs)
+        async with _export_slot(request, settings):
+            async with pool.connection() as conn:
+                cur = conn.cursor(binary=True)
+                await cur.execute(stmt, params)
+                rows = await cur.fetchall()
+            data = await run_in_threadpool(build_file, layer, rows, writer, crs)
         return Response(data, media_type=writer.media_type, headers=headers(layer, len(rows)))
 
     return streamed if writer.write_batches is not None else in_memory

@@ -317,10 +317,12 @@ def test_export_writer_from_name() -> None:
         writer_for("drawing.dwg")
 
 
+@pytest.mark.parametrize(("fmt", "slow"), [("gpkg", "_write_temp"), ("csv", "build_file")])
 @pytest.mark.parametrize("limit", [1, 3])
-def test_streamed_downloads_wait_for_a_free_slot(db_url: str, demo_loaded: dict[str, int],
-                                                 monkeypatch: pytest.MonkeyPatch, limit: int) -> None:
-    """At most RENEWAL_EXPORT_CONCURRENCY downloads are written at once per worker; the others wait, then succeed."""
+def test_downloads_wait_for_a_free_slot(db_url: str, demo_loaded: dict[str, int], monkeypatch: pytest.MonkeyPatch,
+                                        limit: int, fmt: str, slow: str) -> None:
+    """At most RENEWAL_EXPORT_CONCURRENCY downloads are written at once per worker, streamed (GeoPackage) or
+    built in memory (CSV); the others wait, then succeed."""
     import threading
     import time
     from concurrent.futures import ThreadPoolExecutor
@@ -329,23 +331,23 @@ def test_streamed_downloads_wait_for_a_free_slot(db_url: str, demo_loaded: dict[
     from tests.api.edit_support import make_client
 
     running, peak, lock = 0, 0, threading.Lock()
-    write_temp = exports._write_temp
+    original = getattr(exports, slow)
 
-    def slow_write(*args: Any) -> Any:
+    def slowed(*args: Any) -> Any:
         nonlocal running, peak
         with lock:
             running += 1
             peak = max(peak, running)
         try:
             time.sleep(0.8)
-            return write_temp(*args)
+            return original(*args)
         finally:
             with lock:
                 running -= 1
 
-    monkeypatch.setattr(exports, "_write_temp", slow_write)
+    monkeypatch.setattr(exports, slow, slowed)
     with make_client(db_url, export_concurrency=limit) as c, ThreadPoolExecutor(4) as pool:
-        codes = list(pool.map(lambda _: c.get("/collections/districts/items", params={"f": "gpkg"}).status_code,
+        codes = list(pool.map(lambda _: c.get("/collections/districts/items", params={"f": fmt}).status_code,
                               range(4)))
     assert codes == [200] * 4
     assert peak <= limit, f"{peak} downloads were written at once with a limit of {limit}"
