@@ -3,9 +3,9 @@
 Tiles are built by PostGIS (``ST_AsMVTGeom``/``ST_AsMVT``) and returned as bytes. Each layer is
 drawn only within its registry zoom range (``min_zoom``..``max_zoom``) and carries ``id``, ``code``,
 ``name``, ``status`` and the fields marked ``tile: true``. Geometry is simplified per zoom (half a
-256-px screen pixel) before clipping; points are never simplified. From ``QUANTISE_MIN_ZOOM`` a
-feature wholly inside the tile is mapped to tile units and snapped without ``ST_AsMVTGeom``
-(:func:`_tile_geometry` says why and what it keeps).
+256-px screen pixel) before clipping; points are never simplified. From ``QUANTISE_MIN_ZOOM``
+geometry goes from degrees to tile units by an affine map, unsimplified, and a feature wholly
+inside the tile skips ``ST_AsMVTGeom`` (:func:`_tile_geometry` says why and what it keeps).
 
 Caching: the ETag is derived from ``renewal.layer_version`` of the layers in the tile (bumped by a
 trigger on every write, announced by NOTIFY and kept in memory by :mod:`api.versions`), so a
@@ -41,7 +41,7 @@ from api.settings import Settings
 from api.versions import LayerVersions
 from gis.crs import STORAGE_SRID
 from gis.errors import NotFoundError
-from gis.tilegrid import tile_affine
+from gis.tilegrid import tile_affine, tile_bounds_lonlat
 from layers.city import CityProfile
 from layers.models import Layer
 from layers.overview import overview_tile_sql, shows_overview
@@ -113,36 +113,48 @@ def _layer_tile_sql(layer: Layer, z: int, x: int, y: int, params: dict[str, Any]
 
 
 def _tile_geometry(layer: Layer, z: int, x: int, y: int, params: dict[str, Any]) -> sql.Composable:
-    """A feature's geometry in tile units: ``ST_AsMVTGeom``, or from ``QUANTISE_MIN_ZOOM`` a cheaper exact-enough path.
+    """A feature's geometry in tile units: projected ``ST_AsMVTGeom``, or from ``QUANTISE_MIN_ZOOM`` a cheaper path.
 
-    ``ST_AsMVTGeom`` projects every vertex to Web Mercator, then clips and re-validates every
-    polygon (wagyu), whether or not it crosses the tile's edge: about half of a z16 parcel tile's time.
-    From ``QUANTISE_MIN_ZOOM`` a feature whose bounding box lies inside the buffered tile needs no
-    clipping, so it is mapped from degrees to tile units with one affine transform
-    (:mod:`gis.tilegrid`: within 0.06 units of the projected position at z15, below the rounding) and
-    snapped to whole units; polygon rings are oriented as MVT requires (exterior clockwise on
-    screen). Stored geometries are valid (every layer's CHECK), the affine map keeps them valid,
-    and at these zooms a unit is at most 0.3 m, so snapping can make a ring touch itself only
-    where the feature is narrower than that. They are not simplified: at these scales a parcel
-    keeps its vertices, and simplifying without re-validation could make rings cross. A feature
-    that collapses to nothing is left out, as ``ST_AsMVTGeom`` does. The box is a sub-select so
-    that a prepared (generic) plan builds it once per tile, not once per row. Features crossing the
-    tile's edge take the ``ST_AsMVTGeom`` path. Measured on a million parcels: a z16 tile's
-    statement 5.1 → 3.0 ms (``bench/bench_api.py``).
+    ``ST_AsMVTGeom`` of the projected geometry costs a Web Mercator projection of every vertex, then
+    clipping and re-validation of every polygon (wagyu), whether or not it crosses the tile's edge:
+    about two thirds of a z16 parcel tile's time. From ``QUANTISE_MIN_ZOOM`` both are avoided where
+    they add nothing:
+
+    * Degrees map to tile units with one affine transform (:mod:`gis.tilegrid`: exact at the tile's
+      edges, within 0.06 units of the projected position at z15 and less above, below the rounding
+      to whole units), so nothing is projected.
+    * A feature whose bounding box lies inside the buffered tile needs no clipping: it is mapped,
+      snapped to whole units and its polygon rings are oriented as MVT requires (exterior clockwise on
+      screen). Stored geometries are valid (every layer's CHECK), the affine map keeps them valid,
+      and at these zooms a unit is at most 0.3 m, so snapping can make a ring touch itself only
+      where the feature is narrower than that. A feature that collapses is left out, as
+      ``ST_AsMVTGeom`` leaves it out.
+    * A feature crossing the buffered tile's edge keeps ``ST_AsMVTGeom`` (clipped and re-validated),
+      given the geometry in degrees and the tile's bounds in degrees, which applies the same affine
+      map: a vertex shared by a clipped and an unclipped parcel lands on the same unit in both.
+
+    Nothing is simplified from this zoom: parcels keep their few vertices at these scales, and
+    simplifying without re-validation could make rings cross. The boxes are sub-selects so that a
+    prepared (generic) plan builds them once per tile, not once per row. Measured on a million
+    parcels: a z16 tile's statement 1.7-1.8x cheaper (``bench/bench_api.py``: 2.1-2.2x tipg's throughput).
     """
-    tol = EARTH_CIRCUMFERENCE_M / (512 * 2**z)
+    if z >= QUANTISE_MIN_ZOOM:
+        return _quantised_geometry(layer, z, x, y, params)
     projected: sql.Composable = sql.SQL("ST_Transform(t.geom, 3857)")
     if layer.geometry_type not in ("Point", "MultiPoint"):
         projected = sql.SQL("ST_Simplify({}, %(tol)s, true)").format(projected)
-    params["tol"] = tol
-    mvt_geom = sql.SQL(
-        "ST_AsMVTGeom({g}, ST_TileEnvelope(%(z)s, %(x)s, %(y)s), {extent}, {buffer}, true)"
-    ).format(g=projected, extent=sql.Literal(EXTENT), buffer=sql.Literal(BUFFER))
-    if z < QUANTISE_MIN_ZOOM:
-        return mvt_geom
+    params["tol"] = EARTH_CIRCUMFERENCE_M / (512 * 2**z)
+    return sql.SQL("ST_AsMVTGeom({g}, ST_TileEnvelope(%(z)s, %(x)s, %(y)s), {extent}, {buffer}, true)").format(
+        g=projected, extent=sql.Literal(EXTENT), buffer=sql.Literal(BUFFER))
+
+
+def _quantised_geometry(layer: Layer, z: int, x: int, y: int, params: dict[str, Any]) -> sql.Composable:
+    """The geometry in tile units from ``QUANTISE_MIN_ZOOM``, mapped from degrees (see :func:`_tile_geometry`)."""
     a = tile_affine(z, x, y, EXTENT, BUFFER)
+    b = tile_bounds_lonlat(z, x, y)
     params.update(q_sx=a.sx, q_tx=a.tx, q_sy=a.sy, q_ty=a.ty,
-                  q_w=a.box.west, q_s=a.box.south, q_e=a.box.east, q_n=a.box.north)
+                  q_w=a.box.west, q_s=a.box.south, q_e=a.box.east, q_n=a.box.north,
+                  t_w=b.west, t_s=b.south, t_e=b.east, t_n=b.north)
     oriented: sql.Composable = sql.SQL("t.geom")
     if layer.geometry_type in ("Polygon", "MultiPolygon"):
         # Clockwise in degrees (y up) is clockwise on screen after the y flip: MVT's exterior ring.
@@ -152,8 +164,10 @@ def _tile_geometry(layer: Layer, z: int, x: int, y: int, params: dict[str, Any])
         "CASE WHEN t.geom @ (SELECT ST_MakeEnvelope(%(q_w)s, %(q_s)s, %(q_e)s, %(q_n)s, {srid})) "
         "THEN NULLIF(ST_SnapToGrid(ST_Affine({o}, %(q_sx)s, 0, 0, %(q_sy)s, %(q_tx)s, %(q_ty)s), 1), "
         "{empty}::geometry) "
-        "ELSE {mvt} END"
-    ).format(srid=sql.Literal(STORAGE_SRID), o=oriented, empty=empty, mvt=mvt_geom)
+        "ELSE ST_AsMVTGeom(t.geom, (SELECT ST_MakeEnvelope(%(t_w)s, %(t_s)s, %(t_e)s, %(t_n)s)::box2d), "
+        "{extent}, {buffer}, true) END"
+    ).format(srid=sql.Literal(STORAGE_SRID), o=oriented, empty=empty, extent=sql.Literal(EXTENT),
+             buffer=sql.Literal(BUFFER))
 
 
 def tile_sql(layers: list[Layer], z: int, x: int, y: int) -> tuple[sql.Composed | sql.SQL, dict[str, Any]]:
@@ -405,12 +419,3 @@ async def multi_tile(
     _check_zoom(chosen, zi, "The chosen layers are")
     return await _serve_tile(request, pool, settings, chosen, zi, xi, yi, v)
 
-
-def tile_bounds_lonlat(z: int, x: int, y: int) -> tuple[float, float, float, float]:
-    """The lon/lat bounds of an XYZ tile (for tests and benchmarks)."""
-    n = 2**z
-
-    def lat(yy: int) -> float:
-        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * yy / n))))
-
-    return x / n * 360 - 180, lat(y + 1), (x + 1) / n * 360 - 180, lat(y)
