@@ -12,12 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from gis.crs import CRS84, CrsRef
 from gis.errors import InvalidInputError
-from gis.io._common import ObjArray, Source, check_not_empty
-from gis.io._ogr import ogr_read, ogr_write
+from gis.io._common import Source, check_not_empty
+from gis.io._ogr import ogr_read, ogr_write_arrow
 
 
 def _first_char(data: bytes) -> str:
@@ -57,8 +55,17 @@ def read_geojson(path: Path) -> Source:
     return source
 
 
-def write_geojson(frame: pd.DataFrame, geometry: ObjArray, crs: CrsRef, out: Path, *, layer: str) -> Path:
-    """Write a FeatureCollection (full precision; a ``crs`` member only for non-WGS84 EPSG output)."""
+def write_geojson(
+    stream: Any, crs: CrsRef, out: Path, *, layer: str, geometry_column: str, geometry_type: str | None = None
+) -> Path:
+    """Write a FeatureCollection from an Arrow stream (geometry as WKB in ``geometry_column``), batch by batch.
+
+    Full precision; a ``crs`` member only for non-WGS84 EPSG output. GDAL's columnar write: only the
+    batches in flight are in memory, so a million parcels download in flat memory, as GeoPackage does.
+    """
     if out.exists():
         out.unlink()
-    return ogr_write(frame, geometry, crs, out, driver="GeoJSON", layer=layer, COORDINATE_PRECISION=15)
+    return ogr_write_arrow(
+        stream, crs, out, driver="GeoJSON", layer=layer, geometry_column=geometry_column,
+        geometry_type=geometry_type, layer_options={"COORDINATE_PRECISION": 15},
+    )
