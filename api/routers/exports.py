@@ -7,7 +7,7 @@ equality, sortby, limit, crs) are parsed by :func:`api.params.items_request` int
 download holds exactly the features the items page would list. Without ``crs`` the files are in
 the format's default CRS (CGCS2000, EPSG:4490, except GeoJSON and KML: CRS84).
 
-A streamed format (``write_batches``: GeoPackage) goes through :func:`layers.export.stream_to_file`,
+A streamed format (``write_batches``: GeoPackage, GeoJSON, CSV) goes through :func:`layers.export.stream_to_file`,
 the same path as ``renewal export``: a worker thread with its own synchronous connection (to the
 database the read pool would pick) writes a temporary file batch by batch, so a million parcels
 never sit in the server's memory; the response then streams that file, which is already unlinked

@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import io
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -170,10 +171,16 @@ def read_xlsx(path: Path, *, sheet: str | None = None) -> Source:
     return source
 
 
-def write_csv(frame: pd.DataFrame, out: Path, *, encoding: str = "UTF-8") -> Path:
-    """Write a CSV table; UTF-8 gets a BOM so Excel opens Chinese headers correctly."""
+def write_csv(frames: Iterable[pd.DataFrame], out: Path, *, encoding: str = "UTF-8") -> Path:
+    """Write a CSV table from one or more frames of the same columns, appended in turn (the header once).
+
+    UTF-8 gets a BOM so Excel opens Chinese headers correctly; the file is opened once, so the BOM
+    is written once whatever the number of frames. At least one frame is needed (it gives the header).
+    """
     enc = normalise_encoding(encoding)
-    frame.to_csv(out, index=False, encoding="utf-8-sig" if enc in ("UTF-8", "UTF8") else enc)
+    with out.open("w", encoding="utf-8-sig" if enc in ("UTF-8", "UTF8") else enc, newline="") as fh:
+        for i, frame in enumerate(frames):
+            frame.to_csv(fh, index=False, header=i == 0)
     return out
 
 

@@ -23,8 +23,9 @@ Adding a format
    Chinese-headed ledger table) and ``job.geoms`` (shapely, already in ``job.crs``) to ``out``; then
    ``WRITER = Writer("<name>", (".<ext>",), "<media type>", "<label>", write)``, with
    ``default_crs=``, ``geographic_only=`` or ``takes_encoding=`` when the format needs them.
-   A format GDAL can write from Arrow gives ``write_batches=`` instead (a
-   :class:`~layers.export.base.BatchJob`: record batches with WKB geometry, as GeoPackage does):
+   A format that can be written batch by batch gives ``write_batches=`` instead (a
+   :class:`~layers.export.base.BatchJob`: record batches with WKB geometry; GeoPackage and GeoJSON
+   hand them to GDAL's columnar writer, CSV makes each a ledger with :func:`~layers.export.base.frame_of_batch`):
    ``renewal export`` and the API's ``?f=<name>`` download then stream the rows from the database
    into the file in batches (:func:`stream_to_file`).
 2. Add ``<name>.WRITER`` to :data:`WRITERS` below.
@@ -46,9 +47,9 @@ whole_layer(layer, flt=None) -> FeatureQuery
     A query for every feature (or every match of a filter): ``limit`` is :data:`EXPORT_ALL`.
 export_to_path(conninfo, query, out, *, crs=None, encoding=None, batch_rows=BATCH_ROWS) -> int
     The ``renewal export`` command: format from the file extension, feature count returned.
-    A ``write_batches`` format (GeoPackage) is streamed ``batch_rows`` rows at a time.
+    A ``write_batches`` format (GeoPackage, GeoJSON, CSV) is streamed ``batch_rows`` rows at a time.
 stream_to_file(conn, query, fmt, out, *, crs=None, encoding=None, batch_rows=BATCH_ROWS) -> int
-    The streaming core of both ``renewal export`` and the API's ``?f=gpkg`` download: a
+    The streaming core of both ``renewal export`` and the API's ``?f=gpkg|geojson|csv`` downloads: a
     ``write_batches`` format written into ``out`` from a server-side cursor on ``conn``.
 """
 
@@ -189,7 +190,8 @@ def build_file(
         if w.write_batches is not None:
             schema = arrow_schema(layer)
             batch = record_batch(schema, rows)
-            w.write_batches(BatchJob(layer, schema, [shifted(batch, crs) if crs.is_offset_datum else batch], crs), out)
+            batches = [shifted(batch, crs) if crs.is_offset_datum else batch]
+            w.write_batches(BatchJob(layer, schema, batches, crs, encoding), out)
         else:
             assert w.write is not None
             frame, geoms = frame_of(layer, rows)
@@ -252,7 +254,7 @@ def export_to_path(
     """Write ``out`` (format from its extension) with the query's features; a layer id means the whole layer.
 
     ``query.limit`` applies (see :func:`whole_layer` for a query without one). A format with
-    ``write_batches`` (GeoPackage) is streamed: a server-side cursor fetches ``batch_rows`` rows at
+    ``write_batches`` (GeoPackage, GeoJSON, CSV) is streamed: a server-side cursor fetches ``batch_rows`` rows at
     a time in a second thread while GDAL writes the previous batch, into a temporary file beside
     ``out`` that replaces it once complete (as the in-memory formats leave ``out`` untouched on failure).
     """
@@ -285,7 +287,7 @@ def stream_to_file(
     encoding: str | None = None,
     batch_rows: int = BATCH_ROWS,
 ) -> int:
-    """Write ``out`` in a ``write_batches`` format (GeoPackage) from the query's features; return their count.
+    """Write ``out`` in a streamed format (GeoPackage, GeoJSON, CSV) from the query's features; return their count.
 
     The one streaming path, shared by ``renewal export`` and the API download so both hold at
     most a few batches in memory whatever the layer's size: a server-side cursor on ``conn``
@@ -300,7 +302,7 @@ def stream_to_file(
     _check(w, ref, encoding)
     schema = arrow_schema(q.layer)
     with _Prefetch(_fetch_batches(conn, q, ref, schema, batch_rows)) as batches:
-        w.write_batches(BatchJob(q.layer, schema, batches, ref), out)
+        w.write_batches(BatchJob(q.layer, schema, batches, ref, encoding), out)
     return batches.rows
 
 

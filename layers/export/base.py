@@ -4,10 +4,11 @@ Each format module (:mod:`.gpkg`, :mod:`.shp`, ...) defines one :class:`Writer`;
 :mod:`layers.export` lists them. The shared table building (:func:`frame_of`, :func:`ledger`,
 :func:`arrow_schema`, :func:`record_batch`) is here so writers stay a few lines each.
 
-A writer takes either a whole table (``write``: a pandas frame and shapely geometries, for the
-ledgers and formats whose GDAL driver is fed row by row) or a stream of Arrow record batches
-(``write_batches``: GDAL's columnar path, for a format that must keep up with ogr2ogr on a million
-features without holding them all in memory).
+A writer takes either a whole table (``write``: a pandas frame and shapely geometries, for formats
+written in one piece: a zipped Shapefile, an Excel workbook, KML) or a stream of Arrow record
+batches (``write_batches``: GDAL's columnar path for GeoPackage and GeoJSON, a ledger per batch for
+CSV), so a million features never sit in memory whole. :func:`frame_of_batch` is the one conversion
+of rows to a pandas table, whichever way they come.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class BatchJob:
     schema: pa.Schema
     batches: Iterable[pa.RecordBatch]
     crs: CrsRef
+    encoding: str | None = None
 
     @property
     def stem(self) -> str:
@@ -143,15 +145,18 @@ def shifted(batch: pa.RecordBatch, crs: CrsRef) -> pa.RecordBatch:
 
 def frame_of(layer: Layer, rows: Sequence[Sequence[Any]]) -> tuple[pd.DataFrame, np.ndarray]:
     """The attribute table (registry types) and the geometries of rows from :func:`layers.export.select_sql`."""
-    cols = export_columns(layer)
-    data = list(zip(*rows, strict=True)) if rows else [()] * (len(cols) + 1)
-    frame = pd.DataFrame({c: pd.Series(list(data[i]), dtype=object) for i, c in enumerate(cols)})
-    for f in layer.fields:
-        if f.type == "integer":
-            frame[f.name] = pd.array(frame[f.name].tolist(), dtype="Int64")
-        elif f.type == "number":
-            frame[f.name] = pd.to_numeric(frame[f.name], errors="coerce").astype("float64")
-    wkb = np.asarray([bytes(b) if b is not None else None for b in data[len(cols)]], dtype=object)
+    return frame_of_batch(record_batch(arrow_schema(layer), rows))
+
+
+def frame_of_batch(batch: pa.RecordBatch) -> tuple[pd.DataFrame, np.ndarray]:
+    """The attribute table and geometries of an :func:`arrow_schema` batch: the one conversion to pandas.
+
+    Integers become nullable ``Int64`` (a missing year stays empty, not ``2019.0``), numbers
+    ``float64``, text and dates Python objects; the WKB column becomes shapely geometries.
+    """
+    i = batch.schema.get_field_index(GEOMETRY_COLUMN)
+    frame = batch.drop_columns([GEOMETRY_COLUMN]).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    wkb = batch.column(i).to_numpy(zero_copy_only=False)
     geoms = shapely.from_wkb(wkb) if len(wkb) else np.empty(0, dtype=object)
     return frame, np.asarray(geoms, dtype=object)
 
@@ -198,6 +203,7 @@ __all__ = [
     "arrow_schema",
     "export_columns",
     "frame_of",
+    "frame_of_batch",
     "ledger",
     "record_batch",
     "shifted",

@@ -317,12 +317,12 @@ def test_export_writer_from_name() -> None:
         writer_for("drawing.dwg")
 
 
-@pytest.mark.parametrize(("fmt", "slow"), [("gpkg", "_write_temp"), ("csv", "build_file")])
+@pytest.mark.parametrize(("fmt", "slow"), [("gpkg", "_write_temp"), ("xlsx", "build_file")])
 @pytest.mark.parametrize("limit", [1, 3])
 def test_downloads_wait_for_a_free_slot(db_url: str, demo_loaded: dict[str, int], monkeypatch: pytest.MonkeyPatch,
                                         limit: int, fmt: str, slow: str) -> None:
     """At most RENEWAL_EXPORT_CONCURRENCY downloads are written at once per worker, streamed (GeoPackage) or
-    built in memory (CSV); the others wait, then succeed."""
+    built in memory (Excel); the others wait, then succeed."""
     import threading
     import time
     from concurrent.futures import ThreadPoolExecutor
