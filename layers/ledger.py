@@ -28,6 +28,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from psycopg import sql
 
+from gis.io.tabular import sheet_title
 from layers.history import Params, status_join, target_features, target_filter_sql
 from layers.models import Layer
 from layers.plan import get_catalog
@@ -50,8 +51,8 @@ DEMO_NOTE = "注：演示数据为合成数据，非官方统计。"
 
 
 def _sheet_title(name: str, used: set[str]) -> str:
-    """An Excel-safe, unique sheet title (at most 31 characters, no brackets, colons, wildcards or slashes)."""
-    clean = "".join("_" if c in "[]:*?/\\" else c for c in name)[:31] or "Sheet"
+    """An Excel-safe (:func:`gis.io.tabular.sheet_title`), unique sheet title."""
+    clean = sheet_title(name)
     title, n = clean, 2
     while title in used:
         title = f"{clean[:28]}_{n}"

@@ -184,6 +184,22 @@ def write_csv(frames: Iterable[pd.DataFrame], out: Path, *, encoding: str = "UTF
     return out
 
 
+SHEET_TITLE_MAX = 31
+_SHEET_FORBIDDEN = str.maketrans({"/": "／", "\\": "＼", ":": "：", "*": "＊", "?": "？", "[": "［", "]": "］"})
+
+
+def sheet_title(name: str) -> str:
+    """``name`` as an Excel sheet title: the seven characters Excel forbids become their full-width forms.
+
+    Why: layer titles such as "宗地/地块" are not valid sheet names (Excel and openpyxl refuse the slashes,
+    colon, asterisk, question mark and square brackets);
+    the full-width forms read the same to a Chinese user. At most 31 characters, no leading or trailing
+    apostrophe, never empty.
+    """
+    title = name.translate(_SHEET_FORBIDDEN).strip("'")[:SHEET_TITLE_MAX].strip("'")
+    return title or "Sheet1"
+
+
 def write_xlsx(frame: pd.DataFrame, out: Path, *, sheet: str) -> Path:
     """Write an Excel workbook: bold header row, frozen, one row per feature."""
     from openpyxl import Workbook
@@ -191,7 +207,7 @@ def write_xlsx(frame: pd.DataFrame, out: Path, *, sheet: str) -> Path:
     from openpyxl.styles import Font
 
     wb = Workbook(write_only=True)
-    ws = wb.create_sheet(title=sheet[:31])
+    ws = wb.create_sheet(title=sheet_title(sheet))
     ws.freeze_panes = "A2"
     bold = Font(bold=True)
     header = []
