@@ -136,7 +136,7 @@ def _tile_geometry(layer: Layer, z: int, x: int, y: int, params: dict[str, Any])
     Nothing is simplified from this zoom: parcels keep their few vertices at these scales, and
     simplifying without re-validation could make rings cross. The boxes are sub-selects so that a
     prepared (generic) plan builds them once per tile, not once per row. Measured on a million
-    parcels: a z16 tile's statement 1.7-1.8x cheaper (``bench/bench_api.py``: 2.1-2.2x tipg's throughput).
+    parcels: a z16 tile's statement 1.7-1.8x cheaper (``bench/bench_api.py``: 2.0-2.35x tipg's throughput).
     """
     if z >= QUANTISE_MIN_ZOOM:
         return _quantised_geometry(layer, z, x, y, params)
