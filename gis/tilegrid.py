@@ -37,17 +37,18 @@ def tile_bounds_lonlat(z: int, x: int, y: int) -> TileBounds:
 
 @dataclass(frozen=True, slots=True)
 class TileAffine:
-    """``ST_Affine`` coefficients taking degrees to tile units (x right, y down), and the buffered box.
+    """``ST_Affine`` coefficients taking degrees to tile units (x right, y down), the tile and the buffered box.
 
     ``unit_x = sx * lon + tx``; ``unit_y = sy * lat + ty`` (``sy`` is negative: tile rows run
-    south). ``box`` is the tile plus ``buffer`` units on each side, in degrees: a feature whose
-    bounding box lies inside it needs no clipping.
+    south). ``tile`` is the tile's edges in degrees; ``box`` is the tile plus ``buffer`` units on
+    each side, in degrees: a feature whose bounding box lies inside it needs no clipping.
     """
 
     sx: float
     tx: float
     sy: float
     ty: float
+    tile: TileBounds
     box: TileBounds
 
 
@@ -63,6 +64,7 @@ def tile_affine(z: int, x: int, y: int, extent: int, buffer: int) -> TileAffine:
         tx=-b.west * sx,
         sy=sy,
         ty=-b.north * sy,
+        tile=b,
         box=TileBounds(b.west - dx, b.south - dy, b.east + dx, b.north + dy),
     )
 

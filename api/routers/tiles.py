@@ -41,7 +41,7 @@ from api.settings import Settings
 from api.versions import LayerVersions
 from gis.crs import STORAGE_SRID
 from gis.errors import NotFoundError
-from gis.tilegrid import tile_affine, tile_bounds_lonlat
+from gis.tilegrid import tile_affine
 from layers.city import CityProfile
 from layers.models import Layer
 from layers.overview import overview_tile_sql, shows_overview
@@ -151,10 +151,9 @@ def _tile_geometry(layer: Layer, z: int, x: int, y: int, params: dict[str, Any])
 def _quantised_geometry(layer: Layer, z: int, x: int, y: int, params: dict[str, Any]) -> sql.Composable:
     """The geometry in tile units from ``QUANTISE_MIN_ZOOM``, mapped from degrees (see :func:`_tile_geometry`)."""
     a = tile_affine(z, x, y, EXTENT, BUFFER)
-    b = tile_bounds_lonlat(z, x, y)
     params.update(q_sx=a.sx, q_tx=a.tx, q_sy=a.sy, q_ty=a.ty,
                   q_w=a.box.west, q_s=a.box.south, q_e=a.box.east, q_n=a.box.north,
-                  t_w=b.west, t_s=b.south, t_e=b.east, t_n=b.north)
+                  t_w=a.tile.west, t_s=a.tile.south, t_e=a.tile.east, t_n=a.tile.north)
     oriented: sql.Composable = sql.SQL("t.geom")
     if layer.geometry_type in ("Polygon", "MultiPolygon"):
         # Clockwise in degrees (y up) is clockwise on screen after the y flip: MVT's exterior ring.

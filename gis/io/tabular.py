@@ -192,9 +192,8 @@ def sheet_title(name: str) -> str:
     """``name`` as an Excel sheet title: the seven characters Excel forbids become their full-width forms.
 
     Why: layer titles such as "宗地/地块" are not valid sheet names (Excel and openpyxl refuse the slashes,
-    colon, asterisk, question mark and square brackets);
-    the full-width forms read the same to a Chinese user. At most 31 characters, no leading or trailing
-    apostrophe, never empty.
+    colon, asterisk, question mark and square brackets); the full-width forms read the same to a
+    Chinese user. At most 31 characters, no leading or trailing apostrophe, never empty.
     """
     title = name.translate(_SHEET_FORBIDDEN).strip("'")[:SHEET_TITLE_MAX].strip("'")
     return title or "Sheet1"
