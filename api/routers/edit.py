@@ -27,15 +27,14 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import orjson
 from fastapi import APIRouter, Request
 from psycopg import sql
 from starlette.responses import Response
 
 from api.access import ReadableLayer, WritableLayer, WriteAccess, writable_layer
 from api.asgi import SAFE_METHODS
+from api.body import JsonBody, read_json_object
 from api.deps import ContentCrsHeader, IfMatchHeader, PoolDep, SettingsDep
-from api.errors import problem
 from api.ogc.links import base_url
 from gis.errors import InvalidInputError
 from layers.editing import (
@@ -56,7 +55,6 @@ from layers.query import parse_feature_id, table_sql
 ORDER = 40
 router = APIRouter(tags=["editing"])
 
-MAX_BODY_BYTES: Final = 20 * 1024 * 1024
 GEOJSON: Final = "application/geo+json"
 
 _PROBLEM: Final[dict[str, Any]] = {
@@ -120,42 +118,15 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 _FEATURE_RESPONSE: Final[dict[str, Any]] = {"content": {GEOJSON: {"schema": {"type": "object"}}}}
 
 
-async def _json_body(request: Request) -> Any:
-    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    if not (ctype.endswith("json") or ctype.endswith("+json")):
-        raise _Unsupported(ctype)
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise _TooLarge()
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInputError(f"The request body is not valid JSON: {exc}.") from None
-
-
-class _Unsupported(Exception):
-    def __init__(self, ctype: str) -> None:
-        self.ctype = ctype
-
-
-class _TooLarge(Exception):
-    pass
+FEATURE_BODY: Final = JsonBody(
+    what="a single feature", example='{"type": "Feature", "geometry": {...}, "properties": {...}}',
+    media_types=f"{GEOJSON}, application/merge-patch+json or application/json",
+    too_large_hint="use the import endpoint for bulk data.")
+"""The body of a create, replace or patch (:func:`api.body.read_json_object` enforces it)."""
 
 
 def _headers_for_change(request: Request) -> dict[str, str]:
     return {h: request.headers[h] for h in CHANGE_HEADERS.values() if h in request.headers}
-
-
-async def _read_body_or_problem(request: Request) -> Any | Response:
-    try:
-        return await _json_body(request)
-    except _Unsupported as exc:
-        return problem(415, "Unsupported media type",
-                       f"Send the feature as JSON (application/geo+json or application/merge-patch+json), "
-                       f"not {exc.ctype}.", instance=request.url.path)
-    except _TooLarge:
-        return problem(413, "Payload too large", f"A single feature may be at most {MAX_BODY_BYTES} bytes; "
-                       "use the import endpoint for bulk data.", instance=request.url.path)
 
 
 def _change(request: Request, body: Any) -> ChangeInfo:
@@ -184,9 +155,7 @@ async def create_item(
     request's day is used and the history says so.
     """
     layer, ctx = grant.layer, grant.context
-    body = await _read_body_or_problem(request)
-    if isinstance(body, Response):
-        return body
+    body = await read_json_object(request, FEATURE_BODY)
     crs = parse_content_crs(content_crs)
     change = _change(request, body)
     async with pool.connection() as conn:
@@ -202,9 +171,7 @@ async def _update(request: Request, grant: WriteAccess, pool: Any, feature_id: s
                   content_crs: str | None, merge: bool) -> Response:
     layer, ctx = grant.layer, grant.context
     fid = parse_feature_id(layer, feature_id)
-    body = await _read_body_or_problem(request)
-    if isinstance(body, Response):
-        return body
+    body = await read_json_object(request, FEATURE_BODY)
     crs = parse_content_crs(content_crs)
     change = _change(request, body)
     async with pool.connection() as conn:

@@ -8,21 +8,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
-import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
 from api import sessions
 from api.access import Public
 from api.auth import get_principal
+from api.body import JsonBody, read_json_object
 from api.deps import PoolDep
 from api.settings import Settings
 from gis.errors import InvalidInputError
 
 ORDER = 46
 router = APIRouter(tags=["auth"])
+
+SIGN_IN_BODY: Final = JsonBody(
+    what="the sign-in", example='{"user": "...", "password": "..."} or {"api_key": "..."}',
+    max_bytes=16 * 1024, empty_is_object=True)
+"""A name and a password or a key: 16 KB is far more than any, and a sign-in is unauthenticated, so
+it gets no more (the generic 20 MB limit would let anyone make the server parse 20 MB per request).
+An empty body reads as ``{}`` and gets the "give a user name and password" answer."""
 
 
 def _identity(principal: Any, csrf: str | None) -> dict[str, Any]:
@@ -37,13 +44,9 @@ def _identity(principal: Any, csrf: str | None) -> dict[str, Any]:
                                                              "api_key": {"type": "string"}}}}}}})
 async def sign_in(request: Request, pool: PoolDep) -> JSONResponse:
     """Sets an HttpOnly, SameSite=Strict session cookie; the answer carries the CSRF token for writes."""
-    raw = await request.body()
-    try:
-        body = orjson.loads(raw) if raw.strip() else {}
-    except orjson.JSONDecodeError:
-        raise InvalidInputError("Send JSON: {\"user\": \"...\", \"password\": \"...\"}.") from None
-    if not isinstance(body, dict) or not all(isinstance(v, str) for v in body.values()):
-        raise InvalidInputError("Send JSON: {\"user\": \"...\", \"password\": \"...\"} or {\"api_key\": \"...\"}.")
+    body = await read_json_object(request, SIGN_IN_BODY)
+    if not all(isinstance(v, str) for v in body.values()):
+        raise InvalidInputError(f"The sign-in's values must be text: send {SIGN_IN_BODY.example}.")
     settings: Settings = request.app.state.settings
     cache = request.scope.get("state", {}).get("key_cache")
     token, csrf, principal = await sessions.sign_in(pool, settings, user=body.get("user"),

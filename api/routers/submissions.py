@@ -22,12 +22,12 @@ import asyncio
 from pathlib import Path
 from typing import Annotated, Any, Final
 
-import orjson
 from fastapi import APIRouter, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from api.access import Public, ReadableLayer, ReadAccessDep, ReviewerOnly, SubmissionReader, Submitter
+from api.body import JsonBody, read_json_object
 from api.city import CityDep
 from api.db import connect_sync
 from api.deps import ContentCrsHeader, PoolDep, registry_of, settings_of
@@ -37,27 +37,22 @@ from layers import attachments as att
 from layers import submissions as sub
 from layers.due import due_list, due_xlsx
 from layers.editing import parse_content_crs, required_properties, writable_properties
-from layers.errors import PayloadTooLargeError
 from layers.export import writer_for
 from layers.progress import parse_as_of
 from layers.query import parse_feature_id
 
 ORDER = 45
 router = APIRouter(tags=["submissions"])
-MAX_JSON_BYTES: Final = 20 * 1024 * 1024
 XLSX: Final = writer_for("xlsx").media_type
 
 
-async def _json(request: Request) -> Any:
-    raw = await request.body()
-    if len(raw) > MAX_JSON_BYTES:
-        raise PayloadTooLargeError(f"A submission may be at most {MAX_JSON_BYTES} bytes.")
-    if not raw.strip():
-        return {}
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInputError(f"The request body is not valid JSON: {exc}.") from None
+SUBMISSION_BODY: Final = JsonBody(
+    what="a submission", example='{"type": "Feature", "properties": {...}, "change": {"effective_date": "..."}}',
+    empty_is_object=True)
+"""A proposed feature or change. An empty body reads as ``{}`` (the proposal's own check then says
+what is missing)."""
+DECISION_BODY: Final = JsonBody(what="the decision", example='{"comment": "..."}', empty_is_object=True)
+"""Approve or return: an optional comment, so an empty body is an approval without one."""
 
 
 async def _created(request: Request, pool: Any, sid: int, who: sub.Reviewer) -> Response:
@@ -85,7 +80,7 @@ async def submit_change(
     """Record the proposed properties/geometry/status with effective date, document and note."""
     layer, who = grant
     fid = parse_feature_id(layer, feature_id)
-    body = await _json(request)
+    body = await read_json_object(request, SUBMISSION_BODY)
     async with pool.connection() as conn:
         sid = await sub.create_submission(conn, layer, fid, body, who, parse_content_crs(content_crs))
     return await _created(request, pool, sid, who)
@@ -99,7 +94,7 @@ async def submit_new(
 ) -> Response:
     """A complete GeoJSON Feature (geometry and required properties) plus ``change``."""
     layer, who = grant
-    body = await _json(request)
+    body = await read_json_object(request, SUBMISSION_BODY)
     async with pool.connection() as conn:
         sid = await sub.create_submission(conn, layer, None, body, who, parse_content_crs(content_crs))
     return await _created(request, pool, sid, who)
@@ -136,9 +131,7 @@ async def get_submission(request: Request, who: SubmissionReader, pool: PoolDep,
     return JSONResponse(body)
 
 
-def _comment(body: Any) -> str | None:
-    if not isinstance(body, dict):
-        raise InvalidInputError("Send a JSON object, e.g. {\"comment\": \"...\"}.")
+def _comment(body: dict[str, Any]) -> str | None:
     comment = body.get("comment")
     if comment is not None and not isinstance(comment, str):
         raise InvalidInputError("comment must be text.")
@@ -148,7 +141,7 @@ def _comment(body: Any) -> str | None:
 @router.post("/submissions/{sid}/approve", summary="Approve: apply the change (history and audit)")
 async def approve(request: Request, who: ReviewerOnly, pool: PoolDep, sid: str) -> JSONResponse:
     """409 when it is no longer pending or the feature changed after it was submitted."""
-    comment = _comment(await _json(request))
+    comment = _comment(await read_json_object(request, DECISION_BODY))
     async with pool.connection() as conn:
         out = await sub.approve_submission(conn, registry_of(request), _sid(sid), who, comment)
     return JSONResponse(out)
@@ -157,7 +150,7 @@ async def approve(request: Request, who: ReviewerOnly, pool: PoolDep, sid: str) 
 @router.post("/submissions/{sid}/return", summary="Return to the submitter with a comment")
 async def return_(request: Request, who: ReviewerOnly, pool: PoolDep, sid: str) -> JSONResponse:
     """The comment (required) tells the submitter what to correct."""
-    comment = _comment(await _json(request))
+    comment = _comment(await read_json_object(request, DECISION_BODY))
     async with pool.connection() as conn:
         await sub.return_submission(conn, _sid(sid), who, comment)
     return JSONResponse({"submission": int(sid), "status": "returned"})
@@ -170,7 +163,7 @@ async def resubmit(
     content_crs: ContentCrsHeader = None,
 ) -> JSONResponse:
     """The corrected proposal replaces the returned one; the submission is pending again."""
-    body = await _json(request)
+    body = await read_json_object(request, SUBMISSION_BODY)
     async with pool.connection() as conn:
         await sub.resubmit_submission(conn, registry_of(request), _sid(sid), body, who, parse_content_crs(content_crs))
         out = await sub.get_submission(conn, registry_of(request), _sid(sid), scope=None, caller=who.name,
