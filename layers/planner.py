@@ -242,6 +242,11 @@ def _status_sql(layer: Layer) -> sql.Composable:
 
 
 def _measure_sql(layer: Layer) -> tuple[str, sql.Composable]:
+    """A feature's stored size column (``area_mu`` or ``length_m``, by :attr:`Layer.measure`), keyed by its name.
+
+    Not a target's measure (:func:`layers.progress.feature_value_sql`): a layer has no metric, so
+    there is no count, no ``spaces``/``units`` and no km divisor here; the planner reports the raw column.
+    """
     m = layer.measure_field
     if m is None:
         return "measure", sql.SQL("NULL::double precision")

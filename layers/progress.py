@@ -268,7 +268,8 @@ class TargetProgress:
 def feature_value_sql(target: Target) -> sql.Composable:
     """One feature's contribution to ``target`` (rows aliased ``t``): 1 for counts, else its column / divisor.
 
-    The per-feature side of :func:`_measure_sql` (ledgers list it per row; both follow METRIC_FIELD).
+    The one rule for a target's measure: ledgers list it per row and :func:`_measure_sql` sums it,
+    so a ledger's rows always add up to the actual progress reports (both follow METRIC_FIELD).
     """
     field = METRIC_FIELD[target.metric]
     if field is None:
@@ -277,12 +278,12 @@ def feature_value_sql(target: Target) -> sql.Composable:
 
 
 def _measure_sql(target: Target) -> sql.Composable:
-    field = METRIC_FIELD[target.metric]
-    if field is None:
-        return sql.SQL("count(*)::float8")
-    return sql.SQL("coalesce(sum(t.{}), 0)::float8 / {}").format(
-        sql.Identifier(field), sql.Literal(target.divisor)
-    )
+    """The target's measure over a group of rows aliased ``t``: the sum of :func:`feature_value_sql` (0 if none).
+
+    Built from the per-feature value rather than from METRIC_FIELD again, so the aggregate and
+    the ledgers' per-row values cannot drift apart.
+    """
+    return sql.SQL("coalesce(sum({}), 0)::float8").format(feature_value_sql(target))
 
 
 def actual_subquery(target: Target, as_of: sql.Composable, params: Binder, registry: Registry) -> sql.Composed:

@@ -12,8 +12,8 @@ import psycopg
 import pytest
 from openpyxl import load_workbook
 
-from layers.ledger import layer_ledger, target_ledger
-from layers.plan import get_target
+from layers.ledger import layer_ledger, target_ledger, target_rows
+from layers.plan import get_catalog, get_target
 from layers.progress import STATUS_LABELS, district_names, progress_as_of
 from layers.registry import get_registry
 
@@ -49,6 +49,29 @@ def test_target_ledger_reads_back(db: psycopg.Connection, tmp_path: Path, target
         sheet = wb[names[rec.district_code]]
         counted = [r for r in sheet.iter_rows(min_row=4, values_only=True) if r[6] == "是"]
         assert sum(r[5] for r in counted) == pytest.approx(rec.actual, abs=0.01)
+
+
+def _one_target_per_metric() -> list[str]:
+    seen: dict[str, str] = {}
+    for t in get_catalog().targets:
+        seen.setdefault(t.metric, t.id)
+    return sorted(seen.values())
+
+
+@pytest.mark.parametrize("target_id", _one_target_per_metric())
+def test_ledger_values_add_up_to_the_actual_exactly(db: psycopg.Connection, target_id: str) -> None:
+    """The per-feature value (ledger rows) and the aggregate (progress) are one rule: unrounded, they agree."""
+    t = get_target(target_id)
+    rows = target_rows(db, t, AS_OF)
+    by_district: dict[str | None, float] = {}
+    for r in rows:
+        if r[7]:
+            by_district[r[0]] = by_district.get(r[0], 0.0) + (r[6] or 0.0)
+            by_district[None] = by_district.get(None, 0.0) + (r[6] or 0.0)
+    records = progress_as_of(db, AS_OF, [t], by_district=True)
+    assert records[0].district_code is None
+    for rec in records:
+        assert rec.actual == pytest.approx(by_district.get(rec.district_code, 0.0), rel=1e-9, abs=1e-9)
 
 
 def test_layer_ledger_reads_back(db: psycopg.Connection, tmp_path: Path) -> None:
