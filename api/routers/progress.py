@@ -17,7 +17,7 @@ from api.auth import Principal, require_authenticated
 from api.city import CityDep
 from api.deps import PoolDep
 from api.params import check_district
-from api.pending import PENDING_NOTICE, IncludePending, counted_picture
+from api.pending import IncludePending, counted_picture, pending_notice
 from gis.errors import InvalidInputError, NotFoundError
 from layers.city import CityProfile
 from layers.history import STATUS_AS_OF_RULE
@@ -85,8 +85,8 @@ async def progress(
     body = {"as_of": date.isoformat(), "district": district, "count": len(items), "summary": summary,
             "rules": RULES, "targets": items, "include_pending": include_pending}
     if include_pending:
-        body["pending_applied"] = pending
-        body["notice"] = PENDING_NOTICE
+        body["pending_applied"] = pending  # counted by the switch itself (counted_changes), not queried again
+        body["notice"] = pending_notice(pending)  # the maps' and ledgers' notice, with the number
     if not get_catalog().targets:
         body["message"] = _no_plan(city)
     return body
