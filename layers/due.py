@@ -11,14 +11,12 @@ uses the same rules as everything else (:func:`layers.progress.progress_as_of` f
 from __future__ import annotations
 
 import datetime as dt
-import io
 from typing import Any
 
 import psycopg
 from openpyxl import Workbook
-from openpyxl.styles import Font
 
-from layers.ledger import target_rows
+from layers.ledger import target_rows, workbook_bytes, write_table
 from layers.plan import get_catalog
 from layers.progress import district_names, progress_as_of
 from layers.registry import get_registry
@@ -65,22 +63,20 @@ def due_list(conn: psycopg.Connection[Any], as_of: dt.date, *, district: str | N
 
 
 def due_xlsx(rows: list[dict[str, Any]], as_of: dt.date) -> bytes:
-    """The due list as an XLSX workbook (one line per feature, or per target when none is listed)."""
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = "督办清单"
-    ws.append([f"督办清单（截至{as_of.isoformat()}；期限已过或30天内到期、尚未达到要求状态）"])
-    ws.append(HEADERS)
-    for cell in ws[2]:
-        cell.font = Font(bold=True)
+    """The due list as an XLSX workbook (one line per feature, or per target when none is listed).
+
+    Laid out as the ledgers are (:func:`layers.ledger.write_table`): title, shaded header, frozen rows.
+    """
+    lines: list[list[Any]] = []
     for r in rows:
         base = [r["district_name"], r["title"], r["deadline"], r["days_left"], r["goal"], r["actual"], r["gap"],
                 r["unit"]]
         for f in r["features"] or [{"code": "", "name": "清单内项目均已达到，缺口需补充项目", "status_label": ""}]:
-            ws.append([*base, f["code"], f["name"], f["status_label"]])
-    for col, width in zip("ABCDEFGHIJK", (10, 40, 12, 8, 10, 10, 10, 6, 18, 30, 10), strict=True):
-        ws.column_dimensions[col].width = width
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+            lines.append([*base, f["code"], f["name"], f["status_label"]])
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "督办清单"
+    write_table(ws, HEADERS, lines,
+                title=f"督办清单（截至{as_of.isoformat()}；期限已过或30天内到期、尚未达到要求状态）")
+    return workbook_bytes(wb)

@@ -61,8 +61,14 @@ def _sheet_title(name: str, used: set[str]) -> str:
     return title
 
 
-def _write_table(ws: Any, headers: list[str], rows: list[list[Any]], title: str | None = None,
-                 pending_notice: str | None = None) -> None:
+def write_table(ws: Any, headers: list[str], rows: list[list[Any]], title: str | None = None,
+                pending_notice: str | None = None) -> None:
+    """Lay out one sheet of a ledger: bold title (row 1), pending notice (row 2), shaded header (row 3), rows, widths.
+
+    Without a title the header is row 1. Why one function: every XLSX sheet the office receives
+    (target and layer ledgers, the due list :func:`layers.due.due_xlsx`) looks the same and carries
+    the pending mark the same way; a sheet laid out by hand would drift.
+    """
     r0 = 1
     if pending_notice:
         title = f"{PENDING_MARK}{title or ''}"
@@ -138,10 +144,11 @@ async def atarget_ledger_xlsx(conn: psycopg.AsyncConnection[Any], target: Target
     records = await aprogress_as_of(conn, as_of, [target], by_district=True)
     wb = target_workbook(target, as_of, await adistrict_names(conn), records, await atarget_rows(conn, target, as_of),
                          pending_notice=pending_notice)
-    return _xlsx(wb)
+    return workbook_bytes(wb)
 
 
-def _xlsx(wb: Workbook) -> bytes:
+def workbook_bytes(wb: Workbook) -> bytes:
+    """The workbook as XLSX bytes (what the API sends)."""
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
@@ -165,8 +172,8 @@ def target_workbook(target: Target, as_of: dt.date, names: dict[str, str], recor
     rows = [[r.district_code or "全市", names.get(r.district_code or "", "全市"), round(r.goal, 2),
              round(r.actual, 2), round(r.percent, 1), round(r.expected, 2), STATUS_LABELS[r.status], r.features]
             for r in records]
-    _write_table(ws, headers, rows, title=f"{target.title} 台账（截至 {as_of.isoformat()}）",
-                 pending_notice=pending_notice)
+    write_table(ws, headers, rows, title=f"{target.title} 台账（截至 {as_of.isoformat()}）",
+                pending_notice=pending_notice)
     info_row = len(rows) + 6
     task = catalog.task(target.task)
     for k, (key, val) in enumerate([
@@ -188,8 +195,8 @@ def target_workbook(target: Target, as_of: dt.date, names: dict[str, str], recor
                 f"达到“{labels[target.status]}”日期", f"数量（{target.unit}）", "计入目标"]
     for d in sorted(by_district):
         sheet = wb.create_sheet(_sheet_title(names.get(d, d or "未落区县"), used))
-        _write_table(sheet, fheaders, by_district[d], title=f"{names.get(d, d)} · {target.title}",
-                     pending_notice=pending_notice)
+        write_table(sheet, fheaders, by_district[d], title=f"{names.get(d, d)} · {target.title}",
+                    pending_notice=pending_notice)
     return wb
 
 
@@ -228,7 +235,8 @@ async def alayer_ledger_xlsx(conn: psycopg.AsyncConnection[Any], layer: Layer, a
     query, params = layer_rows_query(layer, as_of)
     cur = await conn.execute(query, params)
     rows = list(await cur.fetchall())
-    return _xlsx(layer_workbook(layer, as_of, await adistrict_names(conn), rows, pending_notice=pending_notice))
+    wb = layer_workbook(layer, as_of, await adistrict_names(conn), rows, pending_notice=pending_notice)
+    return workbook_bytes(wb)
 
 
 def layer_workbook(layer: Layer, as_of: dt.date, names: dict[str, str], rows: list[tuple[Any, ...]], *,
@@ -258,13 +266,13 @@ def layer_workbook(layer: Layer, as_of: dt.date, names: dict[str, str], rows: li
     used: set[str] = set()
     ws.title = _sheet_title("汇总", used)
     summary = [[d or "—", names.get(d, "未落区县"), len(v)] for d, v in sorted(by_district.items())]
-    _write_table(ws, ["区县代码", "区县", "数量"], summary, title=f"{layer.title} 台账（截至 {as_of.isoformat()}）",
-                 pending_notice=pending_notice)
+    write_table(ws, ["区县代码", "区县", "数量"], summary, title=f"{layer.title} 台账（截至 {as_of.isoformat()}）",
+                pending_notice=pending_notice)
     ws.cell(row=len(summary) + 5, column=1, value=DEMO_NOTE)
     for d in sorted(by_district):
         name = names.get(d, d or "未落区县")
-        _write_table(wb.create_sheet(_sheet_title(name, used)), headers, by_district[d],
-                     title=f"{name} · {layer.title}" if pending_notice else None, pending_notice=pending_notice)
+        write_table(wb.create_sheet(_sheet_title(name, used)), headers, by_district[d],
+                    title=f"{name} · {layer.title}" if pending_notice else None, pending_notice=pending_notice)
     return wb
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,6 +13,7 @@ import psycopg
 import pytest
 from openpyxl import load_workbook
 
+from layers.due import HEADERS, due_list, due_xlsx
 from layers.ledger import layer_ledger, target_ledger, target_rows
 from layers.plan import get_catalog, get_target
 from layers.progress import STATUS_LABELS, district_names, progress_as_of
@@ -127,3 +129,27 @@ def test_libreoffice_opens_the_ledger(db: psycopg.Connection, tmp_path: Path) ->
     rec = progress_as_of(db, AS_OF, [t])[0]
     assert float(city[3]) == pytest.approx(rec.actual)
     assert city[6] == STATUS_LABELS[rec.status]
+
+
+def test_due_list_workbook_has_the_ledger_layout(db: psycopg.Connection) -> None:
+    """The due list's sheet is laid out as the ledgers are (title, blank, shaded header, frozen) with its content."""
+    day = dt.date(2021, 12, 15)  # the 2021 targets are within 30 days of their deadline
+    rows = due_list(db, day)
+    assert rows, "the demo has 2021 targets a district has not met by mid-December"
+    wb = load_workbook(io.BytesIO(due_xlsx(rows, day)))
+    assert wb.sheetnames == ["督办清单"]
+    ws = wb["督办清单"]
+    assert ws["A1"].value == f"督办清单（截至{day.isoformat()}；期限已过或30天内到期、尚未达到要求状态）"
+    assert ws["A1"].font.bold
+    assert [c.value for c in ws[3]] == HEADERS == [
+        "区县", "目标", "期限", "剩余天数", "目标值", "完成值", "差额", "单位", "要素编码", "要素名称", "当前状态"]
+    assert all(c.font.bold for c in ws[3])
+    assert ws.freeze_panes == "A4"
+    first = rows[0]
+    feature = (first["features"] or [{"code": "", "name": "清单内项目均已达到，缺口需补充项目", "status_label": ""}])[0]
+    assert [c.value for c in ws[4]] == [
+        first["district_name"], first["title"], first["deadline"], first["days_left"], pytest.approx(first["goal"]),
+        pytest.approx(first["actual"]), pytest.approx(first["gap"]), first["unit"], feature["code"] or None,
+        feature["name"], feature["status_label"] or None]
+    lines = sum(max(1, len(r["features"])) for r in rows)
+    assert ws.max_row == 3 + lines
