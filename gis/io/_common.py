@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final
 
@@ -25,35 +25,36 @@ from gis.errors import CRSError, InvalidInputError
 ObjArray = npt.NDArray[np.object_]
 
 
-@dataclass
-class Source:
-    """The content of one input file, before mapping and validation.
+@dataclass(kw_only=True)
+class SourceInfo:
+    """What a reader knows about one input file besides its rows: shared by :class:`Source` and :class:`SourceStream`.
+
+    Why one class: a file read whole and a file read batch by batch describe themselves the
+    same way, and :meth:`Source.as_stream` carries this over field by field
+    (:meth:`info_fields`); a field added here reaches both and the copy. Keyword-only, so the
+    subclasses keep their own positional fields first.
 
     Attributes
     ----------
-    frame
-        Attribute columns as the file names them, raw values, one row per feature.
-    geometry
-        One shapely geometry (or None) per row, in the file's coordinates.
     crs
         The CRS the file declares, None when it declares none.
+    format
+        ``shp``, ``gpkg``, ``geojson``, ``kml``, ``csv`` or ``xlsx``.
     crs_implicit
         True when the CRS comes from the format rather than the file (GeoJSON and KML are
         WGS84 by definition), so an explicit ``--crs`` (e.g. GCJ02 for web downloads) wins silently.
-    format
-        ``shp``, ``gpkg``, ``geojson``, ``kml``, ``csv`` or ``xlsx``.
     layer
         The layer read (GeoPackage/KML), if any.
     encoding
         The text encoding used for attributes (shapefile/CSV), if relevant.
-    notes
-        Things the reader did on the officer's behalf (encoding detected, Z dropped ...).
     layers_available
         Every layer of a multi-layer file (GeoPackage, KML).
+    notes
+        Things the reader did on the officer's behalf (encoding detected, Z dropped ...).
+    row_errors
+        (row index, message) for rows the reader could not turn into a geometry (bad WKT ...).
     """
 
-    frame: pd.DataFrame
-    geometry: ObjArray
     crs: CrsRef | None
     format: str
     crs_implicit: bool = False
@@ -62,7 +63,28 @@ class Source:
     layers_available: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     row_errors: list[tuple[int, str]] = field(default_factory=list)
-    """(row index, message) for rows the reader could not turn into a geometry (bad WKT ...)."""
+
+    def info_fields(self) -> dict[str, Any]:
+        """The :class:`SourceInfo` fields of this object, as keyword arguments (the lists shared, not copied)."""
+        return {f.name: getattr(self, f.name) for f in fields(SourceInfo)}
+
+
+@dataclass
+class Source(SourceInfo):
+    """The content of one input file, before mapping and validation.
+
+    Attributes
+    ----------
+    frame
+        Attribute columns as the file names them, raw values, one row per feature.
+    geometry
+        One shapely geometry (or None) per row, in the file's coordinates.
+
+    The file's CRS, format, layer, encoding, notes ... are those of :class:`SourceInfo`.
+    """
+
+    frame: pd.DataFrame
+    geometry: ObjArray
 
     def __len__(self) -> int:
         return len(self.geometry)
@@ -73,19 +95,8 @@ class Source:
         def batches() -> Iterator[SourceBatch]:
             yield SourceBatch(frame=self.frame, geometry=self.geometry, start=0)
 
-        return SourceStream(
-            columns=[str(c) for c in self.frame.columns],
-            total=len(self),
-            batches=batches,
-            crs=self.crs,
-            format=self.format,
-            crs_implicit=self.crs_implicit,
-            layer=self.layer,
-            encoding=self.encoding,
-            layers_available=self.layers_available,
-            notes=self.notes,
-            row_errors=self.row_errors,
-        )
+        return SourceStream(columns=[str(c) for c in self.frame.columns], total=len(self), batches=batches,
+                            **self.info_fields())
 
 
 @dataclass
@@ -100,10 +111,10 @@ class SourceBatch:
 
 
 @dataclass
-class SourceStream:
+class SourceStream(SourceInfo):
     """An input file read batch by batch, so a million-row file never sits in memory whole.
 
-    The attributes are those of :class:`Source` (read from the file's header), plus ``columns``
+    The file's metadata is that of :class:`SourceInfo` (read from the file's header), plus ``columns``
     (the attribute columns, as the file names them) and ``total`` (the number of rows the file
     declares). ``batches()`` reads the rows, in file order; it may raise
     :class:`gis.errors.InvalidInputError` for damage found on the way.
@@ -112,14 +123,6 @@ class SourceStream:
     columns: list[str]
     total: int
     batches: Callable[[], Iterator[SourceBatch]]
-    crs: CrsRef | None
-    format: str
-    crs_implicit: bool = False
-    layer: str | None = None
-    encoding: str | None = None
-    layers_available: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    row_errors: list[tuple[int, str]] = field(default_factory=list)
 
 
 def crs_from_wkt(wkt_or_code: str | None, what: str) -> CrsRef | None:
