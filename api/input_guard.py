@@ -18,6 +18,7 @@ from urllib.parse import unquote_to_bytes
 from starlette.exceptions import HTTPException
 
 from api.asgi import HttpMiddleware
+from layers.query import MAX_FILTER_CHARS
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -25,8 +26,13 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-MAX_PARAM_CHARS: Final = 16_384
-"""Longest single query-parameter value (a CQL2 filter or a WKT polygon fits well within)."""
+MAX_PARAM_CHARS: Final = MAX_FILTER_CHARS
+"""Longest single query-parameter value: the CQL2 filter's limit (:data:`layers.query.MAX_FILTER_CHARS`).
+
+Why derived, not a number of its own: a filter is the longest parameter a route takes (a polygon
+sent elsewhere as WKT can as well be sent inside a filter's S_INTERSECTS, so the same bound fits
+it), and two equal numbers kept apart drift: a lower guard would refuse filters the parser
+accepts, with the guard's generic message."""
 MAX_PATH_CHARS: Final = 2_048
 DEFAULT_MAX_BODY_BYTES: Final = 64 * 1024 * 1024
 _TEXT_BODY_TYPES: Final = ("application/json", "application/geo+json", "application/merge-patch+json",

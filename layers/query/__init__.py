@@ -63,7 +63,7 @@ from layers.query.common import (
     table_sql,
     unknown_field,
 )
-from layers.query.cql2sql import filter_sql, parse_filter
+from layers.query.cql2sql import MAX_FILTER_CHARS, filter_sql, parse_filter
 from layers.query.execute import (
     COUNT_MAX_ROWS,
     FILTER_FIRST_MAX_ROWS,
@@ -82,6 +82,7 @@ __all__ = [
     "FILTER_FIRST_MAX_ROWS",
     "SERIAL_OPTIONS",
     "GEOGRAPHIC_SRIDS",
+    "MAX_FILTER_CHARS",
     "MAX_OFFSET",
     "NO_LIMIT",
     "SUPPORTED_CRS",

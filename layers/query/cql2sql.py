@@ -133,7 +133,9 @@ def parse_filter(layer: Layer, text: str | Mapping[str, Any], lang: str = "cql2-
 # around the parser, each a 400 that says what to change.
 
 MAX_FILTER_CHARS: Final = 16_384
-"""Longest filter accepted (the same as any query parameter, api/input_guard.py)."""
+"""Longest filter accepted. The filter is the longest parameter the API takes, so the HTTP input
+guard's limit for every query parameter is derived from this one (``api.input_guard.MAX_PARAM_CHARS``):
+change it here and both move, and a filter within it is never refused before it reaches the parser."""
 MAX_FILTER_PARENS: Final = 10
 """Deepest nesting of parentheses in CQL2 text (WKT included: a MULTIPOLYGON in S_INTERSECTS is 4)."""
 MAX_FILTER_DEPTH: Final = 32

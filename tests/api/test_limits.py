@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from api.access import MAX_LAYERS_PER_REQUEST
+from layers.query import MAX_FILTER_CHARS
 
 ITEMS = "/collections/old_compounds/items"
 
@@ -31,6 +32,16 @@ def test_deep_cql2_json_in_a_post_body_is_400(client: Any) -> None:
     flt = '{"op":"not","args":[' * 2000 + '{"op":"=","args":[{"property":"status"},"started"]}' + "]}" * 2000
     r = client.get(ITEMS, params={"filter": flt[:16_000], "filter-lang": "cql2-json"})
     assert r.status_code == 400
+
+
+def test_a_filter_of_the_longest_length_passes_the_input_guard(client: Any) -> None:
+    """One limit: a filter the parser accepts is not refused by the guard's per-parameter limit first."""
+    longest = "name <> '" + "x" * (MAX_FILTER_CHARS - len("name <> ''")) + "'"
+    assert len(longest) == MAX_FILTER_CHARS
+    r = client.get(ITEMS, params={"filter": longest, "limit": 1})
+    assert r.status_code == 200, r.text[:300]
+    r = client.get(ITEMS, params={"filter": longest[:-1] + "x'", "limit": 1})
+    assert r.status_code == 400 and f"the limit is {MAX_FILTER_CHARS}" in r.json()["detail"], r.text[:300]
 
 
 def test_too_many_layer_names_are_400(client: Any) -> None:
