@@ -641,19 +641,43 @@ async def create_feature(conn: AsyncConnection[Any], layer: Layer, feature: Any,
     return EditResult(fid, etag, text)
 
 
-_LOCK_SQL: Final = (
-    "SELECT (to_jsonb(t) - 'geom')::text, ST_AsBinary(t.geom), {etag} FROM {table} AS t WHERE t.id = %s FOR UPDATE"
+_ROW_SQL: Final = (
+    "SELECT (to_jsonb(t) - 'geom')::text, ST_AsBinary(t.geom), {etag}, {geojson} FROM {table} AS t WHERE t.id = %s"
 )
 
 
-async def _lock(conn: AsyncConnection[Any], layer: Layer, fid: int) -> tuple[dict[str, Any], bytes, str]:
+@dataclass(frozen=True)
+class FeatureRow:
+    """A feature's current row as a change starts from it (see :func:`read_feature_row`)."""
+
+    properties: dict[str, Any]
+    wkb: bytes
+    etag: str
+    geometry: Any = None
+    """The GeoJSON geometry (7 decimals), only when asked for (``with_geometry=True``)."""
+
+
+async def read_feature_row(conn: AsyncConnection[Any], layer: Layer, fid: int, *, lock: bool,
+                           with_geometry: bool = False) -> FeatureRow:
+    """The feature's properties, WKB geometry and ETag; ``lock`` takes its row lock (``FOR UPDATE``).
+
+    Why one function: a direct update or delete reads the row locked, inside its transaction
+    (:func:`_open_change`); a submission reads it unlocked, to record the feature as the
+    submitter saw it and its ETag as ``base_etag``, which is later the approval's ``If-Match``
+    against the locked read here. Both must read the same image with the same ETag.
+    Raises :class:`layers.query.FeatureNotFoundError` (404) when there is no such row.
+    """
     from layers.query import FeatureNotFoundError
 
-    cur = await conn.execute(sql.SQL(_LOCK_SQL).format(etag=etag_sql("t"), table=_table(layer)), (fid,))
+    stmt = sql.SQL(_ROW_SQL + (" FOR UPDATE" if lock else "")).format(
+        etag=etag_sql("t"), table=_table(layer),
+        geojson=sql.SQL("ST_AsGeoJSON(t.geom, 7, 0)" if with_geometry else "NULL"))
+    cur = await conn.execute(stmt, (fid,))
     row = await cur.fetchone()
     if row is None:
         raise FeatureNotFoundError(layer.id, fid)
-    return json.loads(row[0]), bytes(row[1]), str(row[2])
+    return FeatureRow(json.loads(row[0]), bytes(row[1]), str(row[2]),
+                      json.loads(row[3]) if row[3] is not None else None)
 
 
 async def _open_change(conn: AsyncConnection[Any], layer: Layer, feature_id: int, ctx: EditContext,
@@ -665,11 +689,11 @@ async def _open_change(conn: AsyncConnection[Any], layer: Layer, feature_id: int
     helper: update and delete must take these steps in this order, on the locked row.
     """
     await _set_context(conn, ctx, change)
-    current, old_wkb, etag = await _lock(conn, layer, feature_id)
+    row = await read_feature_row(conn, layer, feature_id, lock=True)
     if if_match is not None:
-        check_if_match(if_match, etag)
-    await check_district_scope(conn, layer, ctx, old_wkb, "before")
-    return current
+        check_if_match(if_match, row.etag)
+    await check_district_scope(conn, layer, ctx, row.wkb, "before")
+    return row.properties
 
 
 async def update_feature(conn: AsyncConnection[Any], layer: Layer, feature_id: int, body: Any, ctx: EditContext, *,

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import shapely.geometry
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection
 
 from gis.crs import CRS84, CrsRef
 from gis.errors import ConflictError, InvalidInputError, NotFoundError
@@ -54,9 +54,9 @@ from layers.editing import (
     _wkb,
     check_district_scope,
     create_feature,
-    etag_sql,
     parse_change,
     parse_geometry,
+    read_feature_row,
     update_feature,
     validate_properties,
 )
@@ -134,23 +134,6 @@ def _stored_change(stored: dict[str, Any]) -> ChangeInfo:
                       note=stored.get("note"), reason=stored.get("reason"))
 
 
-_CURRENT_SQL: Final = (
-    "SELECT (to_jsonb(t) - 'geom')::text, ST_AsBinary(t.geom), {etag}, ST_AsGeoJSON(t.geom, 7, 0) "
-    "FROM {table} AS t WHERE t.id = %s"
-)
-
-
-async def _current(conn: AsyncConnection[Any], layer: Layer, fid: int) -> tuple[dict[str, Any], bytes, str, Any]:
-    from layers.query import FeatureNotFoundError
-
-    cur = await conn.execute(sql.SQL(_CURRENT_SQL).format(etag=etag_sql("t"),
-                                                          table=sql.Identifier(layer.schema_name, layer.table)), (fid,))
-    row = await cur.fetchone()
-    if row is None:
-        raise FeatureNotFoundError(layer.id, fid)
-    return json.loads(row[0]), bytes(row[1]), str(row[2]), json.loads(row[3])
-
-
 async def _proposal(conn: AsyncConnection[Any], layer: Layer, feature_id: int | None, body: Any, ctx: EditContext,
                     crs: CrsRef) -> dict[str, Any]:
     """Validate a proposed change exactly as a direct write would be; return the columns of the row."""
@@ -165,10 +148,11 @@ async def _proposal(conn: AsyncConnection[Any], layer: Layer, feature_id: int | 
         proposal["geometry"] = shapely.geometry.mapping(geom)
     before = base_etag = None
     if feature_id is not None:
-        current, old_wkb, base_etag, old_geom = await _current(conn, layer, feature_id)
-        await check_district_scope(conn, layer, ctx, old_wkb, "before")
+        seen = await read_feature_row(conn, layer, feature_id, lock=False, with_geometry=True)
+        current, base_etag = seen.properties, seen.etag
+        await check_district_scope(conn, layer, ctx, seen.wkb, "before")
         _lifecycle_checks(layer, current.get("status"), values.get("status", current.get("status")), change)
-        before = {"type": "Feature", "id": feature_id, "geometry": old_geom,
+        before = {"type": "Feature", "id": feature_id, "geometry": seen.geometry,
                   "properties": {k: v for k, v in current.items() if k != "id"}}
         district = current.get("district_code")
     else:

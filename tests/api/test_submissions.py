@@ -130,6 +130,11 @@ def test_submit_approve_changes_feature_history_audit_and_progress(sc: TestClien
     # pending writes nothing: the row, and progress, are unchanged
     assert row_md5(econn, "old_compounds", fid) == md5
     assert _advanced(sc) == before
+    # it recorded the feature as a GET reads it (layers.editing.read_feature_row): the ETag becomes the approval's
+    # If-Match against the locked row, so an approval of an unchanged feature must not be refused as a conflict
+    etag = sc.get(f"/collections/old_compounds/items/{fid}", headers=auth(people, "editor_in")).headers["etag"]
+    assert econn.execute("SELECT base_etag FROM renewal.submissions WHERE id = %s", (sub["id"],)).fetchone() == (etag,)
+    assert sub["before"]["geometry"]["type"] == "MultiPolygon" and sub["before"]["id"] == fid
     # the editor sees it pending
     mine = sc.get("/submissions", params={"status": "pending", "collection": "old_compounds"},
                   headers=auth(people, "editor_in")).json()["submissions"]
