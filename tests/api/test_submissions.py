@@ -527,8 +527,8 @@ def test_due_list_json_and_xlsx(sc: TestClient, people: dict[str, str]) -> None:
     x = sc.get("/due", params={"district": YUHUA, "as_of": "2021-12-15", "f": "xlsx"}, headers=auth(people, "viewer"))
     assert x.status_code == 200 and x.headers["content-type"].startswith("application/vnd.openxmlformats")
     ws = load_workbook(io.BytesIO(x.content)).active
-    assert ws["A2"].value == "区县" and ws.max_row >= 2 + len(items)
-    assert {row[1] for row in ws.iter_rows(min_row=3, values_only=True)} == {i["title"] for i in items}
+    assert ws["A3"].value == "区县" and ws.max_row >= 3 + len(items)  # the ledgers' layout: title, blank, header
+    assert {row[1] for row in ws.iter_rows(min_row=4, values_only=True)} == {i["title"] for i in items}
     assert sc.get("/due", params={"f": "pdf"}).status_code == 400
     assert sc.get("/due", params={"f": "xlsx", "district": "ÿRIª𮊳"}).status_code == 400  # found by schemathesis
 
