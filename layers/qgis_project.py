@@ -23,6 +23,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import pyproj
 
+from layers.editing import read_only_properties
 from layers.models import Layer
 from layers.styles import draw_order, qml
 
@@ -69,9 +70,22 @@ def _style_body(layer: Layer) -> str:
     return "".join(ET.tostring(child, encoding="unicode") for child in root)
 
 
+def _read_only_fields(layer: Layer) -> str:
+    """The ``<editable>`` element: the columns the database computes are read-only in QGIS's forms.
+
+    QGIS greys out a generated column by itself, but not the identity ``id`` nor ``created_at``
+    and ``updated_at``: through a direct PostGIS connection an officer could type over them, and
+    ``created_at`` decides from when a feature without history exists (:mod:`layers.history`).
+    The same set the API ignores on input (:func:`layers.editing.read_only_properties`).
+    """
+    fields = "".join(f'<field editable="0" name={quoteattr(name)}/>' for name in sorted(read_only_properties(layer)))
+    return f"<editable>{fields}</editable>"
+
+
 def _maplayer(layer: Layer, service_url: str, postgis: str | None) -> str:
     source = _postgis_source(layer, postgis) if postgis else _oapif_source(layer, service_url)
     provider = "postgres" if postgis else "OAPIF"
+    editable = _read_only_fields(layer) if postgis else ""
     return (
         f'<maplayer type="vector" geometry="{_geometry_word(layer)}" labelsEnabled="1" '
         'autoRefreshEnabled="0" refreshOnNotifyEnabled="0" hasScaleBasedVisibilityFlag="0" '
@@ -79,7 +93,7 @@ def _maplayer(layer: Layer, service_url: str, postgis: str | None) -> str:
         f"<datasource>{escape(source)}</datasource><layername>{escape(layer.title)}</layername>"
         f"<abstract>{escape(layer.description)}</abstract><srs>{_cgcs2000()}</srs>"
         f'<provider encoding="UTF-8">{provider}</provider>'
-        f"{_style_body(layer)}</maplayer>"
+        f"{editable}{_style_body(layer)}</maplayer>"
     )
 
 

@@ -69,6 +69,8 @@ out = {"opened": opened, "valid": bool(layer and layer.isValid()), "provider": l
 if layer is not None and layer.isValid():
     fields = layer.fields()
     out["default_clauses"] = {f.name(): layer.dataProvider().defaultValueClause(i) for i, f in enumerate(fields)}
+    form = layer.editFormConfig()
+    out["read_only"] = sorted(f.name() for i, f in enumerate(fields) if form.readOnly(i))
     for step in steps:
         report = {"op": step["op"], "started": layer.startEditing()}
         target = by_code(step["code"]) if "code" in step else None

@@ -100,6 +100,9 @@ def test_qgis_edits_through_postgis_and_the_edits_are_recorded(edit_db: str, tmp
     assert run.returncode == 0, run.stderr[-3000:]
     seen = json.loads(run.stdout.strip().splitlines()[-1])
     assert seen["opened"] and seen["valid"] and seen["provider"] == "postgres", seen
+    # the columns the database computes are read-only in QGIS's forms (the project's <editable>)
+    assert {"id", "created_at", "updated_at", "area_mu"} <= set(seen["read_only"]), seen["read_only"]
+    assert not {"code", "name", "status", "district_code"} & set(seen["read_only"])
     update, insert, move, delete, bad_status, bad_geom = seen["steps"]
     for step in (update, insert, move, delete):
         assert step["started"] and step["committed"], step
