@@ -18,7 +18,8 @@ anonymous
     No credentials: reads layers whose registry entry has ``anonymous_read: true`` (unless
     ``RENEWAL_RESTRICTED_LAYERS`` names them; ``RENEWAL_PUBLIC_LAYERS`` opens a closed layer),
     rate limited per client address by a token bucket (``RENEWAL_ANON_RATE_PER_S``,
-    ``RENEWAL_ANON_BURST``); never writes.
+    ``RENEWAL_ANON_BURST``; one bucket per address across every worker, :mod:`api.ratelimit`);
+    never writes.
 
 Credentials
 -----------
@@ -66,6 +67,8 @@ from starlette.responses import JSONResponse, Response
 
 from api.asgi import NO_DB_PREFIXES, HttpMiddleware
 from api.errors import DB_UNREACHABLE, problem, unavailable
+from api.ratelimit import Buckets
+from api.ratelimit import buckets as rate_buckets
 from api.settings import Settings
 from layers.errors import AuthenticationError, PermissionDeniedError
 from layers.models import Layer
@@ -275,32 +278,6 @@ def restricted_layer_ids(registry: Registry, settings: Settings) -> frozenset[st
 # --------------------------------------------------------------------------- rate limiting
 
 
-class TokenBuckets:
-    """One token bucket per client: ``rate`` tokens per second up to ``burst``."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.burst = float(burst)
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def take(self, client: str) -> float:
-        """Take one token; 0.0 if allowed, else the seconds until a token is available."""
-        now = time.monotonic()
-        tokens, last = self._buckets.get(client, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        if tokens >= 1.0:
-            self._buckets[client] = (tokens - 1.0, now)
-            if len(self._buckets) > 50_000:
-                self._prune(now)
-            return 0.0
-        self._buckets[client] = (tokens, now)
-        return (1.0 - tokens) / self.rate
-
-    def _prune(self, now: float) -> None:
-        full_after = self.burst / self.rate
-        self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}
-
-
 # --------------------------------------------------------------------------- dependencies
 
 
@@ -408,7 +385,7 @@ class AccessMiddleware(HttpMiddleware):
         from api.sessions import SessionCache  # api.sessions imports this module
 
         self.sessions = SessionCache()
-        self._buckets: TokenBuckets | None = None
+        self._buckets: Buckets | None = None
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one HTTP request."""
@@ -483,8 +460,9 @@ class AccessMiddleware(HttpMiddleware):
     def _rate_limit(self, scope: Scope, settings: Settings) -> Response | None:
         if settings.anon_rate_per_s <= 0:
             return None
-        if self._buckets is None or self._buckets.rate != settings.anon_rate_per_s:
-            self._buckets = TokenBuckets(settings.anon_rate_per_s, settings.anon_burst)
+        if self._buckets is None or (self._buckets.rate, self._buckets.burst) != (settings.anon_rate_per_s,
+                                                                                  settings.anon_burst):
+            self._buckets = rate_buckets(settings.anon_rate_per_s, settings.anon_burst)
         wait = self._buckets.take(_client_address(scope))
         if wait <= 0:
             return None

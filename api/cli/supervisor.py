@@ -23,6 +23,9 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
 
+from api.ratelimit import SharedTable, shared_table
+from api.ratelimit import install as install_rate_table
+
 RESTART_PAUSE_S = 1.0
 """Wait before restarting a worker that died, so a worker that cannot start does not spin."""
 STOP_TIMEOUT_S = 30.0
@@ -40,9 +43,10 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(config: dict[str, Any]) -> None:
+def _worker(config: dict[str, Any], rate_table: SharedTable) -> None:
     import uvicorn
 
+    install_rate_table(rate_table)  # before the app is built: its rate limit uses the workers' one table
     sock = listening_socket(config["host"], config["port"])
     uvicorn.Server(uvicorn.Config(**config)).run(sockets=[sock])
 
@@ -54,6 +58,7 @@ def run_workers(n: int, config: dict[str, Any]) -> None:
     # its share of the connections and leave them hanging)
     listening_socket(config["host"], config["port"]).close()
     ctx = multiprocessing.get_context("spawn")
+    rate_table = shared_table(ctx)  # the anonymous rate limit's buckets, one table for every worker
     stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -64,7 +69,7 @@ def run_workers(n: int, config: dict[str, Any]) -> None:
     signal.signal(signal.SIGINT, stop)
 
     def start() -> BaseProcess:
-        proc = ctx.Process(target=_worker, args=(config,), name="renewal-worker")
+        proc = ctx.Process(target=_worker, args=(config, rate_table), name="renewal-worker")
         proc.start()
         return proc
 
