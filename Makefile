@@ -6,6 +6,10 @@ PY := $(VENV)/bin/python
 DB_NAME ?= renewal
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Without DATABASE_URL, the steps that connect use the local server's DB_NAME (the database
+# provision-db.sh makes), as the API's login; the owner is the OS user (api.settings.Settings.owner_url).
+# DATABASE_URL itself is not exported: provision-db.sh takes a set DATABASE_URL to mean "someone else's server".
+DB_ENV := $(if $(DATABASE_URL),,DATABASE_URL=postgresql://renewal_api@/$(DB_NAME))
 
 .PHONY: run run-deps test setup setup-run lock assets db demo serve lint typecheck bench notebooks clean
 
@@ -41,11 +45,11 @@ assets:
 ## db: PostgreSQL + PostGIS (installed/started when needed), database created and migrated
 db: setup-run
 	@scripts/provision-db.sh $(DB_NAME)
-	@$(PY) -m api.cli db upgrade
+	@$(DB_ENV) $(PY) -m api.cli db upgrade
 
 ## demo: load the synthetic demo city unless the database already holds data
 demo: db
-	@$(PY) -m api.cli demo load --if-empty
+	@$(DB_ENV) $(PY) -m api.cli demo load --if-empty
 
 ## run-deps: OS packages the service needs at run time (LibreOffice Writer for PDF reports, a CJK font)
 run-deps:
@@ -53,7 +57,7 @@ run-deps:
 
 ## run: everything above, then serve API, viewer and maps on http://$(HOST):$(PORT)
 run: demo run-deps
-	@$(PY) -m api.cli serve --host $(HOST) --port $(PORT)
+	@$(DB_ENV) $(PY) -m api.cli serve --host $(HOST) --port $(PORT)
 
 ## test: provision the server, then the whole suite in a fresh test database it drops afterwards
 test: setup
@@ -74,7 +78,7 @@ bench: demo
 
 notebooks: demo
 	@mkdir -p out/notebooks
-	$(VENV)/bin/jupyter nbconvert --to html --execute --output-dir out/notebooks notebooks/*.ipynb
+	$(DB_ENV) $(VENV)/bin/jupyter nbconvert --to html --execute --output-dir out/notebooks notebooks/*.ipynb
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache out artifacts *.egg-info
