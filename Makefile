@@ -6,10 +6,12 @@ PY := $(VENV)/bin/python
 DB_NAME ?= renewal
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# Without DATABASE_URL, the steps that connect use the local server's DB_NAME (the database
-# provision-db.sh makes), as the API's login; the owner is the OS user (api.settings.Settings.owner_url).
-# DATABASE_URL itself is not exported: provision-db.sh takes a set DATABASE_URL to mean "someone else's server".
-DB_ENV := $(if $(DATABASE_URL),,DATABASE_URL=postgresql://renewal_api@/$(DB_NAME))
+# `make run DB_NAME=x` (given on the command line or in the environment, without DATABASE_URL): the steps
+# that connect use the local server's database x (the one provisioning makes) as the API's login; the owner
+# is the OS user (api.settings.Settings.owner_url). Otherwise they read DATABASE_URL from the environment or
+# .env, whose default is the local `renewal`. Not exported: provision-db.sh reads a set DATABASE_URL as
+# "someone else's server".
+DB_ENV := $(if $(DATABASE_URL),,$(if $(filter-out file,$(origin DB_NAME)),DATABASE_URL=postgresql://renewal_api@/$(DB_NAME)))
 
 .PHONY: run run-deps test setup setup-run lock assets db demo serve lint typecheck bench notebooks clean
 
