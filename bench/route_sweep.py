@@ -66,13 +66,7 @@ def _path_values(name: str, layer: str | None, real: dict[str, Any], ids: dict[s
         return list(real["styles"])
     if name in ("tileMatrixSetId", "tms"):
         return ["WebMercatorQuad"]
-    if name in ("tileMatrix", "z"):
-        return TILES["z"]
-    if name in ("tileRow", "y"):
-        return TILES["y"]
-    if name in ("tileCol", "x"):
-        return TILES["x"]
-    return ["1"]
+    return ["1"]  # z, x and y are set together by expand()
 
 
 def expand(path: str, real: dict[str, Any], ids: dict[str, int], layers: list[str]) -> list[str]:

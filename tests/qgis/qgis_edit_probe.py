@@ -19,24 +19,13 @@ and what QGIS reads back afterwards for the feature (attributes, geometry WKT).
 """
 
 import json
-import os
 import sys
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from qgis_session import open_project
 
-from qgis.core import (  # noqa: E402
-    QgsApplication,
-    QgsFeatureRequest,
-    QgsGeometry,
-    QgsProject,
-    QgsVectorLayerUtils,
-)
+from qgis.core import QgsFeatureRequest, QgsGeometry, QgsVectorLayerUtils
 
-QgsApplication.setPrefixPath("/usr", True)
-app = QgsApplication([], False)
-app.initQgis()
-project = QgsProject.instance()
-opened = project.read(sys.argv[1])
+app, project, opened = open_project(sys.argv[1])
 layer = project.mapLayer(f"{sys.argv[2]}_renewal")
 with open(sys.argv[3], encoding="utf-8") as fh:
     steps = json.load(fh)

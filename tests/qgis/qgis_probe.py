@@ -4,23 +4,14 @@ Usage: python3 qgis_probe.py PROJECT.qgs STYLE.json TILE_URL
 """
 
 import json
-import os
 import sys
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from qgis_session import open_project
 
-from qgis.core import (  # noqa: E402
-    QgsApplication,
-    QgsMapBoxGlStyleConverter,
-    QgsProject,
-    QgsVectorTileLayer,
-)
+from qgis.core import QgsMapBoxGlStyleConverter, QgsVectorTileLayer
 
-QgsApplication.setPrefixPath("/usr", True)
-app = QgsApplication([], False)
-app.initQgis()
-project = QgsProject.instance()
-out = {"opened": project.read(sys.argv[1]), "crs": project.crs().authid(), "groups": {}, "layers": {}}
+app, project, opened = open_project(sys.argv[1])
+out = {"opened": opened, "crs": project.crs().authid(), "groups": {}, "layers": {}}
 for group in project.layerTreeRoot().children():
     out["groups"][group.name()] = [node.layerId() for node in group.findLayers()]
 for lid, layer in project.mapLayers().items():
