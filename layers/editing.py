@@ -546,11 +546,29 @@ def _table(layer: Layer) -> sql.Composable:
     return sql.Identifier(layer.schema_name, layer.table)
 
 
+_EDITED_MEMBERS: Final = ("properties", "geometry", CHANGE_MEMBER)
+"""The members of a feature body that a create, replace or patch reads; others (``id``, ``bbox``,
+``links``, foreign members, RFC 7946 §6.1) are accepted and ignored."""
+
+
 def _split_feature(feature: Any, *, geometry_required: bool) -> tuple[dict[str, Any], Any, Any]:
+    """(properties, geometry, change member) of a feature body.
+
+    A body naming none of ``properties``, ``geometry`` and ``change`` but other members (a patch
+    sent as ``{"propertis": ...}``, or the properties without their wrapper) would change nothing
+    and answer 200 as if it had: it is refused, naming what was sent, so the officer sees the slip.
+    """
     if not isinstance(feature, dict):
         raise InvalidInputError("The request body must be a GeoJSON Feature object.")
     if feature.get("type", "Feature") != "Feature":
         raise InvalidInputError("The request body must be a GeoJSON Feature (\"type\": \"Feature\").")
+    others = sorted(k for k in feature if k not in ("type", "id", "bbox", "links"))
+    if others and not any(k in feature for k in _EDITED_MEMBERS):
+        raise InvalidInputError(
+            f"The body has no 'properties', 'geometry' or 'change' member, so it would change nothing; it has "
+            f"{', '.join(repr(k) for k in others[:5])}. Put attribute values inside \"properties\": {{...}}.",
+            detail={"members": others[:20]},
+        )
     if geometry_required and feature.get("geometry") is None:
         raise GeometryError("A feature needs a geometry.")
     props = feature.get("properties") or {}

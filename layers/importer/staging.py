@@ -107,7 +107,7 @@ def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> Staged:
     codes: list[pd.Series] = []
     rows = 0
     step("stage (COPY)", 0, n)
-    loader = _Loader(cur, job.layer, copy_sql)
+    loader = _Loader(cur, job.layer, copy_sql, timings)
     try:
         for batch in _read(job.stream, timings, step, n):
             t0 = time.perf_counter()
@@ -150,11 +150,14 @@ class _Loader:
     bounded) and goes on reading the file; the connection is used by this thread only until
     :meth:`close`, which waits for the last batch and re-raises the first error of the thread
     (a failed batch stops the loading, the rest is drained). psycopg releases the GIL while it
-    waits for the server, so both cores work.
+    waits for the server, so both cores work. The server's share is timed apart, as
+    ``server_copy`` and ``server_normalise`` (it overlaps ``read`` and ``check_geometries``).
     """
 
-    def __init__(self, cur: psycopg.Cursor[Any], layer: Layer, copy_sql: sql.Composed) -> None:
-        self._cur, self._layer, self._copy_sql = cur, layer, copy_sql
+    def __init__(
+        self, cur: psycopg.Cursor[Any], layer: Layer, copy_sql: sql.Composed, timings: dict[str, float]
+    ) -> None:
+        self._cur, self._layer, self._copy_sql, self._timings = cur, layer, copy_sql, timings
         self._queue: queue.Queue[tuple[list[bytes], list[int], sql.Composed] | None] = queue.Queue(maxsize=2)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="import-loader", daemon=True)
@@ -178,12 +181,16 @@ class _Loader:
         try:
             while (item := self._queue.get()) is not None:
                 chunks, repair_rns, load = item
+                t0 = time.perf_counter()
                 with cur.copy(self._copy_sql) as copy:
                     for chunk in chunks:
                         copy.write(chunk)
+                _add_time(self._timings, "server_copy", t0)
+                t0 = time.perf_counter()
                 repair(cur, self._layer, repair_rns)
                 cur.execute(load)
                 cur.execute("TRUNCATE import_stage")
+                _add_time(self._timings, "server_normalise", t0)
         except BaseException as exc:  # handed to the main thread by put()/close()
             self._error = exc
             while self._queue.get() is not None:

@@ -292,6 +292,12 @@ def test_put_replaces_and_patch_merges(ec: TestClient, admin: dict[str, str], ec
     # required properties cannot be cleared, geometry cannot be removed
     assert ec.patch(url, json={"properties": {"spaces": None}}, headers={**admin, "If-Match": "*"}).status_code == 400
     assert ec.patch(url, json={"geometry": None}, headers={**admin, "If-Match": "*"}).status_code == 400
+    # a patch that names only members the server does not change (a typo, bare properties) is refused, not ignored
+    before = econn.execute("SELECT updated_at FROM renewal.parking_sites WHERE id = %s", (fid,)).fetchone()
+    for slip in ({"propertis": {"spaces": 70}}, {"spaces": 70}):
+        r = ec.patch(url, json=slip, headers={**admin, "If-Match": "*"})
+        assert r.status_code == 400 and next(iter(slip)) in r.json()["detail"], r.text
+    assert econn.execute("SELECT updated_at FROM renewal.parking_sites WHERE id = %s", (fid,)).fetchone() == before
     # moving the point by PATCH
     x, y = econn.execute("SELECT ST_X(geom), ST_Y(geom) FROM renewal.parking_sites WHERE id = %s", (fid,)).fetchone()
     r = ec.patch(url, json={"geometry": {"type": "Point", "coordinates": [x + 0.001, y]}},

@@ -75,3 +75,15 @@ def test_overview_follows_insert_update_and_delete(oc: TestClient, econn: psycop
         econn.execute("DELETE FROM renewal.land_parcels WHERE id = %s", (fid,))
     _counts_match(econn)
     assert oc.get(url, headers=_lsn(econn)).status_code == 204
+
+
+def test_overview_clean_up_reads_only_emptied_cells(econn: psycopg.Connection) -> None:
+    """The trigger's ``DELETE ... WHERE n <= 0`` after every write probes the partial index (0018), no full scan.
+
+    Without it each edit of one parcel read every overview cell (11 ms at a million parcels).
+    """
+    plan = econn.execute(
+        "EXPLAIN (FORMAT JSON) DELETE FROM renewal.land_parcels_overview WHERE n <= 0"
+    ).fetchone()[0]
+    text = str(plan)
+    assert "land_parcels_overview_emptied_idx" in text and "Seq Scan" not in text
