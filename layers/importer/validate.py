@@ -160,9 +160,14 @@ def ready_select(
         )
     )
     parts.append(sql.SQL("{} AS geom").format(geom_expr(layer)))
+    # Each coded column is looked up once per distinct cell of the batch (a few dozen), then joined on
+    # the cell as sent: the text rule and lower() run per distinct value, not per row.
     joins = [
-        sql.SQL("LEFT JOIN import_lookup AS {a} ON {a}.col = {c} AND {a}.key = lower({v})").format(
-            a=_lookup_alias(col), c=sql.Literal(col), v=trimmed(sql.SQL("s.{}").format(sql.Identifier(col)))
+        sql.SQL(
+            "LEFT JOIN (SELECT d.raw, lk.code FROM (SELECT DISTINCT {col} AS raw FROM import_stage) AS d "
+            "JOIN import_lookup AS lk ON lk.col = {c} AND lk.key = lower({v})) AS {a} ON {a}.raw = s.{col}"
+        ).format(
+            a=_lookup_alias(col), c=sql.Literal(col), col=sql.Identifier(col), v=trimmed(sql.SQL("d.raw"))
         )
         for col in cols
         if _coded(layer, col)
@@ -195,6 +200,9 @@ def error_rows(
     raw = {c: sql.SQL("r.{}").format(sql.Identifier("r_" + c)) for c in cols}
     val = {c: sql.SQL("r.{}").format(sql.Identifier(c)) for c in cols}
     present = {c: sql.SQL("{} IS NOT NULL").format(trimmed(raw[c])) for c in cols}
+    # A value implies a present cell (every value is converted from the trimmed cell), so each check
+    # tests "no value" first: PostgreSQL stops an AND at its first false, and the text rule's trim of
+    # the raw cell then runs only for the few rows without a value, not for every row of a batch.
     add(sql.SQL("r.code IS NULL"), "code", "required")
     add(sql.SQL("length(r.code) > {}").format(sql.Literal(CODE_MAX)), "code", "too_long", sql.SQL("r.code"))
     add(sql.SQL("r.name IS NULL AND (r.is_new OR {})").format(sql.Literal("name" in mapped)), "name", "required")
@@ -204,14 +212,18 @@ def error_rows(
             continue
         if col not in ("status", "district_code") and layer.field(col).required:
             add(
-                sql.SQL("NOT {} AND (r.is_new OR {})").format(present[col], sql.Literal(col in mapped)), col, "required"
+                sql.SQL("{} IS NULL AND NOT {} AND (r.is_new OR {})").format(
+                    val[col], present[col], sql.Literal(col in mapped)
+                ),
+                col,
+                "required",
             )
         if _coded(layer, col):
-            add(sql.SQL("{} AND {} IS NULL").format(present[col], val[col]), col, "unknown_value", raw[col])
+            add(sql.SQL("{} IS NULL AND {}").format(val[col], present[col]), col, "unknown_value", raw[col])
             continue
         fdef = layer.field(col)
         if fdef.type in ("integer", "number", "boolean", "date"):
-            add(sql.SQL("{} AND {} IS NULL").format(present[col], val[col]), col, "not_" + fdef.type, raw[col])
+            add(sql.SQL("{} IS NULL AND {}").format(val[col], present[col]), col, "not_" + fdef.type, raw[col])
         if fdef.type in ("integer", "number"):
             lo = fdef.min if fdef.min is not None else (-2147483648 if fdef.type == "integer" else None)
             hi = fdef.max if fdef.max is not None else (2147483647 if fdef.type == "integer" else None)
