@@ -68,6 +68,7 @@ from fastapi.routing import APIRoute
 
 from api.auth import (
     AccessMiddleware,
+    CredentialCaches,
     Principal,
     get_principal,
     get_request_id,
@@ -362,4 +363,5 @@ def install_access(app: FastAPI) -> None:
     missing = undeclared_routes(app)
     if missing:
         raise RuntimeError("Routes without an access declaration (see api/access.py): " + ", ".join(missing))
+    app.state.credential_caches = CredentialCaches()
     app.add_middleware(AccessMiddleware)

@@ -19,6 +19,7 @@ from fastapi import FastAPI
 
 from api import routers
 from api.access import install_access
+from api.auth import CREDENTIALS_CHANNEL
 from api.breaker import Breaker, BreakerMiddleware
 from api.city import CityContext, load_city
 from api.consistency import ReadYourWritesMiddleware
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.breaker = breaker = Breaker(settings.database_url, pool)
         breaker.start()
         app.state.versions = versions = LayerVersions(settings.database_url)
+        versions.subscribe(CREDENTIALS_CHANNEL, app.state.credential_caches.clear)
         app.state.databases = databases = Databases(settings, pool, versions)
         versions.start()
         await databases.open()

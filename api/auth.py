@@ -25,8 +25,8 @@ Credentials
 -----------
 API keys look like ``rk_<key id>_<secret>``. Only an argon2id hash of the secret is stored
 (``renewal.api_keys``); the key id finds the row, so one hash is verified per request (and
-a verified key is cached in memory for ``RENEWAL_AUTH_CACHE_TTL_S`` seconds, which is
-therefore the longest a revoked key keeps working in another process). Send the key as
+a verified key is cached in memory, forgotten by every process when any key, user or session
+changes (:class:`CredentialCaches`), and for at most ``RENEWAL_AUTH_CACHE_TTL_S`` seconds). Send the key as
 ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``, or in the query string as
 ``apikey=<key>`` (or ``api_key``) for desktop clients that can only add URL parameters (QGIS's
 "extra query parameters", ArcGIS Pro's custom parameters). The middleware takes a query key
@@ -165,9 +165,9 @@ V = TypeVar("V")
 class SecretCache(Generic[V]):
     """What a secret (an API key, a session cookie) stood for, kept by its SHA-256 for a short time.
 
-    One rule for every credential: an entry lives ``ttl`` seconds (``RENEWAL_AUTH_CACHE_TTL_S``), so a
-    revocation reaches the other processes within that time; the process that revokes forgets at
-    once. At most 10,000 entries (all are dropped when full).
+    One rule for every credential: an entry lives at most ``ttl`` seconds (``RENEWAL_AUTH_CACHE_TTL_S``),
+    and every process forgets them all when the database says a credential changed
+    (:class:`CredentialCaches`). At most 10,000 entries (all are dropped when full).
     """
 
     def __init__(self) -> None:
@@ -203,6 +203,37 @@ class SecretCache(Generic[V]):
 
 class KeyCache(SecretCache[Principal]):
     """Verified API keys, so argon2 runs rarely."""
+
+
+CREDENTIALS_CHANNEL: Final = "renewal_credentials"
+"""Notified by the database after every change to ``users``, ``api_keys`` or ``sessions`` (migration 0019)."""
+
+
+class CredentialCaches:
+    """The per-process caches of verified credentials: API keys and sign-in sessions.
+
+    A revocation, a disabled user, a changed role or a sign-out may happen in another worker, in
+    another instance or in the ``renewal users`` command: each commits a change to those tables, the
+    database notifies :data:`CREDENTIALS_CHANNEL`, and every process's listener
+    (:class:`api.versions.LayerVersions`) calls :meth:`clear`, so no worker honours a revoked
+    credential from memory (milliseconds, not the cache TTL). While the listener is down the TTL
+    (``RENEWAL_AUTH_CACHE_TTL_S``) still bounds an entry's life, and the listener clears the caches
+    again when it reconnects (notifications may have been missed meanwhile).
+    """
+
+    def __init__(self) -> None:
+        from api.sessions import SessionCache  # api.sessions imports this module
+
+        self.keys = KeyCache()
+        self.sessions = SessionCache()
+        self.cleared = 0
+        """How many times the caches were cleared (``/healthz``, tests)."""
+
+    def clear(self) -> None:
+        """Forget every cached key and session."""
+        self.keys.clear()
+        self.sessions.clear()
+        self.cleared += 1
 
 
 async def principal_from_key(pool: psycopg_pool.AsyncConnectionPool, key: str, settings: Settings,
@@ -381,10 +412,6 @@ class AccessMiddleware(HttpMiddleware):
 
     def __init__(self, app: ASGIApp) -> None:
         super().__init__(app)
-        self.cache = KeyCache()
-        from api.sessions import SessionCache  # api.sessions imports this module
-
-        self.sessions = SessionCache()
         self._buckets: Buckets | None = None
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -395,8 +422,9 @@ class AccessMiddleware(HttpMiddleware):
         rid = _header(scope, b"x-request-id")
         request_id = rid if rid and _REQUEST_ID_RE.match(rid) else uuid.uuid4().hex
         state["request_id"] = request_id
-        state["key_cache"] = self.cache
-        state["session_cache"] = self.sessions
+        caches: CredentialCaches = fastapi_app.state.credential_caches
+        state["key_cache"] = caches.keys
+        state["session_cache"] = caches.sessions
         extra_headers: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
 
         denial = await self._authenticate(scope, fastapi_app, settings, state)
@@ -430,7 +458,7 @@ class AccessMiddleware(HttpMiddleware):
             if key is None and bearer is not None and bearer.startswith(KEY_PREFIX + "_"):
                 key, bearer = bearer, None
             if key is not None:
-                state["principal"] = await principal_from_key(app.state.pool, key, settings, self.cache)
+                state["principal"] = await principal_from_key(app.state.pool, key, settings, state["key_cache"])
             elif bearer is not None:
                 state["principal"] = principal_from_jwt(bearer, settings)
             elif scope["path"].startswith(NO_DB_PREFIXES):
@@ -438,7 +466,7 @@ class AccessMiddleware(HttpMiddleware):
             else:
                 from api.sessions import session_principal  # viewer sign-in cookie (api/sessions.py)
 
-                session, csrf_ok, csrf = await session_principal(app.state.pool, scope, self.sessions,
+                session, csrf_ok, csrf = await session_principal(app.state.pool, scope, state["session_cache"],
                                                                   settings.auth_cache_ttl_s)
                 state["session_csrf"] = csrf
                 if not csrf_ok:

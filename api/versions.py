@@ -24,17 +24,22 @@ Why this stays correct across processes:
   by itself and reloads every version after ``LISTEN``, so nothing between is missed.
 * Versions only grow, so merging any observation is a ``max``: an answer from a lagging replica
   can never move memory backwards.
+
+The same connection listens on the channels other per-process caches subscribe to
+(:meth:`LayerVersions.subscribe`: the credential caches, :class:`api.auth.CredentialCaches`);
+their handler runs on every notification and again on every (re)connect, since notifications
+sent while the listener was down are lost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 
 from api.tasks import stop_task
 
@@ -83,6 +88,7 @@ class LayerVersions:
         self.primary_lsn = 0
         """The primary's WAL insert position at the last heartbeat (replica lag is measured against it)."""
         self.notifications = 0
+        self._handlers: dict[str, Callable[[], None]] = {}
 
     # ------------------------------------------------------------------ reading
 
@@ -111,7 +117,17 @@ class LayerVersions:
 
     # ------------------------------------------------------------------ listening
 
+    def subscribe(self, channel: str, handler: Callable[[], None]) -> None:
+        """Call ``handler`` on every notification on ``channel`` and after every (re)connect; before :meth:`start`."""
+        if not channel.isidentifier() or channel == CHANNEL:
+            raise ValueError(f"cannot subscribe to channel {channel!r}")
+        self._handlers[channel] = handler
+
     def _on_notify(self, n: psycopg.Notify) -> None:
+        handler = self._handlers.get(n.channel)
+        if handler is not None:
+            handler()
+            return
         table, _, version = n.payload.rpartition(":")
         try:
             self.merge({table: int(version)})
@@ -126,7 +142,10 @@ class LayerVersions:
             self._url, autocommit=True, application_name="renewal-versions", connect_timeout=5
         ) as conn:
             conn.add_notify_handler(self._on_notify)
-            await conn.execute(f"LISTEN {CHANNEL}")
+            for channel in (CHANNEL, *self._handlers):
+                await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+            for handler in self._handlers.values():
+                handler()  # whatever was missed while not listening
             cur = await conn.execute(_SNAPSHOT)
             row = await cur.fetchone()
             assert row is not None

@@ -193,7 +193,7 @@ async def users(request: Request, pool: PoolDep) -> Response:
 @router.post("/admin/keys/{key_id}/revoke", summary="Revoke an API key (admins)", status_code=204,
              response_class=Response, dependencies=[AdminOnly])
 async def revoke_key(request: Request, pool: PoolDep, key_id: str) -> Response:
-    """Revoke at once in this process (the key cache is cleared); other processes within the cache TTL."""
+    """Revoke at once: this process clears its key cache, every other one on the database's notification."""
     async with pool.connection() as conn:
         cur = await conn.execute(
             "UPDATE renewal.api_keys SET revoked_at = now() WHERE key_id = %s AND revoked_at IS NULL RETURNING id",

@@ -160,3 +160,60 @@ def test_write_through_one_instance_reaches_another_instance_within_1s(
             time.sleep(0.01)
         status = httpx.get(other.url + "/healthz").json()["layer_versions"]
         assert status["listening"] and status["notifications"] >= 2
+
+
+def _kept_alive_on_every_worker(base: str, n: int = 16) -> list[httpx.Client]:
+    """``n`` clients, each holding one kept-alive connection; between them they reach both workers."""
+    clients = [httpx.Client(base_url=base, timeout=30) for _ in range(n)]
+    seen = {int(c.get("/healthz").json()["worker"]) for c in clients}
+    assert len(seen) == 2, f"{n} kept-alive connections all went to worker {seen}"
+    return clients
+
+
+def _until_refused_everywhere(clients: list[httpx.Client], refused: Any, what: str) -> None:
+    """Every client's next request shows the credential gone, within 1 s of the change."""
+    t0 = time.monotonic()
+    pending = list(clients)
+    while pending:
+        pending = [c for c in pending if not refused(c)]
+        assert not pending or time.monotonic() - t0 < 1.0, (
+            f"{len(pending)} of {len(clients)} connections still honour the {what} 1 s after it ended")
+        time.sleep(0.01)
+
+
+def test_revoked_key_and_signed_out_session_are_refused_by_every_worker_within_1s(
+    two_workers: Server, edit_db: str,
+) -> None:
+    """Workers cache verified credentials; a revocation or sign-out elsewhere reaches each at once.
+
+    The key is revoked with the ``renewal users`` code in this process (a third process, as the CLI
+    would be), the session is signed out through one worker: every kept-alive connection to either
+    worker, each of which had the credential cached, refuses it within 1 s (without migration 0019
+    and its listener, each worker honoured it for ``RENEWAL_AUTH_CACHE_TTL_S``, 30 s).
+    """
+    from api.cli.users import add_user, revoke, set_password
+
+    name = f"cache-probe-{time.monotonic_ns()}"
+    key = add_user(edit_db, name, "viewer", [])
+    set_password(edit_db, name, "probe-password-1")
+    clients = _kept_alive_on_every_worker(two_workers.url)
+    try:
+        for c in clients:  # cached by both workers
+            assert c.get("/auth/session", headers={"X-API-Key": key}).json()["role"] == "viewer"
+        key_id = key.split("_")[1]
+        revoke(edit_db, key_id)
+        _until_refused_everywhere(
+            clients, lambda c: c.get("/auth/session", headers={"X-API-Key": key}).status_code == 401, "revoked key")
+
+        signed_in = clients[0].post("/auth/session", json={"user": name, "password": "probe-password-1"})
+        assert signed_in.status_code == 200, signed_in.text
+        cookie = {"Cookie": f"renewal_session={signed_in.cookies['renewal_session']}"}
+        for c in clients[1:]:
+            assert c.get("/auth/session", headers=cookie).json()["role"] == "viewer"
+        out = clients[0].delete("/auth/session", headers={"X-CSRF-Token": signed_in.json()["csrf"]})
+        assert out.status_code == 200, out.text
+        _until_refused_everywhere(
+            clients[1:], lambda c: c.get("/auth/session", headers=cookie).json()["role"] == "anonymous", "session")
+    finally:
+        for c in clients:
+            c.close()
