@@ -21,7 +21,7 @@ from api import routers
 from api.access import install_access
 from api.auth import CREDENTIALS_CHANNEL
 from api.breaker import Breaker, BreakerMiddleware
-from api.city import CityContext, load_city
+from api.city import CITY_CHANNEL, CityContext, forget_city, load_city
 from api.consistency import ReadYourWritesMiddleware
 from api.db import check_login, make_pool
 from api.errors import install_error_handlers
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         breaker.start()
         app.state.versions = versions = LayerVersions(settings.database_url)
         versions.subscribe(CREDENTIALS_CHANNEL, app.state.credential_caches.clear)
+        versions.subscribe(CITY_CHANNEL, forget_city(app))
         app.state.databases = databases = Databases(settings, pool, versions)
         versions.start()
         await databases.open()

@@ -9,7 +9,8 @@ that needs it declares :data:`CityDep`. Either loads it if the database was down
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Final
 
 from fastapi import Depends, FastAPI, Request
 from psycopg_pool import AsyncConnectionPool
@@ -40,6 +41,23 @@ async def get_city(request: Request) -> CityProfile:
 
 
 CityDep = Annotated[CityProfile, Depends(get_city)]
+
+CITY_CHANNEL: Final = "renewal_city"
+"""Notified by the database when the city profile changes (migration 0020)."""
+
+
+def forget_city(app: FastAPI) -> Callable[[], None]:
+    """A listener handler: drop this process's profile, so the next request reads the changed one.
+
+    Subscribed to :data:`CITY_CHANNEL` by the app's lifespan (:meth:`api.versions.LayerVersions.subscribe`),
+    so a profile changed by another process (``renewal city create``, another instance) reaches every worker.
+    """
+
+    def forget() -> None:
+        city.forget()
+        app.state.city = None
+
+    return forget
 
 
 class CityContext(HttpMiddleware):
