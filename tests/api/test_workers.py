@@ -212,8 +212,10 @@ def test_revoked_key_and_signed_out_session_are_refused_by_every_worker_within_1
             assert c.get("/auth/session", headers=cookie).json()["role"] == "viewer"
         out = clients[0].delete("/auth/session", headers={"X-CSRF-Token": signed_in.json()["csrf"]})
         assert out.status_code == 200, out.text
-        _everywhere_within_1s(clients[1:], lambda c: c.get("/auth/session", headers=cookie).json()["role"] == "anonymous",
-                              "honour the signed-out session")
+        def anonymous(c: httpx.Client) -> bool:
+            return bool(c.get("/auth/session", headers=cookie).json()["role"] == "anonymous")
+
+        _everywhere_within_1s(clients[1:], anonymous, "honour the signed-out session")
     finally:
         for c in clients:
             c.close()
