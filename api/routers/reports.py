@@ -24,6 +24,7 @@ from api.access import ReadableRenewalLayers
 from api.db import connect_sync
 from api.deps import SettingsDep
 from gis.errors import InvalidInputError
+from layers import city
 from layers.progress import Quarter, parse_as_of
 from layers.reports import ReportFile, district_summary, quarterly_report
 from layers.reports.data import data_version
@@ -39,8 +40,8 @@ _cache_lock = threading.Lock()
 
 
 def _cached(conn: psycopg.Connection[Any], key: tuple[object, ...], build: Callable[[], ReportFile]) -> ReportFile:
-    """The report for ``key`` if the data have not changed since it was built, else build it and keep it."""
-    full = (*key, data_version(conn))
+    """The report for ``key`` if neither the data nor the city profile (its titles) changed since it was built."""
+    full = (*key, data_version(conn), city.current().model_dump_json())
     with _cache_lock:
         hit = _cache.get(full)
         if hit is not None:
