@@ -59,6 +59,7 @@ from layers import city
 from layers.errors import PermissionDeniedError, PreconditionFailedError, UnknownFieldError, UnknownStatusError
 from layers.history import LOCAL_TIMEZONE
 from layers.models import Layer
+from layers.query.builder import etag_sql
 from layers.values import EXPECTED, ConversionError, convert
 
 __all__ = [
@@ -70,7 +71,6 @@ __all__ = [
     "create_feature",
     "delete_feature",
     "etag_sql",
-    "feature_etag",
     "parse_change",
     "parse_content_crs",
     "parse_geometry",
@@ -162,26 +162,6 @@ class EditResult:
 
 
 # --------------------------------------------------------------------------- ETags
-
-
-def etag_sql(alias: str = "t") -> sql.Composable:
-    """SQL for a feature's strong ETag (quoted), from its id and row version.
-
-    ``xmin`` is the id of the transaction that wrote the row version, so it changes with every
-    committed UPDATE and is the same for every reader: the API's GET and the edit endpoints
-    both compute the ETag with this expression, so they always agree.
-    """
-    a = sql.Identifier(alias)
-    return sql.SQL("""('"' || left(md5({a}.id::text || '/' || {a}.xmin::text), 20) || '"')""").format(a=a)
-
-
-async def feature_etag(conn: AsyncConnection[Any], layer: Layer, fid: int) -> str | None:
-    """The current ETag of a feature (None when it does not exist), for GET and ``If-None-Match``."""
-    stmt = sql.SQL("SELECT {} FROM {} AS t WHERE t.id = %s").format(
-        etag_sql("t"), sql.Identifier(layer.schema_name, layer.table))
-    cur = await conn.execute(stmt, (fid,))
-    row = await cur.fetchone()
-    return str(row[0]) if row else None
 
 
 def check_if_match(header: str, current: str) -> None:

@@ -32,9 +32,8 @@ from api.settings import Settings
 from gis.crs import CRS84
 from gis.errors import InvalidInputError
 from layers.city import CityProfile, current
-from layers.editing import feature_etag
 from layers.models import Layer
-from layers.query import FeatureQuery, column_kinds, fetch_feature, fetch_page, parse_feature_id, table_sql
+from layers.query import FeatureQuery, column_kinds, fetch_feature_tagged, fetch_page, parse_feature_id, table_sql
 
 ORDER = 10
 router = APIRouter(tags=["OGC API Features"])
@@ -382,10 +381,9 @@ async def feature(
     root = base_url(request, settings)
     url = f"{root}/collections/{layer.id}/items/{fid}"
     async with pool.connection() as conn:
-        etag = await feature_etag(conn, layer, fid)
-        if etag is not None and request.headers.get("if-none-match") == etag:
-            return Response(status_code=304, headers={"ETag": etag})
-        text = await fetch_feature(conn, layer, fid, out_crs)
+        text, etag = await fetch_feature_tagged(conn, layer, fid, out_crs)  # one round trip
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag})
     extra_q = [("crs", crs)] if crs is not None else []
     links = [
         link(with_query(url, [*extra_q, ("f", "json")]), "self" if fmt == JSON else "alternate", GEOJSON,
@@ -395,8 +393,7 @@ async def feature(
         link(f"{root}/collections/{layer.id}", "collection", JSON_TYPE, layer.title),
     ]
     headers = _content_crs(out_crs.uri)
-    if etag is not None:
-        headers["ETag"] = etag
+    headers["ETag"] = etag
     if fmt == HTML:
         feat = json.loads(text)
         labels = {**layer.labels, "status_label": "状态名称", "area_mu": "面积（亩）", "length_m": "长度（米）"}

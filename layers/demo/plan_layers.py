@@ -420,6 +420,7 @@ def load_plan_layers(conninfo: str) -> dict[str, int]:
                 cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier("renewal", layer.table)))
                 row = cur.fetchone()
                 counts[layer.id] = int(row[0]) if row else 0
+            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier("renewal", layer.table)))  # as loader.py
         reports = indicator_reports()
         with conn.transaction(), conn.cursor() as cur:
             cur.execute("ALTER TABLE renewal.indicator_reports DISABLE TRIGGER indicator_reports_append_only")

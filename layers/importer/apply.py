@@ -140,6 +140,22 @@ def apply(
         cur.execute(stmt)
     if rebuild:
         report.timings_s["rebuild_indexes"] = round(time.perf_counter() - t0, 3)
+    elif not report.dry_run:
+        _refresh_statistics(cur, layer, sum(report.counts.get(k, 0) for k in ("added", "updated", "deleted")))
+
+
+def _refresh_statistics(cur: psycopg.Cursor[Any], layer: Layer, changed: int) -> None:
+    """ANALYZE the layer when the import changed enough of it, by autovacuum's own rule (50 rows + 10 %).
+
+    The API sizes its queries by ``pg_class.reltuples`` (no round trip); a table never analyzed
+    reads -1 and every bbox query then asks the planner first. Autovacuum may be off or slow to
+    come, so the import refreshes the statistics itself; a small change to a large layer does not.
+    """
+    cur.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (f"{layer.schema_name}.{layer.table}",))
+    row = cur.fetchone()
+    reltuples = float(row[0]) if row else -1.0
+    if changed and (reltuples < 0 or changed > 50 + 0.1 * reltuples):
+        cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(layer.schema_name, layer.table)))
 
 
 
@@ -187,5 +203,6 @@ def _drop_indexes_for_bulk_load(
                 sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(target, sql.Identifier(name), sql.SQL(definition))
             )
     report.notes.append(f"Large load: {len(rebuild)} indexes/constraints rebuilt after the insert, then ANALYZE.")
-    rebuild.append(sql.SQL("ANALYZE {}").format(target))  # fresh planner statistics for the new rows
+    if not report.dry_run:  # ANALYZE writes the row count in place: a rolled-back dry run must not leave it
+        rebuild.append(sql.SQL("ANALYZE {}").format(target))  # fresh planner statistics for the new rows
     return rebuild

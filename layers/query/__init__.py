@@ -70,6 +70,7 @@ from layers.query.execute import (
     SERIAL_OPTIONS,
     choose_filter_first,
     fetch_feature,
+    fetch_feature_tagged,
     fetch_one_serial,
     fetch_page,
 )
@@ -105,6 +106,7 @@ __all__ = [
     "encode_cursor",
     "feature_sql",
     "fetch_feature",
+    "fetch_feature_tagged",
     "fetch_one_serial",
     "fetch_page",
     "filter_sql",

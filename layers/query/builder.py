@@ -56,6 +56,7 @@ __all__ = [
     "build_where",
     "feature_sql",
     "key_sql",
+    "etag_sql",
     "one_feature_sql",
     "order_by",
     "properties_sql",
@@ -231,9 +232,21 @@ def key_sql(q: FeatureQuery) -> sql.Composable:
     return sql.SQL("json_build_array({})::text").format(sql.SQL(", ").join(col(n) for n, _ in sort_terms(q)))
 
 
+def etag_sql(alias: str = "t") -> sql.Composable:
+    """SQL for a feature's strong ETag (quoted), from its id and row version.
+
+    ``xmin`` is the id of the transaction that wrote the row version, so it changes with every
+    committed UPDATE and is the same for every reader: the API's GET (:func:`one_feature_sql`) and
+    the edit endpoints (:mod:`layers.editing`) both compute the ETag with this expression, so they
+    always agree.
+    """
+    a = sql.Identifier(alias)
+    return sql.SQL("""('"' || left(md5({a}.id::text || '/' || {a}.xmin::text), 20) || '"')""").format(a=a)
+
+
 def one_feature_sql(layer: Layer, feature_id: int, crs: CrsRef = CRS84) -> tuple[sql.Composed, dict[str, Any]]:
-    """``SELECT`` of one feature's GeoJSON text by primary key, and its parameters."""
+    """``SELECT`` of one feature's GeoJSON text and its ETag by primary key, and its parameters."""
     b = Binder()
-    stmt = sql.SQL("SELECT {} FROM {} AS t WHERE t.id = {}").format(
-        feature_sql(layer, b, crs), table_sql(layer), b(feature_id, "bigint"))
+    stmt = sql.SQL("SELECT {}, {} FROM {} AS t WHERE t.id = {}").format(
+        feature_sql(layer, b, crs), etag_sql("t"), table_sql(layer), b(feature_id, "bigint"))
     return stmt, b.params

@@ -9,6 +9,7 @@ Public API
 fetch_page(conn, query, *, count=True) -> Page
     The page, ``numberMatched`` (or None) and the next/prev cursors.
 fetch_feature(conn, layer, feature_id, crs=CRS84) -> str
+fetch_feature_tagged(conn, layer, feature_id, crs=CRS84) -> (str, str)
     One feature's GeoJSON text, or :class:`FeatureNotFoundError` (404).
 fetch_one_serial(conn, stmt, params) -> row
     Run a hot-path statement the way every hot path runs (tiles use it too).
@@ -55,6 +56,7 @@ __all__ = [
     "SERIAL_OPTIONS",
     "choose_filter_first",
     "fetch_feature",
+    "fetch_feature_tagged",
     "fetch_one_serial",
     "fetch_page",
 ]
@@ -199,13 +201,19 @@ async def fetch_page(conn: AsyncConnection[Any], q: FeatureQuery, *, count: bool
     return read_page(q, row, int(row[4]) if with_count else None)
 
 
-async def fetch_feature(conn: AsyncConnection[Any], layer: Layer, feature_id: int | str,
-                        crs: CrsRef = CRS84) -> str:
-    """One feature's GeoJSON text; :class:`FeatureNotFoundError` (404) when absent."""
+async def fetch_feature_tagged(conn: AsyncConnection[Any], layer: Layer, feature_id: int | str,
+                               crs: CrsRef = CRS84) -> tuple[str, str]:
+    """One feature's GeoJSON text and its ETag, in one round trip; :class:`FeatureNotFoundError` (404) when absent."""
     fid = parse_feature_id(layer, str(feature_id)) if not isinstance(feature_id, int) else feature_id
     stmt, params = one_feature_sql(layer, fid, crs)
     cur = await conn.execute(stmt, params)
     row = await cur.fetchone()
     if row is None:
         raise FeatureNotFoundError(layer.id, feature_id)
-    return str(row[0])
+    return str(row[0]), str(row[1])
+
+
+async def fetch_feature(conn: AsyncConnection[Any], layer: Layer, feature_id: int | str,
+                        crs: CrsRef = CRS84) -> str:
+    """One feature's GeoJSON text; :class:`FeatureNotFoundError` (404) when absent."""
+    return (await fetch_feature_tagged(conn, layer, feature_id, crs))[0]

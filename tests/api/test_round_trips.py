@@ -1,0 +1,66 @@
+"""The hot paths make one database round trip per request (issue 14).
+
+Every statement the app's pool connections execute (``application_name`` ``renewal-api``) is
+counted while one request runs; the listener's heartbeats and the breaker's probes use their own
+connections and are not counted. Each route is asked once beforehand (per-process estimates,
+prepared statements and layer versions warm up, as in a running server), then with new
+parameters: the count is what every later request costs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+POOL_APPLICATION = "renewal-api"
+
+
+@pytest.fixture()
+def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The statements run on the API pool's connections from now on (the real ones, counted on their way)."""
+    seen: list[str] = []
+    original = psycopg.AsyncCursor.execute
+
+    async def execute(self: psycopg.AsyncCursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        conn = self.connection
+        if conn.info.parameter_status("application_name") == POOL_APPLICATION:
+            seen.append(query.as_string(conn) if hasattr(query, "as_string") else str(query))
+        return await original(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.AsyncCursor, "execute", execute)
+    yield seen
+
+
+def _listening(client: Any) -> None:
+    deadline = time.monotonic() + 5
+    while not client.app.state.versions.live:
+        assert time.monotonic() < deadline, "the layer-version listener did not start"
+        time.sleep(0.05)
+
+
+CASES = [
+    ("items, bbox, limit 100", "/collections/old_compounds/items?limit=100&bbox=114.40,37.95,114.60,38.10",
+     "/collections/old_compounds/items?limit=100&bbox=114.41,37.96,114.61,38.11"),
+    ("items, bbox, limit 1000, land parcels", "/collections/land_parcels/items?limit=1000&bbox=114.45,37.96,114.6,38.1",
+     "/collections/land_parcels/items?limit=1000&bbox=114.46,37.97,114.61,38.11"),
+    ("one feature", "/collections/old_compounds/items/5", "/collections/old_compounds/items/6"),
+    ("tile z16", "/collections/old_compounds/tiles/WebMercatorQuad/16/53613/25269",
+     "/collections/old_compounds/tiles/WebMercatorQuad/16/53613/25270"),
+    ("what is here", "/query/point?lon=114.51&lat=38.04", "/query/point?lon=114.52&lat=38.05"),
+    ("nearest", "/query/nearest?layer=parking_sites&lon=114.51&lat=38.04&k=5",
+     "/query/nearest?layer=parking_sites&lon=114.52&lat=38.05&k=5"),
+]
+
+
+@pytest.mark.parametrize(("what", "warm", "path"), CASES, ids=[c[0] for c in CASES])
+def test_hot_path_is_one_round_trip(client: Any, statements: list[str], what: str, warm: str, path: str) -> None:
+    _listening(client)
+    assert client.get(warm).status_code in (200, 204)
+    statements.clear()
+    r = client.get(path)
+    assert r.status_code in (200, 204), r.text
+    assert len(statements) == 1, f"{what}: {len(statements)} statements: " + " | ".join(s[:90] for s in statements)
