@@ -115,6 +115,8 @@ async def fetch_one_serial(conn: AsyncConnection[Any], stmt: sql.Composed | sql.
     return await cur.fetchone()
 
 
+MIN_ROW_BYTES: Final = 64
+"""A lower bound of a layer row's size on disk (tuple header 24 + line pointer 4 + id, code, geometry ...)."""
 ESTIMATE_TTL_S: Final = 30.0
 """How long a table's row estimate is reused (it changes only with ANALYZE/VACUUM, and only the
 side of :data:`COUNT_MAX_ROWS` it falls on matters), so big-table pages skip that round trip."""
@@ -127,13 +129,21 @@ skip the planning round trip; estimates change only with ANALYZE."""
 
 
 async def _table_estimate(conn: AsyncConnection[Any], layer: Layer) -> int:
-    """``pg_class.reltuples`` of the layer's table, cached per process for :data:`ESTIMATE_TTL_S`."""
+    """``pg_class.reltuples`` of the layer's table, cached per process for :data:`ESTIMATE_TTL_S`.
+
+    A table never analyzed (``reltuples`` -1: autovacuum off or not yet come, a layer filled by
+    edits alone) is bounded by its size instead: no row of a layer takes less than
+    :data:`MIN_ROW_BYTES` on disk, so a small table is known to be small without asking the planner.
+    """
     name = f"{layer.schema_name}.{layer.table}"
     now = time.monotonic()
     hit = _estimates.get(name)
     if hit is not None and now - hit[0] < ESTIMATE_TTL_S:
         return hit[1]
-    cur = await conn.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)", (name,))
+    cur = await conn.execute(
+        "SELECT CASE WHEN reltuples >= 0 THEN reltuples::bigint "
+        "ELSE greatest(1, pg_relation_size(oid) / %s) END FROM pg_class WHERE oid = to_regclass(%s)",
+        (MIN_ROW_BYTES, name))
     row = await cur.fetchone()
     estimate = int(row[0]) if row and row[0] is not None else -1
     _estimates[name] = (now, estimate)

@@ -64,3 +64,22 @@ def test_hot_path_is_one_round_trip(client: Any, statements: list[str], what: st
     r = client.get(path)
     assert r.status_code in (200, 204), r.text
     assert len(statements) == 1, f"{what}: {len(statements)} statements: " + " | ".join(s[:90] for s in statements)
+
+
+def test_a_layer_never_analyzed_is_still_one_round_trip(client: Any, conn: psycopg.Connection,
+                                                        statements: list[str]) -> None:
+    """Without statistics (autovacuum off, a layer filled by edits) the table's size bounds its rows."""
+    from layers.query import execute
+
+    _listening(client)
+    conn.execute("UPDATE pg_class SET reltuples = -1 WHERE oid = 'renewal.parking_sites'::regclass")
+    try:
+        execute._estimates.clear()
+        assert client.get("/collections/parking_sites/items?limit=10&bbox=114.40,37.95,114.60,38.10").status_code == 200
+        statements.clear()
+        r = client.get("/collections/parking_sites/items?limit=10&bbox=114.41,37.96,114.61,38.11")
+        assert r.status_code == 200 and r.json()["numberMatched"] >= r.json()["numberReturned"]
+        assert len(statements) == 1, " | ".join(s[:90] for s in statements)
+    finally:
+        conn.execute("ANALYZE renewal.parking_sites")
+        execute._estimates.clear()
