@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Final
 
 import psycopg
@@ -89,6 +90,7 @@ class LayerVersions:
         """The primary's WAL insert position at the last heartbeat (replica lag is measured against it)."""
         self.notifications = 0
         self._handlers: dict[str, Callable[[], None]] = {}
+        self._jobs: list[tuple[float, Callable[[AsyncConnection[Any]], Awaitable[object]]]] = []
 
     # ------------------------------------------------------------------ reading
 
@@ -123,6 +125,15 @@ class LayerVersions:
             raise ValueError(f"cannot subscribe to channel {channel!r}")
         self._handlers[channel] = handler
 
+    def every(self, interval_s: float, job: Callable[[AsyncConnection[Any]], Awaitable[object]]) -> None:
+        """Run ``job`` on the listening connection at connect and every ``interval_s``; before :meth:`start`.
+
+        For per-process knowledge that requests would otherwise fetch themselves (the tables' row
+        estimates): kept fresh here, off the request path. A failing job drops the connection like
+        a failing heartbeat (reconnect, versions not trusted meanwhile).
+        """
+        self._jobs.append((interval_s, job))
+
     def _on_notify(self, n: psycopg.Notify) -> None:
         handler = self._handlers.get(n.channel)
         if handler is not None:
@@ -146,6 +157,7 @@ class LayerVersions:
                 await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
             for handler in self._handlers.values():
                 handler()  # whatever was missed while not listening
+            due = [0.0] * len(self._jobs)
             cur = await conn.execute(_SNAPSHOT)
             row = await cur.fetchone()
             assert row is not None
@@ -155,6 +167,10 @@ class LayerVersions:
             self.live = True
             log.info("layer versions: listening on %s", CHANNEL)
             while True:
+                for i, (interval_s, job) in enumerate(self._jobs):
+                    if time.monotonic() >= due[i]:
+                        await job(conn)
+                        due[i] = time.monotonic() + interval_s
                 await asyncio.sleep(self._heartbeat_s)
                 cur = await conn.execute("SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint")
                 row = await cur.fetchone()

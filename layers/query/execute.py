@@ -59,6 +59,7 @@ __all__ = [
     "fetch_feature_tagged",
     "fetch_one_serial",
     "fetch_page",
+    "refresh_table_estimates",
 ]
 
 COUNT_MAX_ROWS: Final = 100_000
@@ -140,14 +141,37 @@ async def _table_estimate(conn: AsyncConnection[Any], layer: Layer) -> int:
     hit = _estimates.get(name)
     if hit is not None and now - hit[0] < ESTIMATE_TTL_S:
         return hit[1]
-    cur = await conn.execute(
-        "SELECT CASE WHEN reltuples >= 0 THEN reltuples::bigint "
-        "ELSE greatest(1, pg_relation_size(oid) / %s) END FROM pg_class WHERE oid = to_regclass(%s)",
-        (MIN_ROW_BYTES, name))
+    cur = await conn.execute(f"SELECT {_ESTIMATE} FROM pg_class AS c WHERE c.oid = to_regclass(%s)",
+                             (MIN_ROW_BYTES, name))
     row = await cur.fetchone()
     estimate = int(row[0]) if row and row[0] is not None else -1
     _estimates[name] = (now, estimate)
     return estimate
+
+
+_ESTIMATE: Final = (
+    "CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint ELSE greatest(1, pg_relation_size(c.oid) / %s) END"
+)
+"""A table's rows: the planner's count, else (never analyzed) the bound of :func:`_table_estimate`."""
+_ESTIMATES_SQL: Final = (
+    f"SELECT n.nspname || '.' || c.relname, {_ESTIMATE} FROM pg_class AS c "
+    "JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%s)"
+)
+
+
+async def refresh_table_estimates(conn: AsyncConnection[Any], schemas: list[str]) -> int:
+    """Read the row estimate of every table in ``schemas`` at once, as :func:`_table_estimate` would.
+
+    The API's listener (:meth:`api.versions.LayerVersions.every`) calls it every few seconds, well
+    within :data:`ESTIMATE_TTL_S`, so no request waits for an estimate; a request reads it itself
+    only before the first refresh or while the listener is down. Returns the number of tables.
+    """
+    cur = await conn.execute(_ESTIMATES_SQL, (MIN_ROW_BYTES, schemas))
+    rows = await cur.fetchall()
+    now = time.monotonic()
+    for name, estimate in rows:
+        _estimates[str(name)] = (now, int(estimate))
+    return len(rows)
 
 
 def _bbox_only(q: FeatureQuery) -> bool:
@@ -198,8 +222,8 @@ async def choose_filter_first(conn: AsyncConnection[Any], q: FeatureQuery, where
 async def fetch_page(conn: AsyncConnection[Any], q: FeatureQuery, *, count: bool = True) -> Page:
     """Run the page query (with the count in the same statement when cheap) and return the page with its cursors.
 
-    One round trip: the table's row estimate and the plan choice come from memory (refreshed
-    every :data:`ESTIMATE_TTL_S`), except for a filter the planner must estimate the first time.
+    One round trip: the table's row estimate (kept by the API's listener, :func:`refresh_table_estimates`)
+    and the plan choice come from memory, except for a filter the planner must estimate the first time.
     """
     where = build_where(q)
     filter_first = await choose_filter_first(conn, q, where)

@@ -83,3 +83,19 @@ def test_a_layer_never_analyzed_is_still_one_round_trip(client: Any, conn: psyco
     finally:
         conn.execute("ANALYZE renewal.parking_sites")
         execute._estimates.clear()
+
+
+def test_row_estimates_are_kept_by_the_listener_not_by_requests(db_url: str, demo_loaded: dict[str, int]) -> None:
+    """A new app knows every layer table's size before its first request (the listener reads them all)."""
+    from layers.query import execute
+    from tests.api.edit_support import make_client
+
+    execute._estimates.clear()
+    with make_client(db_url) as fresh:
+        _listening(fresh)
+        deadline = time.monotonic() + 5
+        while "renewal.old_compounds" not in execute._estimates:
+            assert time.monotonic() < deadline, "the listener did not read the row estimates"
+            time.sleep(0.05)
+        assert {"renewal.land_parcels", "renewal.parking_sites", "renewal.districts"} <= set(execute._estimates)
+        assert execute._estimates["renewal.land_parcels"][1] > 0
