@@ -29,7 +29,7 @@ from api.input_guard import InputGuardMiddleware
 from api.routing import Databases, ReplicaRetryMiddleware
 from api.settings import Settings
 from api.versions import LayerVersions
-from layers.query import refresh_table_estimates
+from layers.query import refresh_estimates
 from layers.query.execute import ESTIMATE_TTL_S
 from layers.registry import get_registry
 
@@ -57,8 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.versions = versions = LayerVersions(settings.database_url)
         versions.subscribe(CREDENTIALS_CHANNEL, app.state.credential_caches.clear)
         versions.subscribe(CITY_CHANNEL, forget_city(app))
-        schemas = sorted({layer.schema_name for layer in get_registry()})
-        versions.every(ESTIMATE_TTL_S / 3, lambda conn: refresh_table_estimates(conn, schemas))
+        layers = list(get_registry())
+        versions.every(ESTIMATE_TTL_S / 3, lambda conn: refresh_estimates(conn, layers))
         app.state.databases = databases = Databases(settings, pool, versions)
         versions.start()
         await databases.open()

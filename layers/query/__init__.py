@@ -73,7 +73,7 @@ from layers.query.execute import (
     fetch_feature_tagged,
     fetch_one_serial,
     fetch_page,
-    refresh_table_estimates,
+    refresh_estimates,
 )
 from layers.query.model import MAX_OFFSET, NO_LIMIT, Cursor, FeatureQuery, Filter, SortKey, TimeInterval
 from layers.query.paging import Page, decode_cursor, encode_cursor, keyset_condition, page_sql, read_page
@@ -110,7 +110,7 @@ __all__ = [
     "fetch_feature_tagged",
     "fetch_one_serial",
     "fetch_page",
-    "refresh_table_estimates",
+    "refresh_estimates",
     "filter_sql",
     "geometry_sql",
     "keyset_condition",

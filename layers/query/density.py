@@ -13,6 +13,8 @@ Public API
 ----------
 estimate_bbox_rows(conn, layer, table_rows, bbox) -> float
     The expected number of features whose box meets ``bbox`` (lon/lat, EPSG:4490 axis order).
+refresh_grid(conn, layer, table_rows, max_age_s) -> None
+    Rebuild a grid before it expires (so requests never build one while the API's listener runs).
 """
 
 from __future__ import annotations
@@ -75,6 +77,15 @@ async def _build(conn: AsyncConnection[Any], layer: Layer, table_rows: int) -> D
     scale = max(table_rows, len(pts)) / len(pts)
     return DensityGrid(float(lo[0]), float(lo[1]), float(span[0]) / GRID_CELLS, float(span[1]) / GRID_CELLS,
                        counts * scale)
+
+
+async def refresh_grid(conn: AsyncConnection[Any], layer: Layer, table_rows: int, max_age_s: float) -> None:
+    """Rebuild the layer's grid if it is older than ``max_age_s`` (the API's listener, off the request path)."""
+    key = f"{layer.schema_name}.{layer.table}"
+    hit = _grids.get(key)
+    now = time.monotonic()
+    if hit is None or now - hit[0] >= max_age_s:
+        _grids[key] = (now, await _build(conn, layer, table_rows))
 
 
 async def estimate_bbox_rows(conn: AsyncConnection[Any], layer: Layer, table_rows: int,

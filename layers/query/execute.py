@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from psycopg import AsyncConnection, sql
@@ -46,7 +46,7 @@ from layers.query.common import (
     srid_of,
     table_sql,
 )
-from layers.query.density import estimate_bbox_rows
+from layers.query.density import GRID_TTL_S, estimate_bbox_rows, refresh_grid
 from layers.query.model import FeatureQuery
 from layers.query.paging import Page, page_sql, read_page
 
@@ -59,7 +59,7 @@ __all__ = [
     "fetch_feature_tagged",
     "fetch_one_serial",
     "fetch_page",
-    "refresh_table_estimates",
+    "refresh_estimates",
 ]
 
 COUNT_MAX_ROWS: Final = 100_000
@@ -159,18 +159,25 @@ _ESTIMATES_SQL: Final = (
 )
 
 
-async def refresh_table_estimates(conn: AsyncConnection[Any], schemas: list[str]) -> int:
-    """Read the row estimate of every table in ``schemas`` at once, as :func:`_table_estimate` would.
+async def refresh_estimates(conn: AsyncConnection[Any], layers: Sequence[Layer]) -> int:
+    """Read every layer table's row estimate at once and renew the density grids of the large layers.
 
+    Estimates as :func:`_table_estimate` reads them; grids by :func:`layers.query.density.refresh_grid`,
+    for the layers large enough to consult one.
     The API's listener (:meth:`api.versions.LayerVersions.every`) calls it every few seconds, well
-    within :data:`ESTIMATE_TTL_S`, so no request waits for an estimate; a request reads it itself
-    only before the first refresh or while the listener is down. Returns the number of tables.
+    within :data:`ESTIMATE_TTL_S` and the grids' TTL, so no request waits for either; a request
+    reads them itself only before the first refresh or while the listener is down. Returns the
+    number of tables read.
     """
-    cur = await conn.execute(_ESTIMATES_SQL, (MIN_ROW_BYTES, schemas))
+    cur = await conn.execute(_ESTIMATES_SQL, (MIN_ROW_BYTES, sorted({layer.schema_name for layer in layers})))
     rows = await cur.fetchall()
     now = time.monotonic()
     for name, estimate in rows:
         _estimates[str(name)] = (now, int(estimate))
+    for layer in layers:
+        table_rows = _estimates.get(f"{layer.schema_name}.{layer.table}", (now, 0))[1]
+        if table_rows > FILTER_FIRST_MAX_ROWS:  # else choose_filter_first never asks the grid
+            await refresh_grid(conn, layer, table_rows, GRID_TTL_S / 2)
     return len(rows)
 
 
@@ -222,7 +229,7 @@ async def choose_filter_first(conn: AsyncConnection[Any], q: FeatureQuery, where
 async def fetch_page(conn: AsyncConnection[Any], q: FeatureQuery, *, count: bool = True) -> Page:
     """Run the page query (with the count in the same statement when cheap) and return the page with its cursors.
 
-    One round trip: the table's row estimate (kept by the API's listener, :func:`refresh_table_estimates`)
+    One round trip: the table's row estimate (kept by the API's listener, :func:`refresh_estimates`)
     and the plan choice come from memory, except for a filter the planner must estimate the first time.
     """
     where = build_where(q)

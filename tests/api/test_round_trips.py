@@ -99,3 +99,22 @@ def test_row_estimates_are_kept_by_the_listener_not_by_requests(db_url: str, dem
             time.sleep(0.05)
         assert {"renewal.land_parcels", "renewal.parking_sites", "renewal.districts"} <= set(execute._estimates)
         assert execute._estimates["renewal.land_parcels"][1] > 0
+
+
+def test_large_layers_density_grid_is_renewed_by_the_listener(db_url: str, demo_loaded: dict[str, int],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A layer above the filter-first size gets its bbox density grid from the listener, before any request."""
+    from layers.query import density, execute
+    from tests.api.edit_support import make_client
+
+    monkeypatch.setattr(execute, "FILTER_FIRST_MAX_ROWS", 1_000)  # the demo's parcels count as a large layer
+    density._grids.clear()
+    with make_client(db_url) as fresh:
+        _listening(fresh)
+        deadline = time.monotonic() + 5
+        while "renewal.land_parcels" not in density._grids:
+            assert time.monotonic() < deadline, "the listener did not build the parcels' density grid"
+            time.sleep(0.05)
+        grid = density._grids["renewal.land_parcels"][1]
+        assert grid is not None and grid.counts.sum() > 1_000
+        assert "renewal.parking_sites" not in density._grids  # small layers never consult a grid
