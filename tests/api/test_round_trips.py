@@ -35,11 +35,15 @@ def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     yield seen
 
 
-def _listening(client: Any) -> None:
+def _within_5s(done: Any, what: str) -> None:
     deadline = time.monotonic() + 5
-    while not client.app.state.versions.live:
-        assert time.monotonic() < deadline, "the layer-version listener did not start"
+    while not done():
+        assert time.monotonic() < deadline, what
         time.sleep(0.05)
+
+
+def _listening(client: Any) -> None:
+    _within_5s(lambda: client.app.state.versions.live, "the layer-version listener did not start")
 
 
 CASES = [
@@ -91,12 +95,8 @@ def test_row_estimates_are_kept_by_the_listener_not_by_requests(db_url: str, dem
     from tests.api.edit_support import make_client
 
     execute._estimates.clear()
-    with make_client(db_url) as fresh:
-        _listening(fresh)
-        deadline = time.monotonic() + 5
-        while "renewal.old_compounds" not in execute._estimates:
-            assert time.monotonic() < deadline, "the listener did not read the row estimates"
-            time.sleep(0.05)
+    with make_client(db_url):
+        _within_5s(lambda: "renewal.old_compounds" in execute._estimates, "the listener did not read the estimates")
         assert {"renewal.land_parcels", "renewal.parking_sites", "renewal.districts"} <= set(execute._estimates)
         assert execute._estimates["renewal.land_parcels"][1] > 0
 
@@ -109,12 +109,8 @@ def test_large_layers_density_grid_is_renewed_by_the_listener(db_url: str, demo_
 
     monkeypatch.setattr(execute, "FILTER_FIRST_MAX_ROWS", 1_000)  # the demo's parcels count as a large layer
     density._grids.clear()
-    with make_client(db_url) as fresh:
-        _listening(fresh)
-        deadline = time.monotonic() + 5
-        while "renewal.land_parcels" not in density._grids:
-            assert time.monotonic() < deadline, "the listener did not build the parcels' density grid"
-            time.sleep(0.05)
+    with make_client(db_url):
+        _within_5s(lambda: "renewal.land_parcels" in density._grids, "the listener did not build the parcels' grid")
         grid = density._grids["renewal.land_parcels"][1]
         assert grid is not None and grid.counts.sum() > 1_000
         assert "renewal.parking_sites" not in density._grids  # small layers never consult a grid
