@@ -129,8 +129,9 @@ class LayerVersions:
         """Run ``job`` on the listening connection at connect and every ``interval_s``; before :meth:`start`.
 
         For per-process knowledge that requests would otherwise fetch themselves (the tables' row
-        estimates): kept fresh here, off the request path. A failing job drops the connection like
-        a failing heartbeat (reconnect, versions not trusted meanwhile).
+        estimates): kept fresh here, off the request path. A job whose statement fails is logged and
+        tried again at its next turn (requests then fetch what has expired themselves); a lost
+        connection reconnects as for a failed heartbeat.
         """
         self._jobs.append((interval_s, job))
 
@@ -169,8 +170,13 @@ class LayerVersions:
             while True:
                 for i, (interval_s, job) in enumerate(self._jobs):
                     if time.monotonic() >= due[i]:
-                        await job(conn)
                         due[i] = time.monotonic() + interval_s
+                        try:
+                            await job(conn)
+                        except psycopg.OperationalError:
+                            raise  # the connection is gone: reconnect, as for a failed heartbeat
+                        except psycopg.Error as exc:  # a failed job leaves the versions trusted
+                            log.warning("listener job %s failed (%s); next try in %.0f s", job, exc, interval_s)
                 await asyncio.sleep(self._heartbeat_s)
                 cur = await conn.execute("SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint")
                 row = await cur.fetchone()
