@@ -29,8 +29,7 @@ from api.input_guard import InputGuardMiddleware
 from api.routing import Databases, ReplicaRetryMiddleware
 from api.settings import Settings
 from api.versions import LayerVersions
-from layers.query import refresh_estimates
-from layers.query.execute import ESTIMATE_TTL_S
+from layers.query import ESTIMATE_TTL_S, refresh_estimates
 from layers.registry import get_registry
 
 log = logging.getLogger(__name__)

@@ -226,14 +226,11 @@ class CredentialCaches:
 
         self.keys = KeyCache()
         self.sessions = SessionCache()
-        self.cleared = 0
-        """How many times the caches were cleared (``/healthz``, tests)."""
 
     def clear(self) -> None:
         """Forget every cached key and session."""
         self.keys.clear()
         self.sessions.clear()
-        self.cleared += 1
 
 
 async def principal_from_key(pool: psycopg_pool.AsyncConnectionPool, key: str, settings: Settings,

@@ -70,7 +70,6 @@ __all__ = [
     "check_if_match",
     "create_feature",
     "delete_feature",
-    "etag_sql",
     "parse_change",
     "parse_content_crs",
     "parse_geometry",

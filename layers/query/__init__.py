@@ -66,6 +66,7 @@ from layers.query.common import (
 from layers.query.cql2sql import MAX_FILTER_CHARS, filter_sql, parse_filter
 from layers.query.execute import (
     COUNT_MAX_ROWS,
+    ESTIMATE_TTL_S,
     FILTER_FIRST_MAX_ROWS,
     SERIAL_OPTIONS,
     choose_filter_first,
@@ -82,6 +83,7 @@ __all__ = [
     "CAST_OF_KIND",
     "COUNT_MAX_ROWS",
     "FILTER_FIRST_MAX_ROWS",
+    "ESTIMATE_TTL_S",
     "SERIAL_OPTIONS",
     "GEOGRAPHIC_SRIDS",
     "MAX_FILTER_CHARS",

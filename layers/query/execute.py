@@ -9,8 +9,11 @@ Public API
 fetch_page(conn, query, *, count=True) -> Page
     The page, ``numberMatched`` (or None) and the next/prev cursors.
 fetch_feature(conn, layer, feature_id, crs=CRS84) -> str
-fetch_feature_tagged(conn, layer, feature_id, crs=CRS84) -> (str, str)
     One feature's GeoJSON text, or :class:`FeatureNotFoundError` (404).
+fetch_feature_tagged(conn, layer, feature_id, crs=CRS84) -> (str, str)
+    The same and the feature's ETag, in the same statement.
+refresh_estimates(conn, layers) -> int
+    Every layer table's row estimate and the large layers' density grids, off the request path.
 fetch_one_serial(conn, stmt, params) -> row
     Run a hot-path statement the way every hot path runs (tiles use it too).
 choose_filter_first(conn, query, where=None) -> bool
@@ -52,6 +55,7 @@ from layers.query.paging import Page, page_sql, read_page
 
 __all__ = [
     "COUNT_MAX_ROWS",
+    "ESTIMATE_TTL_S",
     "FILTER_FIRST_MAX_ROWS",
     "SERIAL_OPTIONS",
     "choose_filter_first",
@@ -118,6 +122,10 @@ async def fetch_one_serial(conn: AsyncConnection[Any], stmt: sql.Composed | sql.
 
 MIN_ROW_BYTES: Final = 64
 """A lower bound of a layer row's size on disk (tuple header 24 + line pointer 4 + id, code, geometry ...)."""
+_ESTIMATE: Final = (
+    "CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint ELSE greatest(1, pg_relation_size(c.oid) / %s) END"
+)
+"""A table's rows: the planner's count, else (never analyzed) the bound of :func:`_table_estimate`."""
 ESTIMATE_TTL_S: Final = 30.0
 """How long a table's row estimate is reused (it changes only with ANALYZE/VACUUM, and only the
 side of :data:`COUNT_MAX_ROWS` it falls on matters), so big-table pages skip that round trip."""
@@ -149,10 +157,6 @@ async def _table_estimate(conn: AsyncConnection[Any], layer: Layer) -> int:
     return estimate
 
 
-_ESTIMATE: Final = (
-    "CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint ELSE greatest(1, pg_relation_size(c.oid) / %s) END"
-)
-"""A table's rows: the planner's count, else (never analyzed) the bound of :func:`_table_estimate`."""
 _ESTIMATES_SQL: Final = (
     f"SELECT n.nspname || '.' || c.relname, {_ESTIMATE} FROM pg_class AS c "
     "JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%s)"
@@ -163,11 +167,11 @@ async def refresh_estimates(conn: AsyncConnection[Any], layers: Sequence[Layer])
     """Read every layer table's row estimate at once and renew the density grids of the large layers.
 
     Estimates as :func:`_table_estimate` reads them; grids by :func:`layers.query.density.refresh_grid`,
-    for the layers large enough to consult one.
-    The API's listener (:meth:`api.versions.LayerVersions.every`) calls it every few seconds, well
-    within :data:`ESTIMATE_TTL_S` and the grids' TTL, so no request waits for either; a request
-    reads them itself only before the first refresh or while the listener is down. Returns the
-    number of tables read.
+    for the layers large enough to consult one. The API's listener
+    (:meth:`api.versions.LayerVersions.every`) calls it every few seconds, well within
+    :data:`ESTIMATE_TTL_S` and the grids' TTL, so no request waits for either; a request reads
+    them itself only before the first refresh or while the listener is down. Returns the number
+    of tables read.
     """
     cur = await conn.execute(_ESTIMATES_SQL, (MIN_ROW_BYTES, sorted({layer.schema_name for layer in layers})))
     rows = await cur.fetchall()
