@@ -541,7 +541,7 @@ def _split_feature(feature: Any, *, geometry_required: bool) -> tuple[dict[str, 
         raise InvalidInputError("The request body must be a GeoJSON Feature object.")
     if feature.get("type", "Feature") != "Feature":
         raise InvalidInputError("The request body must be a GeoJSON Feature (\"type\": \"Feature\").")
-    others = sorted(k for k in feature if k not in ("type", "id", "bbox", "links"))
+    others = sorted(k[:40] for k in feature if k not in ("type", "id", "bbox", "links"))  # quoted back: capped
     if others and not any(k in feature for k in _EDITED_MEMBERS):
         raise InvalidInputError(
             f"The body has no 'properties', 'geometry' or 'change' member, so it would change nothing; it has "
