@@ -26,6 +26,7 @@ from api.consistency import ReadYourWritesMiddleware
 from api.db import check_login, make_pool
 from api.errors import install_error_handlers
 from api.input_guard import InputGuardMiddleware
+from api.openapi import install_openapi
 from api.routing import Databases, ReplicaRetryMiddleware
 from api.settings import Settings
 from api.versions import LayerVersions
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.registry = get_registry()
     install_error_handlers(app)
+    install_openapi(app)  # the document says errors are problem+json, as api.errors answers them
     for module in _router_modules():
         app.include_router(module.router)
         if hasattr(module, "install"):  # app-wide hooks a router module needs

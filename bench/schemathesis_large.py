@@ -289,7 +289,7 @@ def run_caller(caller: str, server_url: str, key: str | None, share: int, args: 
         phases = "examples,coverage" if rnd == 0 else "fuzzing,stateful"
         cmd = [sys.executable, "-m", "schemathesis.cli", "run", f"{server_url}/api",
                "--checks", "not_a_server_error,response_schema_conformance,content_type_conformance,"
-                           "no_restricted_leak",
+                           "status_code_conformance,response_headers_conformance,no_restricted_leak",
                "--phases", phases, "--max-examples", str(max_examples), "--workers", str(args.workers),
                "--seed", str(seed), "--request-timeout", "60", "--suppress-health-check", "all",
                "--report", "har,json", "--report-har-path", str(har), "--report-json-path", str(report)]

@@ -2,7 +2,8 @@
 
 At least 2,000 generated requests across every operation, as an administrator (so write
 endpoints are exercised beyond the 401), against a live server on the editing database:
-no 5xx, and every documented response conforming to its schema. The HAR file of the run
+no 5xx, and every answer documented: its status (errors are the ``default`` problem+json response,
+:mod:`api.openapi`), its media type, its headers and its body's schema. The HAR file of the run
 (``artifacts/schemathesis.har``) is the independent count of what was sent and answered.
 """
 
@@ -39,7 +40,8 @@ def test_schemathesis_no_server_errors_and_conforming_responses(st_server: LiveS
     har.unlink(missing_ok=True)
     cmd = [
         sys.executable, "-m", "schemathesis.cli", "run", f"{st_server.url}/api",
-        "--checks", "not_a_server_error,response_schema_conformance",
+        "--checks", "not_a_server_error,response_schema_conformance,status_code_conformance,"
+                    "content_type_conformance,response_headers_conformance",
         # Deterministic: fixed seed, derandomized generation, one worker, no time cap and no
         # example database, so every CI run sends the same requests (bench/ has a larger run).
         "--max-examples", "50", "--workers", "1", "--request-timeout", "30",
