@@ -366,6 +366,19 @@ _ITEMS_DOC: Final = {
 }
 
 
+def as_of_query(description: str = "Date YYYY-MM-DD (default today)") -> Any:
+    """``Query`` for a date parameter read by :func:`layers.progress.parse_as_of` (its message, not FastAPI's).
+
+    The value stays a string for the route, so a bad date gets the officer-readable 400 of
+    ``parse_as_of``; the document still says ``format: date`` so clients and testers send dates.
+    """
+    return Query(description=description, examples=["2021-09-30"], json_schema_extra={"format": "date"})
+
+
+AsOf = Annotated[str | None, as_of_query()]
+"""The ``as_of`` date of progress, ledgers, maps, reports and submissions: one declaration."""
+
+
 def doc_query(name: str) -> Any:
     """``Query`` for an OGC parameter with its alias and description (also used by the single-feature route)."""
     return Query(alias=name, description=_ITEMS_DOC[name])

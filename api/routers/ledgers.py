@@ -19,8 +19,8 @@ from starlette.responses import Response
 
 from api.access import ReadableLayer, ReadAccessDep
 from api.deps import PoolDep
+from api.params import AsOf
 from api.pending import IncludePending, counted_picture, pending_notice
-from api.routers.progress import AsOf
 from layers.export import writer_for
 from layers.ledger import alayer_ledger_xlsx, atarget_ledger_xlsx
 from layers.progress import parse_as_of, select_targets

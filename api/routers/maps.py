@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 
 from api.access import ReadableLayer, ReadAccessDep
 from api.deps import PoolDep, SettingsDep
+from api.params import AsOf
 from api.pending import IncludePending, counted_picture, pending_notice
 from gis.errors import InvalidInputError
 from layers.errors import UnknownStatusError
@@ -38,7 +39,7 @@ async def map_progress(
     pool: PoolDep,
     settings: SettingsDep,
     access: ReadAccessDep,
-    as_of: Annotated[str | None, Query(description="YYYY-MM-DD (default today)")] = None,
+    as_of: AsOf = None,
     target: Annotated[str | None, Query(description="Target id (default: the whole plan)")] = None,
     basemap: Basemap = "none",
     include_pending: IncludePending = False,
@@ -64,7 +65,7 @@ async def map_layer(
     layer: ReadableLayer,
     pool: PoolDep,
     settings: SettingsDep,
-    as_of: Annotated[str | None, Query(description="YYYY-MM-DD (default today)")] = None,
+    as_of: AsOf = None,
     status: Annotated[list[str] | None, Query(description="Only these statuses (repeat or comma-separate)")] = None,
     basemap: Basemap = "none",
     include_pending: IncludePending = False,

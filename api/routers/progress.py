@@ -16,7 +16,7 @@ from api.access import PlanAggregates
 from api.auth import Principal, require_authenticated
 from api.city import CityDep
 from api.deps import PoolDep
-from api.params import check_district
+from api.params import AsOf, as_of_query, check_district
 from api.pending import IncludePending, counted_picture, pending_notice
 from gis.errors import InvalidInputError, NotFoundError
 from layers.city import CityProfile
@@ -41,7 +41,6 @@ from layers.progress import (
 ORDER = 40
 router = APIRouter(tags=["progress"])
 
-AsOf = Annotated[str | None, Query(description="Date YYYY-MM-DD (default today)", examples=["2021-09-30"])]
 RULES = {
     "status_as_of": STATUS_AS_OF_RULE,
     "expected": "target × clamp((as_of − start) / (deadline − start), 0, 1)",
@@ -150,7 +149,7 @@ async def progress_target(target: str, pool: PoolDep, as_of: AsOf = None) -> dic
             dependencies=[PlanAggregates])
 async def progress_timeseries(
     target: str, pool: PoolDep,
-    until: Annotated[str | None, Query(description="Last date (default: the deadline)")] = None,
+    until: Annotated[str | None, as_of_query("Last date YYYY-MM-DD (default: the deadline)")] = None,
 ) -> dict[str, Any]:
     """Month-end actual, expected, percent and status from the target's start to its deadline."""
     t = select_targets(target=target)[0]

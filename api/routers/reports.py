@@ -23,6 +23,7 @@ from fastapi.responses import Response
 from api.access import ReadableRenewalLayers
 from api.db import connect_sync
 from api.deps import SettingsDep
+from api.params import AsOf, as_of_query
 from gis.errors import InvalidInputError
 from layers import city
 from layers.progress import Quarter, parse_as_of
@@ -71,7 +72,7 @@ async def quarterly(
     layers: ReadableRenewalLayers,
     # no `examples`: a real report takes 10–30 s, and generated API tests would send the example
     quarter: Annotated[str | None, Query(description="A quarter such as 2022Q3 (as of its last day)")] = None,
-    as_of: Annotated[str | None, Query(description="A date YYYY-MM-DD instead of a quarter")] = None,
+    as_of: Annotated[str | None, as_of_query("A date YYYY-MM-DD instead of a quarter")] = None,
     format: FormatQ = "docx",  # noqa: A002
 ) -> Response:
     """Cover, target summary, district ranking, programme tables, maps, investment, overdue list, photos."""
@@ -104,7 +105,7 @@ async def district(
     district: str,
     settings: SettingsDep,
     layers: ReadableRenewalLayers,
-    as_of: Annotated[str | None, Query(description="Date YYYY-MM-DD (default today)")] = None,
+    as_of: AsOf = None,
     format: FormatQ = "docx",  # noqa: A002
 ) -> Response:
     """The district's share of every target, its rank, investment and overdue items."""

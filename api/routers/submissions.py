@@ -31,7 +31,7 @@ from api.body import JsonBody, read_json_object
 from api.city import CityDep
 from api.db import connect_sync
 from api.deps import ContentCrsHeader, PoolDep, registry_of, settings_of
-from api.params import check_district
+from api.params import AsOf, check_district
 from gis.errors import InvalidInputError, NotFoundError
 from layers import attachments as att
 from layers import submissions as sub
@@ -244,7 +244,7 @@ async def report_page() -> FileResponse:
 async def due(
     request: Request, access: ReadAccessDep, city: CityDep,
     district: Annotated[str | None, Query(description="District adcode", max_length=6)] = None,
-    as_of: Annotated[str | None, Query(description="Date YYYY-MM-DD (default today)")] = None,
+    as_of: AsOf = None,
     f: Annotated[str, Query(description="json or xlsx", pattern="^(json|xlsx)$")] = "json",
 ) -> Response:
     """Only targets of layers the caller may read; the XLSX is the same list, one line per feature."""

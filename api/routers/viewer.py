@@ -36,10 +36,12 @@ from api.access import Public, ReadAccessDep, readable_layer_param
 from api.city import CityDep
 from api.deps import PoolDep, RegistryDep, SettingsDep
 from api.ogc.negotiation import HtmlPreferredRoute
+from api.params import AsOf, as_of_query
 from gis.errors import InvalidInputError, NotFoundError
 from layers.history import Params, status_join, target_features
 from layers.models import Layer
 from layers.plan import get_target
+from layers.progress import parse_as_of
 
 ORDER = 5
 """Before the OGC router, so the viewer's ``GET /`` is tried first (and declines JSON requests)."""
@@ -333,9 +335,7 @@ async def viewer_history(
     lyr: Annotated[Layer, Depends(readable_layer_param("layer", where="path", description="Layer id"))],
     feature_id: int,
     pool: PoolDep,
-    as_of: Annotated[
-        dt.date | None, Query(description="Date (YYYY-MM-DD) of the map: adds the status as of that date")
-    ] = None,
+    as_of: Annotated[str | None, as_of_query("Date YYYY-MM-DD of the map: adds the status as of that date")] = None,
 ) -> Response:
     """The status changes of one feature from ``renewal.status_history``, oldest first.
 
@@ -345,13 +345,14 @@ async def viewer_history(
     rule of :mod:`layers.history` (the rule that colours the map; null: the feature did not
     exist yet), so the popup shows the date's status and labels the current one as current.
     """
-    params = Params(layer=lyr.id, table=lyr.table, id=feature_id, measure=lyr.measure_field, as_of=as_of)
+    day = parse_as_of(as_of) if as_of is not None else None
+    params = Params(layer=lyr.id, table=lyr.table, id=feature_id, measure=lyr.measure_field, as_of=day)
     measure = (sql.SQL("t.{}").format(sql.Identifier(lyr.measure_field)) if lyr.measure_field
                else sql.SQL("NULL::double precision"))
     status = sql.SQL("t.status") if lyr.has_status else sql.SQL("NULL::text")
     join: sql.Composable
-    if lyr.has_status and as_of is not None:
-        join = status_join(lyr, as_of, params)
+    if lyr.has_status and day is not None:
+        join = status_join(lyr, day, params)
         as_of_status = sql.SQL("s.status")
         as_of_since = sql.SQL("s.since")
     else:
@@ -412,7 +413,7 @@ async def viewer_status_as_of(
     pool: PoolDep,
     layer: Annotated[Layer, Depends(readable_layer_param("layer", description="A layer with a lifecycle, "
                                                                                "e.g. old_compounds"))],
-    as_of: Annotated[dt.date | None, Query(description="Date (YYYY-MM-DD); omitted: the current status")] = None,
+    as_of: Annotated[str | None, as_of_query("Date YYYY-MM-DD; omitted: the current status")] = None,
     district: Annotated[str | None, Query(pattern=r"^\d{6}$", description="District adcode, e.g. 130102")] = None,
     bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat (CRS84): only features here")] = None,
     states: Annotated[bool, Query(description="false: only the counts per status")] = True,
@@ -426,10 +427,11 @@ async def viewer_status_as_of(
     """
     lyr = _lifecycle_layer(layer)
     x0, y0, x1, y1 = _parse_bbox(bbox)
+    day = parse_as_of(as_of) if as_of is not None else None
     params = Params({
         "layer": lyr.id,
         "table": lyr.table,
-        "as_of": as_of,
+        "as_of": day,
         "district": district,
         "x0": x0,
         "y0": y0,
@@ -439,10 +441,10 @@ async def viewer_status_as_of(
     })
     status: sql.Composable
     join: sql.Composable
-    if as_of is None:
+    if day is None:
         status, join = sql.SQL("t.status"), sql.SQL("")
     else:
-        status, join = sql.SQL("s.status"), status_join(lyr, as_of, params)
+        status, join = sql.SQL("s.status"), status_join(lyr, day, params)
     query = sql.SQL(_AS_OF_SQL).format(table=sql.Identifier(lyr.schema_name, lyr.table), status=status, join=join)
     async with pool.connection() as conn:
         cur = await conn.execute(query, params)
@@ -467,7 +469,7 @@ async def viewer_target_features(
     pool: PoolDep,
     access: ReadAccessDep,
     target: Annotated[str, Query(description="Plan target id, e.g. compounds_renovated_2021")],
-    as_of: Annotated[dt.date | None, Query(description="Date (YYYY-MM-DD); default today")] = None,
+    as_of: AsOf = None,
     district: Annotated[str | None, Query(pattern=r"^\d{6}$", description="District adcode")] = None,
 ) -> Response:
     """Ids and extent of the features a target counts as of the date, so the map can highlight them.
@@ -478,7 +480,7 @@ async def viewer_target_features(
     """
     goal = get_target(target)
     access.layer(goal.layer)  # the ids are features of the target's layer
-    day = as_of or dt.date.today()
+    day = parse_as_of(as_of)
     params = Params(target=goal.id, layer=goal.layer, as_of=day, district=district)
     query = sql.SQL(_TARGET_SQL).format(features=target_features(goal, day, params, registry=access.registry))
     async with pool.connection() as conn:

@@ -54,3 +54,37 @@ def test_error_answers_match_the_documented_problem_schema(client: Any, url: str
     assert r.headers["content-type"].split(";")[0] == "application/problem+json"
     jsonschema.validate(r.json(), doc["components"]["schemas"]["Problem"])
     assert r.json()["status"] == status
+
+
+def _says_date(schema: dict[str, Any]) -> bool:
+    return schema.get("format") == "date" or any(s.get("format") == "date" for s in schema.get("anyOf", []))
+
+
+def test_every_date_parameter_is_documented_as_a_date(client: Any) -> None:
+    doc = client.get("/api").json()
+    dated = [(path, p["name"], p["schema"]) for path, _, op in _operations(doc) for p in op.get("parameters", [])
+             if p["name"] in ("as_of", "until")]
+    assert len(dated) >= 10
+    assert [(path, name) for path, name, schema in dated if not _says_date(schema)] == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/progress",
+        "/maps/progress",
+        "/viewer/status-as-of?layer=old_compounds",
+        "/viewer/history/old_compounds/1",
+        "/viewer/target-features?target=compounds_renovated_2021",
+        "/collections/old_compounds/ledger",
+    ],
+)
+def test_every_as_of_is_read_by_one_rule(client: Any, url: str) -> None:
+    """Out of the plan period or not a date: the same 400 and message everywhere (layers.progress.parse_as_of)."""
+    sep = "&" if "?" in url else "?"
+    early = client.get(f"{url}{sep}as_of=1900-01-01")
+    assert early.status_code == 400, early.text[:300]
+    assert "outside the plan period" in early.json()["detail"]
+    garbled = client.get(f"{url}{sep}as_of=2021-13-45")
+    assert garbled.status_code == 400
+    assert garbled.json()["detail"].startswith("as_of must be a date written as YYYY-MM-DD")
