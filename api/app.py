@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         openapi_url="/api",
-        docs_url="/api.html",
+        docs_url=None,  # /api.html: the app's own copy of Swagger UI (api/routers/assets.py)
         redoc_url=None,
     )
     app.state.settings = settings

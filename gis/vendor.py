@@ -27,6 +27,7 @@ VENDOR_DIRS: dict[str, str] = {
     "maplibre-gl": "maplibre-gl/dist",
     "terra-draw": "terra-draw/dist",
     "terra-draw-maplibre-gl-adapter": "terra-draw-maplibre-gl-adapter/dist",
+    "swagger-ui-dist": "swagger-ui-dist",
 }
 """URL package name → directory inside ``node_modules`` (the whitelist)."""
 
