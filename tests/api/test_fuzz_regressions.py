@@ -18,7 +18,9 @@ from tests.api.edit_support import make_client
 
 
 def test_history_of_a_layer_without_measure_is_not_a_server_error(client: Any) -> None:
-    r = client.get("/viewer/history/toll_stations/48244?as_of=0024-08-16")
+    r = client.get("/viewer/history/toll_stations/48244?as_of=0024-08-16")  # the fuzzer's date: outside the plan
+    assert r.status_code == 400 and "outside the plan period" in r.json()["detail"], r.text[:300]
+    r = client.get("/viewer/history/toll_stations/48244?as_of=2024-08-16")
     assert r.status_code == 404, r.text[:300]
     fid = client.get("/collections/toll_stations/items?limit=1").json()["features"][0]["id"]
     for url in (f"/viewer/history/toll_stations/{fid}", f"/viewer/history/toll_stations/{fid}?as_of=2024-08-16"):
