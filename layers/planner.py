@@ -44,7 +44,7 @@ from gis.errors import GeometryError, InvalidInputError, NotFoundError
 from layers import city as city_profile
 from layers.city import CityProfile
 from layers.models import Layer
-from layers.query import Binder, feature_sql, table_sql
+from layers.query import Binder, feature_sql, parse_feature_id, table_sql
 from layers.registry import Registry, get_registry
 
 MAX_DISTANCE_M: Final = 10_000.0
@@ -204,6 +204,8 @@ class Origin:
             src = layer_list(registry, [from_layer])[0]
             if (from_id is None) == (from_code is None):
                 raise InvalidInputError("With from_layer give exactly one of from_id or from_code.")
+            if from_id is not None:  # the feature-id rule: a number no id can be (past bigint) is a 404, not a 500
+                from_id = parse_feature_id(src, str(from_id))
             return cls(layer=src, feature_id=from_id, feature_code=from_code)
         if lon is None or lat is None:
             raise InvalidInputError("Give lon and lat (or from_layer with from_id/from_code).")

@@ -4,6 +4,9 @@
   not exist``): for a layer without area or length (``measure: none``) the query read the column
   ``t."NULL::double precision"``. Every history of such a layer failed, whatever the feature.
 * ``GET /submissions/%C2%B9`` was a 500: ``"¹".isdigit()`` is true but ``int("¹")`` raises.
+* ``GET /query/nearest?from_layer=hutuo_river&layer=districts&from_id=368760981050825375744000`` was a
+  500 (bigint out of range): ``from_id`` now goes through the feature-id rule (``parse_feature_id``), so
+  a number no id can be is a 404.
 """
 
 from __future__ import annotations
@@ -46,3 +49,11 @@ def ec(edit_db: str) -> Iterator[TestClient]:
 def test_submission_id_with_unicode_digits_is_not_found(ec: TestClient, keys: dict[str, str], sid: str) -> None:
     r = ec.get(f"/submissions/{sid}", headers={"X-API-Key": keys["admin"]})
     assert r.status_code == 404, r.text[:300]
+
+
+@pytest.mark.parametrize("from_id", ["368760981050825375744000", "-9223372036854775809", "9223372036854775808"])
+def test_nearest_from_an_id_past_bigint_is_not_found(client: Any, from_id: str) -> None:
+    """bench/schemathesis_large.py (seed 20261202) found ``from_id=368760981050825375744000`` a 500 (bigint out of range)."""
+    r = client.get(f"/query/nearest?from_layer=hutuo_river&layer=districts&from_id={from_id}")
+    assert r.status_code == 404, r.text[:300]
+    assert r.headers["content-type"].startswith("application/problem+json")
