@@ -53,7 +53,7 @@ def test_submission_id_with_unicode_digits_is_not_found(ec: TestClient, keys: di
 
 @pytest.mark.parametrize("from_id", ["368760981050825375744000", "-9223372036854775809", "9223372036854775808"])
 def test_nearest_from_an_id_past_bigint_is_not_found(client: Any, from_id: str) -> None:
-    """bench/schemathesis_large.py (seed 20261202) found ``from_id=368760981050825375744000`` a 500 (bigint out of range)."""
+    """Found by bench/schemathesis_large.py (seed 20261202): a 500, bigint out of range."""
     r = client.get(f"/query/nearest?from_layer=hutuo_river&layer=districts&from_id={from_id}")
     assert r.status_code == 404, r.text[:300]
     assert r.headers["content-type"].startswith("application/problem+json")
