@@ -36,9 +36,9 @@ setup: $(VENV)/.dev-installed assets
 
 ## lock: re-pin the Python dependency tree (after editing pyproject.toml's dependencies)
 lock:
-	@command -v uv >/dev/null || $(VENV)/bin/pip install -q uv
-	uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -q -o requirements/run.lock
-	uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -q -o requirements/dev.lock
+	@test -x $(VENV)/bin/uv || $(VENV)/bin/pip install -q uv
+	$(VENV)/bin/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -q -o requirements/run.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -q -o requirements/dev.lock
 
 ## assets: front-end libraries for offline maps (npm ci from package-lock.json), served at /vendor/
 assets:
