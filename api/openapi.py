@@ -36,6 +36,10 @@ PROBLEM_SCHEMA: Final[dict[str, Any]] = {
     },
     "required": ["type", "title", "status", "detail"],
 }
+PROBLEM_CONTENT: Final[dict[str, Any]] = {
+    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+}
+"""The ``content`` of an error response: routes that list their errors one by one (editing) use it too."""
 PROBLEM_RESPONSE: Final[dict[str, Any]] = {
     "description": (
         "An error, as RFC 9457 problem details: 400 invalid input, 401 not signed in or a bad key, "
@@ -43,7 +47,7 @@ PROBLEM_RESPONSE: Final[dict[str, Any]] = {
         "413 too large, 415 media type, 429 rate limit (see Retry-After), 503 database unavailable "
         "or query timed out (see Retry-After)."
     ),
-    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    "content": PROBLEM_CONTENT,
 }
 FASTAPI_VALIDATION_DESCRIPTION: Final = "Validation Error"
 FASTAPI_VALIDATION_SCHEMAS: Final = ("HTTPValidationError", "ValidationError")

@@ -36,6 +36,7 @@ from api.asgi import SAFE_METHODS
 from api.body import JsonBody, read_json_object
 from api.deps import ContentCrsHeader, IfMatchHeader, PoolDep, SettingsDep
 from api.ogc.links import base_url
+from api.openapi import PROBLEM_CONTENT
 from gis.errors import InvalidInputError
 from layers.editing import (
     CHANGE_HEADERS,
@@ -57,22 +58,8 @@ router = APIRouter(tags=["editing"])
 
 GEOJSON: Final = "application/geo+json"
 
-_PROBLEM: Final[dict[str, Any]] = {
-    "content": {
-        "application/problem+json": {
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "type": {"type": "string"},
-                    "title": {"type": "string"},
-                    "status": {"type": "integer"},
-                    "detail": {"type": "string"},
-                },
-                "required": ["title", "status", "detail"],
-            }
-        }
-    }
-}
+_PROBLEM: Final[dict[str, Any]] = {"content": PROBLEM_CONTENT}
+"""Each listed error: problem+json as :mod:`api.openapi` documents it."""
 _FEATURE_SCHEMA: Final[dict[str, Any]] = {
     "type": "object",
     "required": ["type", "geometry", "properties"],

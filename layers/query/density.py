@@ -91,11 +91,6 @@ async def refresh_grid(conn: AsyncConnection[Any], layer: Layer, table_rows: int
 async def estimate_bbox_rows(conn: AsyncConnection[Any], layer: Layer, table_rows: int,
                              bbox: tuple[float, float, float, float]) -> float:
     """Expected features in ``bbox`` (lon/lat) from the layer's grid, built on first use and after the TTL."""
-    key = f"{layer.schema_name}.{layer.table}"
-    now = time.monotonic()
-    hit = _grids.get(key)
-    if hit is None or now - hit[0] >= GRID_TTL_S:
-        hit = (now, await _build(conn, layer, table_rows))
-        _grids[key] = hit
-    grid = hit[1]
+    await refresh_grid(conn, layer, table_rows, GRID_TTL_S)
+    grid = _grids[f"{layer.schema_name}.{layer.table}"][1]
     return grid.estimate(bbox) if grid is not None else 0.0
