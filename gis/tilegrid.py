@@ -81,3 +81,20 @@ def max_affine_error_units(z: int, lat_deg: float, extent: int) -> float:
     h = height_merc * math.cos(phi)  # the tile's height in latitude (radians), to first order
     curvature = (1.0 / math.cos(phi)) * math.tan(phi)
     return h * h / 8.0 * curvature / height_merc * extent
+
+
+WEB_MAP_SCALE_Z0 = 279_541_132.014_358_76
+"""Scale denominator of a web map (MapLibre, Leaflet with 512-pixel tiles) at zoom 0 and the equator.
+
+A 512-pixel world (40,075,016.69 m) at the OGC standard pixel of 0.28 mm: 40,075,016.69 / (512 × 0.00028).
+"""
+
+
+def web_map_scale_denominator(zoom: float) -> float:
+    """The map scale (1 : this) a web map shows at ``zoom``, for desktop programs that hide by scale (QGIS, SLD).
+
+    One rule for "from this zoom" in a MapLibre style and "from this scale" in QML and SLD, so a
+    label appears at the same view in the browser and in QGIS. The equatorial value, as QGIS and
+    OGC tile matrix sets state scales.
+    """
+    return float(WEB_MAP_SCALE_Z0 / 2.0**zoom)

@@ -145,6 +145,10 @@ class Style(_Strict):
     fill_opacity: float = 0.4
     weight: float = 1.5
     radius: float = 4.0
+    label_min_zoom: int | None = Field(default=14, ge=0, le=24)
+    """From this zoom maps write each feature's name on it (never below the layer's ``min_zoom``); None: no labels."""
+    label_max_zoom: int | None = Field(default=None, ge=1, le=24)
+    """Up to (below) this zoom; None: at every larger zoom. Districts' names belong to the city view only."""
 
 
 class Layer(_Strict):

@@ -15,7 +15,8 @@ draw_order(layers) -> list[Layer]
 color_expression(layer) -> str | list
     The MapLibre expression colouring a layer by ``status`` (or its single colour).
 maplibre_style(layers, tilejson_url, *, name) -> dict
-    A style (spec version 8) with one vector source per layer, read through its TileJSON.
+    A style (spec version 8) with one vector source per layer, read through its TileJSON; names as
+    labels in local fonts (:data:`LABEL_FONTS`, no glyph server).
 sld(layer) -> str
     A Styled Layer Descriptor 1.0 document with one rule per status (Chinese titles).
 qml(layer) -> str
@@ -28,11 +29,12 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 from xml.sax.saxutils import escape, quoteattr
 
+from gis.tilegrid import web_map_scale_denominator
 from layers.models import Layer
 from layers.overview import CLASS_FIELD
 
-__all__ = ["BACKGROUND", "STYLE_ID", "color_expression", "draw_order", "maplibre_style", "qml", "sld",
-           "style_layer_ids"]
+__all__ = ["BACKGROUND", "LABEL_FONTS", "STYLE_ID", "color_expression", "draw_order", "label_style_layer",
+           "maplibre_style", "qml", "sld", "style_layer_ids"]
 
 STYLE_ID: Final = "renewal"
 """The whole-map style: every layer the caller may read, as the viewer draws them."""
@@ -41,6 +43,16 @@ BACKGROUND: Final = "#eef0f2"
 LINE_OPACITY: Final = 0.9
 POINT_OPACITY: Final = 0.9
 POINT_STROKE: Final = "#ffffff"
+LABEL_FONTS: Final = ("Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC", "sans-serif")
+"""Labels are drawn in the first of these fonts the viewer's computer has (the style names no glyph server).
+
+Chinese names need CJK glyphs. No registry this project installs from offers CJK glyph PBFs, and a
+closed intranet reaches no glyph server, so the styles leave ``glyphs`` out: MapLibre GL JS (5.11 and
+later) then draws text with local fonts, listed here as a CSS fallback list. Debian's
+fonts-noto-cjk, Windows' Microsoft YaHei and macOS's PingFang all cover the names.
+"""
+LABEL_COLOR: Final = "#1f2328"
+LABEL_HALO: Final = "#ffffff"
 
 
 def _kind(layer: Layer) -> str:
@@ -55,13 +67,14 @@ def draw_order(layers: Sequence[Layer]) -> list[Layer]:
 
 
 def style_layer_ids(layer: Layer) -> list[str]:
-    """The MapLibre layer ids drawing ``layer`` (``<id>:fill``, ``<id>:line``, ``<id>:circle``)."""
+    """The MapLibre layer ids drawing ``layer`` (``<id>:fill``, ``<id>:line``, ``<id>:circle``, ``<id>:label``)."""
     kind = _kind(layer)
+    label = [f"{layer.id}:label"] if layer.style.label_min_zoom is not None else []
     if kind == "polygon":
-        return [f"{layer.id}:fill", f"{layer.id}:line"]
+        return [f"{layer.id}:fill", f"{layer.id}:line", *label]
     if kind == "line":
-        return [f"{layer.id}:line"]
-    return [f"{layer.id}:circle"]
+        return [f"{layer.id}:line", *label]
+    return [f"{layer.id}:circle", *label]
 
 
 def color_expression(layer: Layer) -> str | list[Any]:
@@ -102,6 +115,34 @@ def _style_layers(layer: Layer) -> list[dict[str, Any]]:
                        "circle-opacity": POINT_OPACITY, "circle-stroke-opacity": POINT_OPACITY}}]
 
 
+def label_style_layer(layer: Layer) -> dict[str, Any] | None:
+    """The symbol layer writing each feature's ``name`` from ``style.label_min_zoom``; None for a layer without labels.
+
+    Along the line for linear layers, at the feature for the others; drawn above every layer
+    (:func:`maplibre_style` puts labels last). Fonts: :data:`LABEL_FONTS`.
+    """
+    st = layer.style
+    if st.label_min_zoom is None:
+        return None
+    kind = _kind(layer)
+    layout: dict[str, Any] = {
+        "text-field": ["get", "name"],
+        "text-font": list(LABEL_FONTS),
+        "text-size": 13 if layer.id == "districts" else 12,
+        "text-max-width": 10,
+        "symbol-placement": "line" if kind == "line" else "point",
+    }
+    if kind == "point":
+        layout |= {"text-anchor": "top", "text-offset": [0, 0.8]}
+    return {"id": f"{layer.id}:label", "type": "symbol", "source": layer.id, "source-layer": layer.id,
+            "minzoom": max(st.label_min_zoom, layer.min_zoom),
+            **({"maxzoom": st.label_max_zoom} if st.label_max_zoom is not None else {}),
+            "metadata": {"renewal:layer": layer.id, "renewal:title": f"{layer.title}（名称）",
+                         "renewal:group": layer.group},
+            "layout": layout,
+            "paint": {"text-color": LABEL_COLOR, "text-halo-color": LABEL_HALO, "text-halo-width": 1.5}}
+
+
 OVERVIEW_OPACITY: Final = 0.75
 
 
@@ -128,8 +169,8 @@ def maplibre_style(layers: Sequence[Layer], tilejson_url: Callable[[Layer], str]
                    center: tuple[float, float] | None = None, zoom: float | None = None) -> dict[str, Any]:
     """A MapLibre GL style (version 8): one vector source per layer (its TileJSON), layers in draw order.
 
-    No labels: a symbol layer needs glyphs, and no font package with CJK glyph PBFs is available
-    from the registries this project installs from, so none is offered (QGIS labels from QML).
+    Labels (:func:`label_style_layer`) come last, above every layer, and name no ``glyphs`` URL:
+    MapLibre draws them in local fonts (:data:`LABEL_FONTS`), so they work offline.
     """
     ordered = draw_order(layers)
     style: dict[str, Any] = {
@@ -149,6 +190,7 @@ def maplibre_style(layers: Sequence[Layer], tilejson_url: Callable[[Layer], str]
     for layer in ordered:
         overview = overview_style_layer(layer)
         style["layers"] += ([overview] if overview else []) + _style_layers(layer)
+    style["layers"] += [label for layer in ordered if (label := label_style_layer(layer))]
     return style
 
 
@@ -177,8 +219,37 @@ def _sld_symbolizer(layer: Layer, color: str) -> str:
     )
 
 
+def _label_scales(layer: Layer) -> tuple[float, float | None] | None:
+    """(largest, smallest) scale denominator showing names: the label zooms of the registry as map scales."""
+    st = layer.style
+    if st.label_min_zoom is None:
+        return None
+    largest = web_map_scale_denominator(max(st.label_min_zoom, layer.min_zoom))
+    return largest, (web_map_scale_denominator(st.label_max_zoom) if st.label_max_zoom is not None else None)
+
+
+def _sld_label_rule(layer: Layer) -> list[str]:
+    """A rule writing the names (``TextSymbolizer`` on ``name``) at the label scales; none without labels."""
+    scales = _label_scales(layer)
+    if scales is None:
+        return []
+    largest, smallest = scales
+    placement = ("<LabelPlacement><LinePlacement/></LabelPlacement>" if _kind(layer) == "line" else "")
+    return [
+        f"<Rule><Name>{layer.id}:label</Name><Title>{escape(layer.title)}（名称）</Title>"
+        + (f"<MinScaleDenominator>{smallest:.0f}</MinScaleDenominator>" if smallest is not None else "")
+        + f"<MaxScaleDenominator>{largest:.0f}</MaxScaleDenominator>"
+        "<TextSymbolizer><Label><ogc:PropertyName>name</ogc:PropertyName></Label>"
+        f'<Font><CssParameter name="font-family">{escape(LABEL_FONTS[0])}</CssParameter>'
+        '<CssParameter name="font-size">12</CssParameter></Font>'
+        f'{placement}<Halo><Radius>1.5</Radius>'
+        f'<Fill><CssParameter name="fill">{LABEL_HALO}</CssParameter></Fill></Halo>'
+        f'<Fill><CssParameter name="fill">{LABEL_COLOR}</CssParameter></Fill></TextSymbolizer></Rule>'
+    ]
+
+
 def sld(layer: Layer) -> str:
-    """SLD 1.0: one rule per status (``status = code``, titled with the Chinese label), else one rule."""
+    """SLD 1.0: one rule per status (``status = code``, with the Chinese label), else one rule; then the names."""
     rules: list[str] = []
     if layer.lifecycle is not None:
         for s in layer.lifecycle.statuses:
@@ -191,6 +262,7 @@ def sld(layer: Layer) -> str:
     else:
         rules.append(f"<Rule><Name>{layer.id}</Name><Title>{escape(layer.title)}</Title>"
                      f"{_sld_symbolizer(layer, layer.style.color)}</Rule>")
+    rules += _sld_label_rule(layer)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<StyledLayerDescriptor version="1.0.0" xmlns="http://www.opengis.net/sld" '
@@ -232,6 +304,28 @@ def _qml_symbol(layer: Layer, name: str, color: str) -> str:
             f'<layer class="{cls}" enabled="1" locked="0" pass="0">{body}</layer></symbol>')
 
 
+def _qml_labeling(layer: Layer) -> str:
+    """QGIS labels: the names in :data:`LABEL_FONTS`' first font at the label scales; empty for a layer without labels.
+
+    QGIS writes the smallest scale denominator shown as ``scaleMin`` and the largest as ``scaleMax``
+    (0: no limit).
+    """
+    scales = _label_scales(layer)
+    if scales is None:
+        return ""
+    largest, smallest = scales
+    placement = "2" if _kind(layer) == "line" else "0"  # along the line, else around the point/feature
+    return (
+        '<labeling type="simple"><settings calloutType="simple">'
+        f'<text-style fieldName="name" fontFamily={quoteattr(LABEL_FONTS[0])} fontSize="9" '
+        f'textColor="{_rgba(LABEL_COLOR)}" isExpression="0"/>'
+        f'<text-format/><text-buffer bufferDraw="1" bufferSize="0.8" bufferColor="{_rgba(LABEL_HALO)}"/>'
+        f'<placement placement="{placement}"/><rendering scaleVisibility="1" '
+        f'scaleMin="{0 if smallest is None else round(smallest)}" scaleMax="{round(largest)}"/>'
+        "</settings></labeling>"
+    )
+
+
 def qml(layer: Layer) -> str:
     """A QGIS style: categorised on ``status`` with the Chinese labels (single symbol without a lifecycle)."""
     if layer.lifecycle is not None:
@@ -245,13 +339,9 @@ def qml(layer: Layer) -> str:
     else:
         renderer = ('<renderer-v2 type="singleSymbol" symbollevels="0" enableorderby="0">'
                     f"<symbols>{_qml_symbol(layer, '0', layer.style.color)}</symbols></renderer-v2>")
-    labeling = (
-        '<labeling type="simple"><settings calloutType="simple">'
-        '<text-style fieldName="name" fontFamily="Noto Sans CJK SC" fontSize="9" textColor="50,50,50,255" '
-        'isExpression="0"/><text-format/><placement placement="0"/><rendering scaleVisibility="1" '
-        'scaleMin="1" scaleMax="25000"/></settings></labeling>'
-    )
+    labeling, enabled = _qml_labeling(layer), "1" if layer.style.label_min_zoom is not None else "0"
     return (
         "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
-        f'<qgis version="3.22.0" styleCategories="Symbology|Labeling" labelsEnabled="1">{renderer}{labeling}</qgis>\n'
+        f'<qgis version="3.22.0" styleCategories="Symbology|Labeling" labelsEnabled="{enabled}">'
+        f"{renderer}{labeling}</qgis>\n"
     )

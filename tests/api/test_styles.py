@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
+from gis.tilegrid import web_map_scale_denominator
 from layers.registry import get_registry
+from layers.styles import LABEL_FONTS
 from tests.conftest import ROOT
 
 REG = get_registry()
@@ -91,7 +93,7 @@ def test_sld_and_qml_have_one_class_per_status(client: Any, layer_id: str) -> No
     sld = client.get(f"/styles/{layer_id}", params={"f": "sld10"})
     assert sld.status_code == 200 and "sld" in sld.headers["content-type"]
     root = ET.fromstring(sld.content)
-    rules = root.findall(".//sld:Rule", SLD_NS)
+    rules = [r for r in root.findall(".//sld:Rule", SLD_NS) if r.find("sld:TextSymbolizer", SLD_NS) is None]
     literals = [e.text for e in root.findall(".//ogc:Literal", SLD_NS)]
     qml = client.get(f"/styles/{layer_id}", params={"f": "qml"})
     assert qml.status_code == 200
@@ -102,6 +104,35 @@ def test_sld_and_qml_have_one_class_per_status(client: Any, layer_id: str) -> No
         assert [(c.get("value"), c.get("label")) for c in cats] == [(s.code, s.label) for s in layer.lifecycle.statuses]
     else:
         assert len(rules) == 1 and not cats
+
+
+def test_names_are_labelled_at_the_registry_zooms_in_every_style_format(client: Any) -> None:
+    """One rule (``style.label_min_zoom``/``label_max_zoom``) for the browser, SLD clients and QGIS (tests/qgis)."""
+    style = client.get("/styles/renewal?f=mapbox").json()
+    assert "glyphs" not in style  # local fonts: nothing to fetch on a closed intranet
+    labels = [lyr for lyr in style["layers"] if lyr["type"] == "symbol"]
+    assert labels == style["layers"][-len(labels):]  # above every shape
+    by_id = {lyr["id"]: lyr for lyr in labels}
+    for layer in REG:
+        st = layer.style
+        sld_root = ET.fromstring(client.get(f"/styles/{layer.id}", params={"f": "sld10"}).content)
+        text = [r for r in sld_root.findall(".//sld:Rule", SLD_NS) if r.find("sld:TextSymbolizer", SLD_NS) is not None]
+        if st.label_min_zoom is None:
+            assert f"{layer.id}:label" not in by_id and not text
+            continue
+        lyr = by_id[f"{layer.id}:label"]
+        assert lyr["source"] == layer.id and lyr["layout"]["text-field"] == ["get", "name"]
+        assert lyr["layout"]["text-font"] == list(LABEL_FONTS)
+        assert lyr["minzoom"] == max(st.label_min_zoom, layer.min_zoom) and lyr.get("maxzoom") == st.label_max_zoom
+        assert lyr["layout"]["symbol-placement"] == ("line" if "Line" in layer.geometry_type else "point")
+        (rule,) = text
+        assert rule.find(".//ogc:PropertyName", SLD_NS).text == "name"  # type: ignore[union-attr]
+        largest = float(rule.find("sld:MaxScaleDenominator", SLD_NS).text)  # type: ignore[union-attr,arg-type]
+        assert largest == pytest.approx(web_map_scale_denominator(lyr["minzoom"]), abs=1)
+        smallest = rule.find("sld:MinScaleDenominator", SLD_NS)
+        assert (smallest is None) == (st.label_max_zoom is None)
+    districts = REG.get("districts").style
+    assert districts.label_max_zoom is not None and by_id["districts:label"]["maxzoom"] == districts.label_max_zoom
 
 
 def test_bad_style_requests(client: Any) -> None:

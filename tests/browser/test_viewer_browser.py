@@ -76,6 +76,36 @@ def test_parcels_show_as_overview_cells_at_city_scale(viewer) -> None:
     assert viewer.eval("() => window.viewer.map.queryRenderedFeatures({layers: ['land_parcels:overview']}).length") == 0
 
 
+def _placed_labels(viewer: Any, layer: str) -> dict[int, str]:
+    """Names MapLibre has placed on the map for ``layer`` (a label whose text could not be drawn is not placed)."""
+    pairs = viewer.eval("(l) => window.viewer.map.queryRenderedFeatures({layers: [l + ':label']})"
+                        ".map(f => [f.id, f.properties.name])", layer)
+    return {int(i): n for i, n in pairs}
+
+
+def test_names_are_drawn_as_labels_in_local_fonts(viewer, conn) -> None:
+    """The style names no glyph server (layers/styles.py LABEL_FONTS): with the network off the map still
+    writes each compound's Chinese name on it, from its label zoom, and the names are the table's."""
+    viewer.open()
+    assert viewer.eval("() => window.viewer.map.getStyle().glyphs") is None
+    label_zoom = get_registry().get("old_compounds").style.label_min_zoom
+    assert label_zoom is not None
+    viewer.jump(*CITY, label_zoom - 1)
+    assert viewer.rendered("old_compounds") > 0 and _placed_labels(viewer, "old_compounds") == {}
+    viewer.jump(*CITY, label_zoom + 1)
+    placed = _placed_labels(viewer, "old_compounds")
+    assert len(placed) >= 3
+    names = dict(conn.execute("SELECT id, name FROM renewal.old_compounds WHERE id = ANY(%s)", (list(placed),)))
+    assert placed == names
+    assert all(any("\u4e00" <= ch <= "\u9fff" for ch in name) for name in placed.values())
+    shot_on = viewer.screenshot("12-compound-labels")
+    # a hidden layer's names go with it
+    viewer.page.locator("#toggle-old_compounds").click()
+    viewer.idle()
+    assert _placed_labels(viewer, "old_compounds") == {}
+    assert viewer.screenshot("13-compound-labels-off") != shot_on
+
+
 def test_status_filter_hides_one_status(viewer) -> None:
     viewer.open()
     viewer.jump(*CITY, 13)

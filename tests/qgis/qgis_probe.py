@@ -20,9 +20,14 @@ for lid, layer in project.mapLayers().items():
     if renderer is not None and renderer.type() == "categorizedSymbol":
         cats = [[str(c.value()), c.label()] for c in renderer.categories()]
     attr = renderer.classAttribute() if cats is not None else None
+    labels = None
+    if layer.labelsEnabled() and layer.labeling() is not None:
+        pal = layer.labeling().settings()
+        labels = {"field": pal.fieldName, "min_scale": pal.minimumScale, "max_scale": pal.maximumScale,
+                  "scale_visibility": pal.scaleVisibility, "font": pal.format().font().family()}
     out["layers"][lid] = {"valid": layer.isValid(), "count": int(layer.featureCount()),
                           "provider": layer.providerType(), "renderer": renderer.type() if renderer else None,
-                          "attr": attr, "categories": cats, "crs": layer.crs().authid()}
+                          "attr": attr, "categories": cats, "crs": layer.crs().authid(), "labels": labels}
 with open(sys.argv[2], encoding="utf-8") as fh:
     style_text = fh.read()
 converter = QgsMapBoxGlStyleConverter()

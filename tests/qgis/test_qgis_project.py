@@ -20,7 +20,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from gis.tilegrid import web_map_scale_denominator
 from layers.registry import get_registry
+from layers.styles import LABEL_FONTS
 from tests.api.server_support import Server, serve
 from tests.conftest import api_url
 
@@ -76,6 +78,18 @@ def test_qgis_opens_the_project(server: Server, conn: psycopg.Connection, tmp_pa
             assert got["categories"] == [[s.code, s.label] for s in layer.lifecycle.statuses]
         else:
             assert got["renderer"] == "singleSymbol"
+        # names from the registry's label zooms, as the same map scales the browser shows them at
+        st = layer.style
+        if st.label_min_zoom is None:
+            assert got["labels"] is None, (layer.id, got)
+        else:
+            labels = got["labels"]
+            assert labels["field"] == "name" and labels["scale_visibility"], (layer.id, labels)
+            assert labels["font"] == LABEL_FONTS[0]
+            assert labels["min_scale"] == pytest.approx(
+                web_map_scale_denominator(max(st.label_min_zoom, layer.min_zoom)), abs=1)
+            assert labels["max_scale"] == (0 if st.label_max_zoom is None else pytest.approx(
+                web_map_scale_denominator(st.label_max_zoom), abs=1))
     assert seen["style"]["result"] == 0 and not seen["style"]["error"], seen["style"]
     assert seen["style"]["tiles_valid"] and seen["style"]["styles"] > len(list(REG))
 

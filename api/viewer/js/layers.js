@@ -49,19 +49,35 @@ function overviewLayer(layer) {
   return SERVER[`${layer.id}:overview`] || null;
 }
 
+// The server style's name labels (symbol layer, local fonts, no glyph server), if the layer has them.
+function labelLayer(layer) {
+  return SERVER[`${layer.id}:label`] || null;
+}
+
 export function styleLayerIds(layer) {
   const g = layer.geometry_type;
   const overview = overviewLayer(layer) ? [`${layer.id}:overview`] : [];
-  if (g.includes('Polygon')) return [...overview, `${layer.id}:fill`, `${layer.id}:line`, `${layer.id}:hl`];
-  if (g.includes('Line')) return [`${layer.id}:line`, `${layer.id}:hl`];
-  return [`${layer.id}:circle`];
+  const label = labelLayer(layer) ? [`${layer.id}:label`] : [];
+  if (g.includes('Polygon')) return [...overview, `${layer.id}:fill`, `${layer.id}:line`, `${layer.id}:hl`, ...label];
+  if (g.includes('Line')) return [`${layer.id}:line`, `${layer.id}:hl`, ...label];
+  return [`${layer.id}:circle`, ...label];
 }
 
 export function interactiveIds(layer) {
-  return styleLayerIds(layer).filter((id) => !id.endsWith(':hl') && !id.endsWith(':overview'));
+  return styleLayerIds(layer).filter((id) => !id.endsWith(':hl') && !id.endsWith(':overview') && !id.endsWith(':label'));
+}
+
+// A label fades with its feature: hidden in state mode, by a status filter or when not yet listed.
+function labelPaint(layer, view) {
+  const label = labelLayer(layer);
+  return label ? { [`${layer.id}:label`]: { ...label.paint, 'text-opacity': opacityExpr(layer, 1, view) } } : {};
 }
 
 export function paintFor(layer, view) {
+  return { ...shapePaint(layer, view), ...labelPaint(layer, view) };
+}
+
+function shapePaint(layer, view) {
   const g = layer.geometry_type;
   const hl = ['boolean', ['feature-state', 'hl'], false];
   if (g.includes('Polygon')) {
@@ -120,14 +136,22 @@ export function buildStyle(cfg, view) {
     if (overview) layers.push({ ...overview, layout: { visibility } });  // as the server draws it
     const paints = paintFor(layer, view);
     for (const id of styleLayerIds(layer)) {
-      if (id.endsWith(':overview')) continue;
+      if (id.endsWith(':overview') || id.endsWith(':label')) continue;
       layers.push({ id, type: typeOf(id), source: layer.id, 'source-layer': layer.id, minzoom: layer.min_zoom,
         layout: { visibility: view.visible.has(layer.id) ? 'visible' : 'none' }, paint: paints[id] });
     }
   }
-  // The chosen district's outline, on top.
+  // The chosen district's outline, above the shapes.
   layers.push({ id: 'districts:selected', type: 'line', source: 'districts', 'source-layer': 'districts',
     filter: ['==', ['get', 'code'], ''], paint: { 'line-color': '#1f5fa8', 'line-width': 4 } });
+  // Names above every shape, as the server's style puts them (its layout: text, fonts, placement).
+  for (const layer of ordered) {
+    const label = labelLayer(layer);
+    if (label) {
+      layers.push({ ...label, layout: { ...label.layout, visibility: view.visible.has(layer.id) ? 'visible' : 'none' },
+        paint: paintFor(layer, view)[label.id] });
+    }
+  }
   return { version: 8, sources, layers };
 }
 
