@@ -6,7 +6,7 @@ copied into the repository. :data:`VENDOR_DIRS` is the whitelist: the first path
 after ``/vendor/`` names a package, mapped to one directory inside ``node_modules``; only
 files under it with a whitelisted suffix are served. To add a library (e.g. maplibre-gl
 for the viewer): add it to ``package.json``, run ``npm install``, and add one line here,
-e.g. ``"maplibre-gl": "maplibre-gl/dist"`` → ``/vendor/maplibre-gl/maplibre-gl.js``.
+e.g. ``"maplibre-gl": "maplibre-gl/dist"`` → ``/vendor/maplibre-gl/maplibre-gl.mjs``.
 
 :data:`FOLIUM_JS` / :data:`FOLIUM_CSS` replace folium's CDN URLs with these local paths.
 """

@@ -19,7 +19,7 @@ HTML = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 def test_browser_gets_the_viewer(client, path) -> None:
     r = client.get(path, headers={"Accept": HTML})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
-    assert "/vendor/maplibre-gl/maplibre-gl.js" in r.text and "/viewer/static/js/main.js" in r.text
+    assert "/vendor/maplibre-gl/maplibre-gl.css" in r.text and "/viewer/static/js/main.js" in r.text
 
 
 @pytest.mark.parametrize(
@@ -51,7 +51,8 @@ def test_ogc_landing_page_stays_reachable_as_html(client) -> None:
     [
         "/viewer/static/js/main.js",
         "/viewer/static/viewer.css",
-        "/vendor/maplibre-gl/maplibre-gl.js",
+        "/vendor/maplibre-gl/maplibre-gl.mjs",
+        "/vendor/maplibre-gl/maplibre-gl-worker.mjs",
         "/vendor/maplibre-gl/maplibre-gl.css",
     ],
 )

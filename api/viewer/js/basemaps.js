@@ -3,6 +3,7 @@
 // OpenStreetMap, Tianditu (key from settings, RENEWAL_TIANDITU_KEY; CGCS2000, no shift needed) and
 // Gaode (GCJ-02: every output tile is assembled from the GCJ-02 tiles covering its shifted
 // extent, see gcj02.js, so the raster lines up with our CGCS2000 data).
+import maplibregl from './maplibre.js';
 import { shiftedSources } from './gcj02.js';
 import { t } from './i18n.js';
 

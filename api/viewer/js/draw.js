@@ -5,6 +5,7 @@
 // works offline. Context: the district boundaries (the app's vector tiles) and the layer's features
 // the editor may report on (grey). The geometry sent is GeoJSON in CRS84 (lon/lat), one part as a
 // single geometry (the server promotes it to the layer's Multi* type), several parts as Multi*.
+import maplibregl from './maplibre.js';
 import { basemapOptions, setBasemap } from './basemaps.js';
 import { tileUrl } from './layers.js';
 

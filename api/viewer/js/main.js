@@ -1,8 +1,9 @@
-// 城市更新一张图 — the map viewer (title, centre and zoom come from the city profile). Vanilla ES modules, no build step; MapLibre GL JS is the
-// global `maplibregl` loaded from /vendor (node_modules, no CDN).
+// 城市更新一张图 — the map viewer (title, centre and zoom come from the city profile). Vanilla ES modules, no build step; MapLibre GL JS is
+// the ES module from /vendor (node_modules, no CDN), imported through ./maplibre.js.
 import { debounce, fill, getJSON, qs } from './api.js';
 import { basemapOptions, setBasemap } from './basemaps.js';
 import { applyI18n, label, lang, setLang, setTitles, t } from './i18n.js';
+import maplibregl from './maplibre.js';
 import {
   applyPaint, applyStates, buildStyle, clearStates, interactiveIds, setVisible, styleLayerIds, useServerStyle,
 } from './layers.js';
