@@ -106,6 +106,47 @@ def test_names_are_drawn_as_labels_in_local_fonts(viewer, conn) -> None:
     assert viewer.screenshot("13-compound-labels-off") != shot_on
 
 
+def _ink_pixels(viewer: Any, text: str, lon: float, lat: float) -> int:
+    """Dark pixels around (lon, lat) after writing ``text`` there with the style's label layout (fonts, size)."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    box = viewer.eval("""([text, lon, lat]) => {
+        const m = window.viewer.map;
+        const layout = {...m.getStyle().layers.find((l) => l.id === 'old_compounds:label').layout};
+        for (const id of ['probe:text']) if (m.getLayer(id)) m.removeLayer(id);
+        if (m.getSource('probe')) m.removeSource('probe');
+        m.addSource('probe', {type: 'geojson', data: {type: 'Feature', properties: {name: text},
+            geometry: {type: 'Point', coordinates: [lon, lat]}}});
+        m.addLayer({id: 'probe:text', type: 'symbol', source: 'probe',
+            layout: {...layout, 'text-size': 40, 'text-anchor': 'center', 'text-offset': [0, 0],
+                     'text-allow-overlap': true, 'text-ignore-placement': true, visibility: 'visible'},
+            paint: {'text-color': '#000000', 'text-halo-width': 0}});
+        const p = m.project([lon, lat]);
+        const r = m.getCanvas().getBoundingClientRect();
+        return {x: r.left + p.x - 120, y: r.top + p.y - 40, width: 240, height: 80};
+    }""", [text, lon, lat])
+    viewer.idle()
+    viewer.page.wait_for_timeout(300)
+    shot = Image.open(BytesIO(viewer.page.screenshot(clip=box))).convert("L")
+    return sum(1 for v in shot.getdata() if v < 60)
+
+
+def test_full_width_opening_brackets_in_labels_are_drawn(viewer) -> None:
+    """Names often hold full-width brackets (（一期）, 《》). Their ink lies right of the glyph's origin, and
+    MapLibre 5.x's local-font glyphs (TinySDF before 2.2) came out blank for such glyphs: 院（演示） showed as
+    院　演示）. Written on the map alone, three （ leave as much ink as three ）."""
+    viewer.open()
+    viewer.jump(*CITY, 12)
+    lon, lat = CITY
+    blank = _ink_pixels(viewer, "", lon, lat)
+    opening = _ink_pixels(viewer, "（（（", lon, lat) - blank
+    closing = _ink_pixels(viewer, "）））", lon, lat) - blank
+    assert closing > 50, closing
+    assert opening > closing / 2, (opening, closing)
+
+
 def test_status_filter_hides_one_status(viewer) -> None:
     viewer.open()
     viewer.jump(*CITY, 13)
