@@ -93,6 +93,9 @@ def test_names_are_drawn_as_labels_in_local_fonts(viewer, conn) -> None:
     viewer.jump(*CITY, label_zoom - 1)
     assert viewer.rendered("old_compounds") > 0 and _placed_labels(viewer, "old_compounds") == {}
     viewer.jump(*CITY, label_zoom + 1)
+    # symbols are placed in the frames after their tiles load: wait for them rather than for one idle event
+    viewer.page.wait_for_function(
+        "() => window.viewer.map.queryRenderedFeatures({layers: ['old_compounds:label']}).length >= 3", timeout=15_000)
     placed = _placed_labels(viewer, "old_compounds")
     assert len(placed) >= 3
     names = dict(conn.execute("SELECT id, name FROM renewal.old_compounds WHERE id = ANY(%s)", (list(placed),)))
@@ -128,7 +131,10 @@ def _ink_pixels(viewer: Any, text: str, lon: float, lat: float) -> int:
         return {x: r.left + p.x - 120, y: r.top + p.y - 40, width: 240, height: 80};
     }""", [text, lon, lat])
     viewer.idle()
-    viewer.page.wait_for_timeout(300)
+    if text:  # placed, then faded in (MapLibre's fadeDuration is 300 ms)
+        viewer.page.wait_for_function(
+            "() => window.viewer.map.queryRenderedFeatures({layers: ['probe:text']}).length > 0", timeout=15_000)
+    viewer.page.wait_for_timeout(500)
     shot = Image.open(BytesIO(viewer.page.screenshot(clip=box))).convert("L")
     return sum(1 for v in shot.getdata() if v < 60)
 
