@@ -149,6 +149,8 @@ class Style(_Strict):
     """From this zoom maps write each feature's name on it (never below the layer's ``min_zoom``); None: no labels."""
     label_max_zoom: int | None = Field(default=None, ge=1, le=24)
     """Up to (below) this zoom; None: at every larger zoom. Districts' names belong to the city view only."""
+    label_size: float = Field(default=12.0, gt=0, le=48)
+    """Label text size in CSS pixels (MapLibre, SLD); QGIS gets the same size in points (× 0.75)."""
 
 
 class Layer(_Strict):

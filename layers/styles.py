@@ -34,7 +34,7 @@ from layers.models import Layer
 from layers.overview import CLASS_FIELD
 
 __all__ = ["BACKGROUND", "LABEL_FONTS", "STYLE_ID", "color_expression", "draw_order", "label_style_layer",
-           "maplibre_style", "qml", "sld", "style_layer_ids"]
+           "maplibre_style", "qml", "sld"]
 
 STYLE_ID: Final = "renewal"
 """The whole-map style: every layer the caller may read, as the viewer draws them."""
@@ -64,17 +64,6 @@ def draw_order(layers: Sequence[Layer]) -> list[Layer]:
     """Polygons under lines under points; registry order within a kind."""
     rank = {"polygon": 0, "line": 1, "point": 2}
     return sorted(layers, key=lambda layer: rank[_kind(layer)])
-
-
-def style_layer_ids(layer: Layer) -> list[str]:
-    """The MapLibre layer ids drawing ``layer`` (``<id>:fill``, ``<id>:line``, ``<id>:circle``, ``<id>:label``)."""
-    kind = _kind(layer)
-    label = [f"{layer.id}:label"] if layer.style.label_min_zoom is not None else []
-    if kind == "polygon":
-        return [f"{layer.id}:fill", f"{layer.id}:line", *label]
-    if kind == "line":
-        return [f"{layer.id}:line", *label]
-    return [f"{layer.id}:circle", *label]
 
 
 def color_expression(layer: Layer) -> str | list[Any]:
@@ -115,28 +104,36 @@ def _style_layers(layer: Layer) -> list[dict[str, Any]]:
                        "circle-opacity": POINT_OPACITY, "circle-stroke-opacity": POINT_OPACITY}}]
 
 
+def _label_zooms(layer: Layer) -> tuple[int, int | None] | None:
+    """(from, below) zoom of a layer's names: the registry's label zooms, never below the layer's ``min_zoom``."""
+    st = layer.style
+    if st.label_min_zoom is None:
+        return None
+    return max(st.label_min_zoom, layer.min_zoom), st.label_max_zoom
+
+
 def label_style_layer(layer: Layer) -> dict[str, Any] | None:
-    """The symbol layer writing each feature's ``name`` from ``style.label_min_zoom``; None for a layer without labels.
+    """The symbol layer writing each feature's ``name`` at :func:`_label_zooms`; None for a layer without labels.
 
     Along the line for linear layers, at the feature for the others; drawn above every layer
     (:func:`maplibre_style` puts labels last). Fonts: :data:`LABEL_FONTS`.
     """
-    st = layer.style
-    if st.label_min_zoom is None:
+    zooms = _label_zooms(layer)
+    if zooms is None:
         return None
+    first, below = zooms
     kind = _kind(layer)
     layout: dict[str, Any] = {
         "text-field": ["get", "name"],
         "text-font": list(LABEL_FONTS),
-        "text-size": 13 if layer.id == "districts" else 12,
+        "text-size": layer.style.label_size,
         "text-max-width": 10,
         "symbol-placement": "line" if kind == "line" else "point",
     }
     if kind == "point":
         layout |= {"text-anchor": "top", "text-offset": [0, 0.8]}
     return {"id": f"{layer.id}:label", "type": "symbol", "source": layer.id, "source-layer": layer.id,
-            "minzoom": max(st.label_min_zoom, layer.min_zoom),
-            **({"maxzoom": st.label_max_zoom} if st.label_max_zoom is not None else {}),
+            "minzoom": first, **({"maxzoom": below} if below is not None else {}),
             "metadata": {"renewal:layer": layer.id, "renewal:title": f"{layer.title}（名称）",
                          "renewal:group": layer.group},
             "layout": layout,
@@ -220,12 +217,12 @@ def _sld_symbolizer(layer: Layer, color: str) -> str:
 
 
 def _label_scales(layer: Layer) -> tuple[float, float | None] | None:
-    """(largest, smallest) scale denominator showing names: the label zooms of the registry as map scales."""
-    st = layer.style
-    if st.label_min_zoom is None:
+    """(largest, smallest) scale denominator showing names: :func:`_label_zooms` as map scales."""
+    zooms = _label_zooms(layer)
+    if zooms is None:
         return None
-    largest = web_map_scale_denominator(max(st.label_min_zoom, layer.min_zoom))
-    return largest, (web_map_scale_denominator(st.label_max_zoom) if st.label_max_zoom is not None else None)
+    first, below = zooms
+    return web_map_scale_denominator(first), (web_map_scale_denominator(below) if below is not None else None)
 
 
 def _sld_label_rule(layer: Layer) -> list[str]:
@@ -241,7 +238,7 @@ def _sld_label_rule(layer: Layer) -> list[str]:
         + f"<MaxScaleDenominator>{largest:.0f}</MaxScaleDenominator>"
         "<TextSymbolizer><Label><ogc:PropertyName>name</ogc:PropertyName></Label>"
         f'<Font><CssParameter name="font-family">{escape(LABEL_FONTS[0])}</CssParameter>'
-        '<CssParameter name="font-size">12</CssParameter></Font>'
+        f'<CssParameter name="font-size">{layer.style.label_size:g}</CssParameter></Font>'
         f'{placement}<Halo><Radius>1.5</Radius>'
         f'<Fill><CssParameter name="fill">{LABEL_HALO}</CssParameter></Fill></Halo>'
         f'<Fill><CssParameter name="fill">{LABEL_COLOR}</CssParameter></Fill></TextSymbolizer></Rule>'
@@ -317,7 +314,8 @@ def _qml_labeling(layer: Layer) -> str:
     placement = "2" if _kind(layer) == "line" else "0"  # along the line, else around the point/feature
     return (
         '<labeling type="simple"><settings calloutType="simple">'
-        f'<text-style fieldName="name" fontFamily={quoteattr(LABEL_FONTS[0])} fontSize="9" '
+        f'<text-style fieldName="name" fontFamily={quoteattr(LABEL_FONTS[0])} '
+        f'fontSize="{layer.style.label_size * 0.75:g}" '
         f'textColor="{_rgba(LABEL_COLOR)}" isExpression="0"/>'
         f'<text-format/><text-buffer bufferDraw="1" bufferSize="0.8" bufferColor="{_rgba(LABEL_HALO)}"/>'
         f'<placement placement="{placement}"/><rendering scaleVisibility="1" '
@@ -339,7 +337,8 @@ def qml(layer: Layer) -> str:
     else:
         renderer = ('<renderer-v2 type="singleSymbol" symbollevels="0" enableorderby="0">'
                     f"<symbols>{_qml_symbol(layer, '0', layer.style.color)}</symbols></renderer-v2>")
-    labeling, enabled = _qml_labeling(layer), "1" if layer.style.label_min_zoom is not None else "0"
+    labeling = _qml_labeling(layer)
+    enabled = "1" if labeling else "0"
     return (
         "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
         f'<qgis version="3.22.0" styleCategories="Symbology|Labeling" labelsEnabled="{enabled}">'

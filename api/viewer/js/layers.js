@@ -149,7 +149,7 @@ export function buildStyle(cfg, view) {
     const label = labelLayer(layer);
     if (label) {
       layers.push({ ...label, layout: { ...label.layout, visibility: view.visible.has(layer.id) ? 'visible' : 'none' },
-        paint: paintFor(layer, view)[label.id] });
+        paint: labelPaint(layer, view)[label.id] });
     }
   }
   return { version: 8, sources, layers };
