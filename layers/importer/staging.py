@@ -1,12 +1,15 @@
 """Step 4a, **stage**: every mapped value as text and the geometry as EWKB, ``COPY``'d into a TEMP table.
 
+The rows travel in PostgreSQL's binary ``COPY`` format, encoded from Arrow by ``pgpq``: the server
+then reads each text cell as it is and each geometry as EWKB bytes, where CSV made it split quoted
+fields and decode hex (a million parcels: 1.1 s of server time against 3.0 s, measured in one run).
+
 Nothing is interpreted here: the raw text keeps what the file said (``r_<col>`` in ``import_ready``,
 which each staged batch is normalised into), so the report can quote it.
 """
 
 from __future__ import annotations
 
-import binascii
 import queue
 import threading
 import time
@@ -17,8 +20,8 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import shapely
+from pgpq import ArrowToPostgresBinaryEncoder
 from psycopg import sql
 
 from gis.errors import RenewalError
@@ -35,8 +38,8 @@ from layers.values import numeric_text, text_series
 def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> Staged:
     """Fill ``import_ready`` from the file, batch by batch, through the ``import_stage`` TEMP table.
 
-    Each batch is read, its geometries checked (:class:`gis.validate.GeometryChecker`) and turned
-    into CSV (every writable column as text, the geometry as hex EWKB) here; a loader thread
+    Each batch is read, its geometries checked (:class:`gis.validate.GeometryChecker`) and encoded
+    for a binary ``COPY`` (every writable column as text, the geometry as EWKB) here; a loader thread
     ``COPY``'s it into ``import_stage``, repairs its invalid geometries and normalises it into
     ``import_ready`` (:func:`.validate.ready_select`). PostgreSQL works on one batch while this
     process reads and checks the next, on the other core, and a million-row GeoPackage is never
@@ -46,7 +49,7 @@ def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> Staged:
     n = job.stream.total
     timings = job.report.timings_s
     target = sql.Identifier(job.layer.schema_name, job.layer.table)
-    # --- stage: every mapped value as text, the geometry as hex EWKB (EPSG:4490)
+    # --- stage: every mapped value as text, the geometry as EWKB (EPSG:4490)
     stage_cols = ["rn", *cols, "geom"]
     # Local buffers of TEMP tables (8 MB by default): a large ready table otherwise goes through
     # the disk several times. Allowed only before the session's first TEMP table, as here. Memory
@@ -100,7 +103,7 @@ def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> Staged:
     if "code" not in job.cmap.fields and "code" not in fixed:
         prefix = f"IMP-{(job.report.file_sha256 or 'x')[:8]}-"
         notes.append(f"No code column: codes generated as {prefix}000001 ...")
-    copy_sql = sql.SQL("COPY import_stage ({}) FROM STDIN (FORMAT csv)").format(
+    copy_sql = sql.SQL("COPY import_stage ({}) FROM STDIN (FORMAT binary)").format(
         sql.SQL(", ").join(sql.Identifier(c) for c in stage_cols)
     )
     code_col = job.cmap.fields.get("code")
@@ -118,10 +121,12 @@ def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> Staged:
             if code_col is not None:
                 codes.append(batch.frame[code_col])
             size = len(geometry)
-            chunks = [
-                _chunk_csv(batch, job.cmap, cols, fixed, prefix, geometry, start, min(size, start + COPY_CHUNK))
-                for start in range(0, size, COPY_CHUNK)
-            ]
+            chunks = _copy_data(
+                [
+                    _chunk(batch, job.cmap, cols, fixed, prefix, geometry, start, min(size, start + COPY_CHUNK))
+                    for start in range(0, size, COPY_CHUNK)
+                ]
+            )
             loader.put(chunks, (job.checker.last_repair_rows + 1).tolist(), load_sql(batch))
             rows = batch.start + size
             _add_time(timings, "stage", t0)
@@ -146,7 +151,7 @@ def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> Staged:
 class _Loader:
     """The database half of staging, in a thread: COPY a batch, repair it, normalise and check it into ``import_ready``.
 
-    The main thread hands over each batch's CSV (at most two batches wait, so memory stays
+    The main thread hands over each batch's COPY data (at most two batches wait, so memory stays
     bounded) and goes on reading the file; the connection is used by this thread only until
     :meth:`close`, which waits for the last batch and re-raises the first error of the thread
     (a failed batch stops the loading, the rest is drained). psycopg releases the GIL while it
@@ -164,7 +169,7 @@ class _Loader:
         self._thread.start()
 
     def put(self, chunks: list[bytes], repair_rns: list[int], load: sql.Composed) -> None:
-        """Queue one batch: its CSV chunks, the rn of its rows to repair, the statement loading it into import_ready."""
+        """Queue one batch: its binary COPY data, the rn of its rows to repair, the statement filling import_ready."""
         if self._error is not None:
             raise self._error
         self._queue.put((chunks, repair_rns, load))
@@ -218,7 +223,13 @@ def _add_time(timings: dict[str, float], key: str, since: float) -> None:
     timings[key] = round(timings.get(key, 0.0) + time.perf_counter() - since, 3)
 
 
-def _chunk_csv(
+def _copy_data(chunks: list[pa.RecordBatch]) -> list[bytes]:
+    """One batch's rows as binary ``COPY`` data (header, the chunks, trailer), encoded by ``pgpq``."""
+    encoder = ArrowToPostgresBinaryEncoder(chunks[0].schema)
+    return [encoder.write_header(), *(encoder.write_batch(chunk) for chunk in chunks), encoder.finish()]
+
+
+def _chunk(
     batch: SourceBatch,
     cmap: ColumnMap,
     cols: list[str],
@@ -227,12 +238,12 @@ def _chunk_csv(
     geometry: np.ndarray,
     start: int,
     stop: int,
-) -> bytes:
-    """Rows ``start:stop`` of a batch as CSV for ``COPY``, built chunk by chunk (memory stays flat) by Arrow.
+) -> pa.RecordBatch:
+    """Rows ``start:stop`` of a batch as the columns of ``import_stage``, built chunk by chunk (memory stays flat).
 
-    Text cells are :func:`layers.values.text_series` of the file's cells; a missing cell is an
-    unquoted empty field (NULL), an empty string a quoted one. The geometry is hex EWKB in EPSG:4490.
-    ``rn`` (and a generated code) count from the file's first row, whatever the batch.
+    Text cells are :func:`layers.values.text_series` of the file's cells; a missing cell is NULL
+    and an empty string stays empty. The geometry is EWKB in EPSG:4490. ``rn`` (and a generated
+    code) count from the file's first row, whatever the batch.
     """
     size = stop - start
     first = batch.start + start + 1
@@ -245,18 +256,15 @@ def _chunk_csv(
             arrays.append(pa.array([fixed[col]] * size, type=pa.string()))
         else:
             arrays.append(pa.array([f"{code_prefix}{i:06d}" for i in range(first, first + size)], type=pa.string()))
-    arrays.append(_hex_ewkb(geometry[start:stop]))
-    table = pa.Table.from_arrays(arrays, names=[f"c{i}" for i in range(len(arrays))])
-    sink = pa.BufferOutputStream()
-    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
-    return bytes(sink.getvalue().to_pybytes())
+    arrays.append(_ewkb(geometry[start:stop]))
+    return pa.RecordBatch.from_arrays(arrays, names=[f"c{i}" for i in range(len(arrays))])
 
 
-def _hex_ewkb(geoms: np.ndarray) -> pa.Array:
-    """Hex EWKB (EPSG:4490) of each geometry as an Arrow string array, null where there is none.
+def _ewkb(geoms: np.ndarray) -> pa.Array:
+    """EWKB (EPSG:4490) of each geometry as an Arrow binary array, null where there is none.
 
-    GEOS writes binary WKB; the hex text is made in one ``hexlify`` of all of it and handed to
-    Arrow as buffers, which is several times faster than one hex string object per geometry.
+    GEOS writes the WKB; it is handed to Arrow as one buffer with offsets, several times faster
+    than one Python bytes object per row through ``pa.array``.
     """
     ok = ~shapely.is_missing(geoms)
     blobs = np.full(len(geoms), b"", dtype=object)
@@ -264,8 +272,8 @@ def _hex_ewkb(geoms: np.ndarray) -> pa.Array:
         blobs[ok] = shapely.to_wkb(shapely.set_srid(geoms[ok], 4490), hex=False, include_srid=True)
     lengths = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs))
     offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
-    np.cumsum(lengths * 2, out=offsets[1:])
+    np.cumsum(lengths, out=offsets[1:])
     validity = pa.array(ok).buffers()[1] if not ok.all() else None
-    return pa.LargeStringArray.from_buffers(
-        len(blobs), pa.py_buffer(offsets), pa.py_buffer(binascii.hexlify(b"".join(blobs))), validity
+    return pa.Array.from_buffers(
+        pa.large_binary(), len(blobs), [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(blobs))]
     )
