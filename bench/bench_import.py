@@ -13,6 +13,11 @@ One run, side by side:
   as the data owner and the file is a bulk load, the insert recorded once in the audit log);
 * **ogr2ogr**: ``ogr2ogr -f PostgreSQL --config PG_USE_COPY YES`` into a new table with no index,
   then the same indexes built (GiST on geom, unique code, district, status, land use) and ANALYZE;
+* **the database's share** (the floor no importer can go under with this schema): the imported
+  rows, already in the database, inserted again into the emptied layer table by one ``INSERT ...
+  SELECT``, as the import's own insert does (secondary indexes dropped, the generated area, every
+  constraint, the trail triggers), then the indexes rebuilt and ANALYZE; once more with the layer's
+  triggers disabled, to show the trail's cost. Both in a transaction that is rolled back;
 * **export**: the imported million parcels to a GeoPackage with ``layers.export`` and with
   ``ogr2ogr -f GPKG`` from PostGIS (same columns).
 
@@ -37,7 +42,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from api.cli.db import upgrade  # noqa: E402
-from layers.importer import ImportOptions, run_import  # noqa: E402
+from layers.importer import ImportOptions, ImportReport, run_import  # noqa: E402
+from layers.importer.apply import drop_indexes_for_bulk_load  # noqa: E402
+from layers.importer.mapping import writable_columns  # noqa: E402
+from layers.registry import get_registry  # noqa: E402
 
 REFERENCE = ROOT.parent / "shared" / "reference" / "shijiazhuang_districts_datav_gcj02.json"
 WORK = ROOT / "artifacts" / "bench"
@@ -166,6 +174,7 @@ def bench(scale: int, source: Path | None = None) -> None:
         ogr_rows = int(row[0]) if row else 0
     t_ogr = time.perf_counter() - t0
     load_ogr = os.getloadavg()[0]
+    floor = database_floor(dst)
     t_export, t_ogr_export, exported = export_both(dst, dst_name)
     load_export = os.getloadavg()[0]
 
@@ -177,6 +186,12 @@ def bench(scale: int, source: Path | None = None) -> None:
     print(f"ratio renewal/ogr2ogr (rows/s): {(added / t_import) / (ogr_rows / t_ogr):.2f}")
     print(f"import time / ogr2ogr time: {t_import / t_ogr:.2f} (aim: at most 2)")
     print(f"import peak memory (RSS): {rss_import:,.0f} MB (aim: under 2,048 MB)")
+    t_floor = floor["insert"] + floor["rebuild"]
+    print(
+        f"the database's share alone (insert with triggers {floor['insert']:.1f} s + indexes and ANALYZE "
+        f"{floor['rebuild']:.1f} s): {t_floor:.1f} s = {t_floor / t_ogr:.2f} x ogr2ogr; "
+        f"without the trail triggers the insert takes {floor['insert_no_triggers']:.1f} s"
+    )
     print(f"{'export to GeoPackage (layers.export)':34}{exported:>12,}{t_export:>10.1f}{exported / t_export:>12,.0f}")
     print(f"{'ogr2ogr PostGIS -> GPKG':34}{exported:>12,}{t_ogr_export:>10.1f}{exported / t_ogr_export:>12,.0f}")
     print(f"export time / ogr2ogr time: {t_export / t_ogr_export:.2f} (aim: at most 1)")
@@ -189,10 +204,55 @@ def bench(scale: int, source: Path | None = None) -> None:
         print(f"  note: {note}")
 
 
+def database_floor(dst: str) -> dict[str, float]:
+    """Seconds the database needs for the imported parcels with no reading, checking or staging at all.
+
+    The layer's rows are copied to a TEMP table, the layer emptied and its secondary indexes dropped
+    (the importer's own :func:`drop_indexes_for_bulk_load`), and the rows inserted back by one
+    ``INSERT ... SELECT`` in the session the import sets up (bulk audit summary, actor, note): the
+    heap, its primary key, the generated area, the constraints and the statement triggers writing the
+    status history and the parcel overview. Then the indexes and ANALYZE. A second insert, with the
+    layer's triggers disabled, shows what the trail costs. Everything is rolled back.
+    """
+    layer = get_registry().get("land_parcels")
+    target = sql.Identifier(layer.schema_name, layer.table)
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in [*writable_columns(layer), "geom"])
+    out: dict[str, float] = {}
+    with psycopg.connect(dst) as conn:
+        cur = conn.cursor()
+        cur.execute(
+            "SELECT set_config('jit', 'off', true), set_config('temp_buffers', '1536MB', true), "
+            "set_config('work_mem', '454MB', true), set_config('synchronous_commit', 'off', true), "
+            "set_config('maintenance_work_mem', '256MB', true), set_config('renewal.actor', 'bench', true), "
+            "set_config('renewal.note', 'bench floor', true), set_config('renewal.audit_mode', 'summary', true)"
+        )
+        cur.execute(sql.SQL("CREATE TEMP TABLE floor_src AS SELECT {} FROM {} ORDER BY id").format(cols, target))
+        n = cur.rowcount
+        cur.execute(sql.SQL("TRUNCATE {}").format(target))
+        with psycopg.connect(dst, autocommit=True) as other:
+            other.execute("CHECKPOINT")  # as before the import: ogr2ogr's dirty pages are not this insert's
+        report = ImportReport(layer=layer.id, file_name="bench", mode="append")
+        rebuild = drop_indexes_for_bulk_load(cur, layer, report, n)
+        cur.execute("SAVEPOINT floor")
+        t0 = time.perf_counter()
+        cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM floor_src").format(target, cols, cols))
+        out["insert"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for stmt in rebuild:
+            cur.execute(stmt)
+        out["rebuild"] = time.perf_counter() - t0
+        cur.execute("ROLLBACK TO SAVEPOINT floor")
+        cur.execute(sql.SQL("ALTER TABLE {} DISABLE TRIGGER USER").format(target))
+        t0 = time.perf_counter()
+        cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM floor_src").format(target, cols, cols))
+        out["insert_no_triggers"] = time.perf_counter() - t0
+        conn.rollback()
+    return out
+
+
 def export_both(dst: str, dst_name: str) -> tuple[float, float, int]:
     """Seconds to write the imported parcels to a GeoPackage with layers.export and with ogr2ogr, and the count."""
     from layers.export import export_to_path, whole_layer
-    from layers.registry import get_registry
 
     layer = get_registry().get("land_parcels")
     ours, theirs = WORK / "export_renewal.gpkg", WORK / "export_ogr.gpkg"

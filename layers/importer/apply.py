@@ -112,7 +112,7 @@ def apply(
     cur.execute("SELECT count(*) FROM import_ready WHERE is_new")
     row = cur.fetchone()
     new = int(row[0]) if row else 0
-    rebuild = _drop_indexes_for_bulk_load(cur, layer, report, new)
+    rebuild = drop_indexes_for_bulk_load(cur, layer, report, new)
     summary = bulk_trail(cur, opts, new, report)
     insert = sql.SQL("INSERT INTO {} AS t ({}) SELECT {} FROM {} AS r WHERE r.is_new ORDER BY r.rn").format(
         target,
@@ -159,7 +159,7 @@ def _refresh_statistics(cur: psycopg.Cursor[Any], layer: Layer, changed: int) ->
 
 
 
-def _drop_indexes_for_bulk_load(
+def drop_indexes_for_bulk_load(
     cur: psycopg.Cursor[Any], layer: Layer, report: ImportReport, new: int
 ) -> list[sql.Composed]:
     """Drop the layer's secondary indexes before a large insert; return the statements rebuilding them.
