@@ -187,9 +187,10 @@ class _Loader:
             while (item := self._queue.get()) is not None:
                 chunks, repair_rns, load = item
                 t0 = time.perf_counter()
-                with cur.copy(self._copy_sql) as copy:
-                    for chunk in chunks:
-                        copy.write(chunk)
+                if chunks:  # binary COPY data starts with a header: an empty batch sends nothing
+                    with cur.copy(self._copy_sql) as copy:
+                        for chunk in chunks:
+                            copy.write(chunk)
                 _add_time(self._timings, "server_copy", t0)
                 t0 = time.perf_counter()
                 repair(cur, self._layer, repair_rns)
@@ -224,7 +225,9 @@ def _add_time(timings: dict[str, float], key: str, since: float) -> None:
 
 
 def _copy_data(chunks: list[pa.RecordBatch]) -> list[bytes]:
-    """One batch's rows as binary ``COPY`` data (header, the chunks, trailer), encoded by ``pgpq``."""
+    """One batch's rows as binary ``COPY`` data (header, the chunks, trailer), encoded by ``pgpq``; none for no rows."""
+    if not chunks:
+        return []
     encoder = ArrowToPostgresBinaryEncoder(chunks[0].schema)
     return [encoder.write_header(), *(encoder.write_batch(chunk) for chunk in chunks), encoder.finish()]
 
