@@ -33,8 +33,8 @@ from gis.tilegrid import web_map_scale_denominator
 from layers.models import Layer
 from layers.overview import CLASS_FIELD
 
-__all__ = ["BACKGROUND", "LABEL_FONTS", "STYLE_ID", "color_expression", "draw_order", "label_style_layer",
-           "maplibre_style", "qml", "sld"]
+__all__ = ["BACKGROUND", "LABEL_FONTS", "SOURCE_MAX_ZOOM", "STYLE_ID", "color_expression", "draw_order",
+           "label_points", "label_style_layer", "maplibre_style", "qml", "sld"]
 
 STYLE_ID: Final = "renewal"
 """The whole-map style: every layer the caller may read, as the viewer draws them."""
@@ -50,6 +50,12 @@ Chinese names need CJK glyphs. No registry this project installs from offers CJK
 closed intranet reaches no glyph server, so the styles leave ``glyphs`` out: MapLibre GL JS (5.11 and
 later) then draws text with local fonts, listed here as a CSS fallback list. Debian's
 fonts-noto-cjk, Windows' Microsoft YaHei and macOS's PingFang all cover the names.
+"""
+SOURCE_MAX_ZOOM: Final = 16
+"""The deepest tiles the styles ask for; deeper zooms draw them overzoomed.
+
+A z16 tile unit is under 4 cm in the city and parcels have a few vertices, so deeper tiles would add
+requests and nothing visible.
 """
 LABEL_COLOR: Final = "#1f2328"
 LABEL_HALO: Final = "#ffffff"
@@ -112,11 +118,30 @@ def _label_zooms(layer: Layer) -> tuple[int, int | None] | None:
     return max(st.label_min_zoom, layer.min_zoom), st.label_max_zoom
 
 
+def label_points(layer: Layer) -> tuple[str, int, int | None] | None:
+    """(MVT layer, from, below): the tiles carrying a polygon layer's label points; None for other layers.
+
+    MapLibre labels a polygon in every tile it crosses, at the middle of each clipped piece: a
+    district spanning four tiles had its name four times on the map. So each polygon's name
+    travels as one point, inside the polygon, in the MVT layer ``<id>:label`` of the one tile that
+    holds the point, and the label style layer reads that. Tiles carry the points from the label
+    zoom, or from :data:`SOURCE_MAX_ZOOM` when labels start deeper (they are then drawn from
+    those tiles overzoomed), until the label's ``below`` zoom. Lines keep their labels along the
+    line and points at the point, from the features themselves.
+    """
+    zooms = _label_zooms(layer)
+    if zooms is None or _kind(layer) != "polygon":
+        return None
+    first, below = zooms
+    return f"{layer.id}:label", min(first, SOURCE_MAX_ZOOM), below
+
+
 def label_style_layer(layer: Layer) -> dict[str, Any] | None:
     """The symbol layer writing each feature's ``name`` at :func:`_label_zooms`; None for a layer without labels.
 
-    Along the line for linear layers, at the feature for the others; drawn above every layer
-    (:func:`maplibre_style` puts labels last). Fonts: :data:`LABEL_FONTS`.
+    Along the line for linear layers, at the point for points, at each polygon's label point
+    (:func:`label_points`) for polygons; drawn above every layer (:func:`maplibre_style` puts
+    labels last). Fonts: :data:`LABEL_FONTS`.
     """
     zooms = _label_zooms(layer)
     if zooms is None:
@@ -132,7 +157,9 @@ def label_style_layer(layer: Layer) -> dict[str, Any] | None:
     }
     if kind == "point":
         layout |= {"text-anchor": "top", "text-offset": [0, 0.8]}
-    return {"id": f"{layer.id}:label", "type": "symbol", "source": layer.id, "source-layer": layer.id,
+    points = label_points(layer)
+    return {"id": f"{layer.id}:label", "type": "symbol", "source": layer.id,
+            "source-layer": points[0] if points else layer.id,
             "minzoom": first, **({"maxzoom": below} if below is not None else {}),
             "metadata": {"renewal:layer": layer.id, "renewal:title": f"{layer.title}（名称）",
                          "renewal:group": layer.group},
@@ -177,7 +204,8 @@ def maplibre_style(layers: Sequence[Layer], tilejson_url: Callable[[Layer], str]
         "sources": {layer.id: {"type": "vector", "url": tilejson_url(layer),
                                "minzoom": layer.overview_min_zoom if layer.overview_min_zoom is not None
                                else layer.min_zoom,
-                               "maxzoom": min(16, max(layer.min_zoom, layer.max_zoom))} for layer in ordered},
+                               "maxzoom": min(SOURCE_MAX_ZOOM, max(layer.min_zoom, layer.max_zoom))}
+                    for layer in ordered},
         "layers": [{"id": "background", "type": "background", "paint": {"background-color": BACKGROUND}}],
     }
     if center is not None:

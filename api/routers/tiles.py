@@ -2,7 +2,9 @@
 
 Tiles are built by PostGIS (``ST_AsMVTGeom``/``ST_AsMVT``) and returned as bytes. Each layer is
 drawn only within its registry zoom range (``min_zoom``..``max_zoom``) and carries ``id``, ``code``,
-``name``, ``status`` and the fields marked ``tile: true``. Geometry is simplified per zoom (half a
+``name``, ``status`` and the fields marked ``tile: true``. A labelled polygon layer also has an MVT
+layer ``<id>:label`` of label points (``id``, ``name``, ``status``) at its label zooms, each polygon's
+point in one tile only (:func:`layers.styles.label_points` says why). Geometry is simplified per zoom (half a
 256-px screen pixel) before clipping; points are never simplified. From ``QUANTISE_MIN_ZOOM``
 geometry goes from degrees to tile units by an affine map, unsimplified, and a feature wholly
 inside the tile skips ``ST_AsMVTGeom`` (:func:`_tile_geometry` says why and what it keeps).
@@ -46,6 +48,7 @@ from layers.city import CityProfile
 from layers.models import Layer
 from layers.overview import overview_tile_sql, shows_overview
 from layers.query import fetch_one_serial, table_sql
+from layers.styles import label_points
 
 ORDER = 20
 router = APIRouter(tags=["Vector tiles"])
@@ -58,7 +61,7 @@ MAX_Z: Final = 24
 EARTH_CIRCUMFERENCE_M: Final = 40075016.685578488
 QUANTISE_MIN_ZOOM: Final = 15
 """From this zoom (a tile unit at most 0.3 m) features inside a tile skip ``ST_AsMVTGeom`` (:func:`_tile_geometry`)."""
-TILE_SCHEMA: Final = "t2"
+TILE_SCHEMA: Final = "t3"
 """Bump when the tile attributes or simplification change, so old ETags stop matching."""
 CACHE_MAX_ITEMS: Final = 4096
 CACHE_MAX_BYTES: Final = 64 * 1024 * 1024
@@ -110,6 +113,37 @@ def _layer_tile_sql(layer: Layer, z: int, x: int, y: int, params: dict[str, Any]
         ") AS m)"
     ).format(name=sql.Literal(layer.id), extent=sql.Literal(EXTENT), cols=cols,
              g=_tile_geometry(layer, z, x, y, params), table=table_sql(layer))
+
+
+def _label_points_sql(layer: Layer, name: str) -> sql.Composable:
+    """``ST_AsMVT`` of a polygon layer's label points in tile z/x/y, layer ``name`` (bytea, possibly empty).
+
+    The point is ``ST_PointOnSurface``: always inside the polygon, where a centroid can fall outside
+    a crescent or into a hole. It belongs to the one tile whose half-open bounds hold it in Web
+    Mercator (west and south edges in, east and north edges out), so no name is written twice and
+    none is lost on a shared edge. A feature without a name has no point.
+    """
+    cols = [sql.SQL("t.id"), sql.SQL("t.name")] + ([sql.SQL("t.status")] if layer.has_status else [])
+    return sql.SQL(
+        "(SELECT coalesce(ST_AsMVT(m, {name}, {extent}, 'geom', 'id'), ''::bytea) FROM ("
+        "SELECT {cols}, ST_AsMVTGeom(p.q, e.box, {extent}, 0, false) AS geom "
+        "FROM (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS box) AS e, {table} AS t, "
+        "LATERAL (SELECT ST_Transform(ST_PointOnSurface(t.geom), 3857) AS q) AS p "
+        "WHERE t.geom && ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s), 4490) AND t.name <> '' "
+        "AND ST_X(p.q) >= ST_XMin(e.box) AND ST_X(p.q) < ST_XMax(e.box) "
+        "AND ST_Y(p.q) > ST_YMin(e.box) AND ST_Y(p.q) <= ST_YMax(e.box)"
+        ") AS m)"
+    ).format(name=sql.Literal(name), extent=sql.Literal(EXTENT), cols=sql.SQL(", ").join(cols),
+             table=table_sql(layer))
+
+
+def _has_label_points(layer: Layer, z: int) -> str | None:
+    """The MVT layer of ``layer``'s label points if tiles at zoom ``z`` carry them (:func:`label_points`)."""
+    points = label_points(layer)
+    if points is None:
+        return None
+    name, first, below = points
+    return name if first <= z and (below is None or z < below) else None
 
 
 def _tile_geometry(layer: Layer, z: int, x: int, y: int, params: dict[str, Any]) -> sql.Composable:
@@ -175,10 +209,15 @@ def tile_sql(layers: list[Layer], z: int, x: int, y: int) -> tuple[sql.Composed 
     visible = [layer for layer in layers if layer.min_zoom <= z <= layer.max_zoom or shows_overview(layer, z)]
     if not visible:
         return sql.SQL("SELECT ''::bytea"), params
-    parts = sql.SQL(" || ").join(
-        overview_tile_sql(layer, EXTENT, params) if shows_overview(layer, z)
-        else _layer_tile_sql(layer, z, x, y, params) for layer in visible)
-    return sql.SQL("SELECT {}").format(parts), params
+    parts: list[sql.Composable] = []
+    for layer in visible:
+        if shows_overview(layer, z):
+            parts.append(overview_tile_sql(layer, EXTENT, params))
+            continue
+        parts.append(_layer_tile_sql(layer, z, x, y, params))
+        if (points := _has_label_points(layer, z)) is not None:
+            parts.append(_label_points_sql(layer, points))
+    return sql.SQL("SELECT {}").format(sql.SQL(" || ").join(parts)), params
 
 
 def _served_tile_sql(layers: list[Layer], z: int, x: int, y: int) -> tuple[sql.Composed, dict[str, Any]]:
@@ -323,6 +362,12 @@ def _tilejson(root: str, layers: list[Layer], tiles_url: str, name: str, descrip
                 fields[f.name] = _MVT_TYPES[f.type]
         vector_layers.append({"id": layer.id, "description": f"{layer.title} {layer.title_en}", "fields": fields,
                               "minzoom": _min_zoom(layer), "maxzoom": layer.max_zoom})
+        if (points := label_points(layer)) is not None:
+            name, first, below = points
+            label_fields = {k: v for k, v in fields.items() if k in ("id", "name", "status")}
+            vector_layers.append({"id": name, "description": f"{layer.title}（名称位置）label points",
+                                  "fields": label_fields, "minzoom": max(first, layer.min_zoom),
+                                  "maxzoom": layer.max_zoom if below is None else min(layer.max_zoom, below - 1)})
     return {
         "tilejson": "3.0.0",
         "name": name,
@@ -384,7 +429,7 @@ async def collection_tile(
     request: Request, layer: ReadableLayer, tms: str, z: str, x: str, y: str, pool: ReadPoolDep, settings: SettingsDep,
     v: Annotated[str | None, Query(description="Version token from a previous ETag (enables max-age)")] = None,
 ) -> Response:
-    """One MVT tile with one layer named after the collection id (404 outside the layer's zoom range)."""
+    """One MVT tile with one layer named after the collection id, and its label points (404 outside its zooms)."""
     zi, xi, yi = _parse_tile(tms, z, x, y)
     _check_zoom([layer], zi, f"Layer '{layer.id}' is")
     return await _serve_tile(request, pool, settings, [layer], zi, xi, yi, v)

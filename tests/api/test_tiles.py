@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -13,9 +14,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from api.routers.tiles import QUANTISE_MIN_ZOOM, _tile_geometry, tile_columns
+from api.routers.tiles import QUANTISE_MIN_ZOOM, _has_label_points, _tile_geometry, tile_columns
 from layers.overview import shows_overview
 from layers.registry import get_registry
+from layers.styles import label_points
 
 REG = get_registry()
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -69,7 +71,8 @@ def test_collection_tile_matches_sql(client: Any, conn: psycopg.Connection, tmp_
         return
     assert r.status_code == 200 and r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
     layers = decode(tmp_path, r.content, z, x, y)
-    assert set(layers) == {layer_id}
+    points = _has_label_points(REG.get(layer_id), z)
+    assert set(layers) - {points} == {layer_id}  # and its label points, tested below
     assert lo <= layers[layer_id]["count"] <= hi
     layer = REG.get(layer_id)
     assert set(tile_columns(layer)) <= layers[layer_id]["fields"]
@@ -85,7 +88,8 @@ def test_zoom_ranges_from_registry(client: Any, tmp_path: Path) -> None:
         assert r.status_code == 200
         names = set(decode(tmp_path, r.content, z, x, y))
         visible = {layer.id for layer in REG if layer.min_zoom <= z <= layer.max_zoom or shows_overview(layer, z)}
-        assert names <= visible
+        labelled = {p for layer in REG if layer.id in visible and (p := _has_label_points(layer, z))}
+        assert names <= visible | labelled
         assert ("land_parcels" in names) == (z >= parcels.overview_min_zoom)
     z, x, y = tile_at(parcels.overview_min_zoom - 1)
     r = client.get(f"/collections/land_parcels/tiles/WebMercatorQuad/{z}/{x}/{y}")
@@ -98,7 +102,8 @@ def test_zoom_ranges_from_registry(client: Any, tmp_path: Path) -> None:
 def test_multi_layer_selection(client: Any, tmp_path: Path) -> None:
     z, x, y = tile_at(13)
     r = client.get(f"/tiles/WebMercatorQuad/{z}/{x}/{y}", params={"layers": "districts,old_compounds"})
-    assert set(decode(tmp_path, r.content, z, x, y)) == {"districts", "old_compounds"}
+    names = set(decode(tmp_path, r.content, z, x, y))
+    assert names - {"districts:label", "old_compounds:label"} == {"districts", "old_compounds"}
 
 
 def test_tilejson(client: Any) -> None:
@@ -108,7 +113,10 @@ def test_tilejson(client: Any) -> None:
     assert tj["tiles"][0].endswith("/collections/old_compounds/tiles/WebMercatorQuad/{z}/{x}/{y}")
     assert set(tj["vector_layers"][0]["fields"]) == {"id", *tile_columns(layer)}
     multi = client.get("/tiles/WebMercatorQuad/tilejson.json").json()
-    assert [v["id"] for v in multi["vector_layers"]] == REG.ids
+    points = {layer.id: p[0] for layer in REG if (p := label_points(layer))}
+    assert [v["id"] for v in multi["vector_layers"]] == [i for lid in REG.ids for i in (lid, points.get(lid)) if i]
+    assert points and all(v["fields"].keys() <= {"id", "name", "status"} for v in multi["vector_layers"]
+                          if v["id"] in points.values())
     sets = client.get("/collections/old_compounds/tiles").json()
     assert sets["tilesets"][0]["dataType"] == "vector"
 
@@ -250,3 +258,52 @@ def test_quantised_geometry_matches_mvtgeom(
             assert abs(area_a - area_b) <= 0.02 * area_b + len_b
         elif layer.geometry_type == "MultiLineString":
             assert abs(len_a - len_b) <= 0.01 * len_b + 2
+
+
+def label_features(tmp_path: Path, data: bytes, z: int, x: int, y: int, name: str) -> list[dict[str, Any]]:
+    """The features of MVT layer ``name`` as GeoJSON in longitude/latitude, as GDAL's MVT driver reads them."""
+    path = tmp_path / f"labels_{z}_{x}_{y}.mvt"
+    path.write_bytes(data)
+    out = subprocess.run(
+        ["ogr2ogr", "-f", "GeoJSON", "/vsistdout/", "-oo", f"Z={z}", "-oo", f"X={x}", "-oo", f"Y={y}",
+         "-t_srs", "EPSG:4326", str(path), name],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return list(json.loads(out)["features"]) if out.strip() else []
+
+
+def test_each_polygon_name_is_in_one_tile_once(client: Any, conn: psycopg.Connection, tmp_path: Path) -> None:
+    """MapLibre labels a polygon in every tile it crosses: a district over four tiles had its name four times
+    on the map. Each named district now has one label point (layers/styles.label_points) in the whole set of
+    tiles covering the city, inside its own polygon, with its name."""
+    districts = REG.get("districts")
+    points = label_points(districts)
+    assert points is not None
+    name, first, _below = points
+    z = first + 1
+    west, south, east, north = conn.execute(
+        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+        "(SELECT ST_Extent(geom) AS e FROM renewal.districts) AS x").fetchone()
+    tiles = list(TMS.tiles(west, south, east, north, [z]))
+    seen: dict[int, list[tuple[str, float, float]]] = {}
+    for t in tiles:
+        r = client.get(f"/collections/districts/tiles/WebMercatorQuad/{z}/{t.x}/{t.y}")
+        assert r.status_code in (200, 204)
+        if r.status_code == 200 and name in decode(tmp_path, r.content, z, t.x, t.y):
+            for f in label_features(tmp_path, r.content, z, t.x, t.y, name):
+                lon, lat = f["geometry"]["coordinates"]
+                seen.setdefault(int(f["properties"]["mvt_id"]), []).append((f["properties"]["name"], lon, lat))
+    rows = conn.execute(
+        "SELECT id, name, (SELECT count(*) FROM unnest(%s::int[], %s::int[]) AS tl(x, y) "
+        "  WHERE ST_Intersects(ST_Transform(d.geom, 3857), ST_TileEnvelope(%s, tl.x, tl.y))) "
+        "FROM renewal.districts AS d WHERE name <> ''",
+        ([t.x for t in tiles], [t.y for t in tiles], z)).fetchall()
+    assert any(crossed > 1 for _, _, crossed in rows)  # the case that drew a name more than once
+    assert {i: len(v) for i, v in seen.items()} == {i: 1 for i, _, _ in rows}
+    for i, label, _crossed in rows:
+        (got, lon, lat), = seen[i]
+        assert got == label
+        inside = conn.execute(
+            "SELECT ST_DWithin(geom::geography, ST_SetSRID(ST_Point(%s, %s), 4490)::geography, 30) "
+            "FROM renewal.districts WHERE id = %s", (lon, lat, i)).fetchone()[0]
+        assert inside, (label, lon, lat)

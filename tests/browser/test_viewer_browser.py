@@ -109,6 +109,24 @@ def test_names_are_drawn_as_labels_in_local_fonts(viewer, conn) -> None:
     assert viewer.screenshot("13-compound-labels-off") != shot_on
 
 
+def test_a_district_is_named_once_however_many_tiles_it_crosses(viewer, conn) -> None:
+    """MapLibre labelled a polygon in every tile it crossed: at city scale a district's name stood on the map
+    up to four times. Labels are drawn from one label point per polygon (layers/styles.label_points)."""
+    viewer.open()
+    label_zoom = get_registry().get("districts").style.label_min_zoom
+    assert label_zoom is not None
+    viewer.jump(*CITY, label_zoom + 1)
+    viewer.page.wait_for_function(
+        "() => window.viewer.map.queryRenderedFeatures({layers: ['districts:label']}).length >= 3", timeout=15_000)
+    viewer.page.wait_for_timeout(500)  # placement settles over a few frames
+    placed = viewer.eval("() => window.viewer.map.queryRenderedFeatures({layers: ['districts:label']})"
+                         ".map(f => f.properties.name)")
+    names = {name for (name,) in conn.execute("SELECT name FROM renewal.districts WHERE name <> ''")}
+    assert len(placed) >= 3 and set(placed) <= names
+    assert len(placed) == len(set(placed)), sorted(placed)
+    viewer.screenshot("14-district-labels")
+
+
 def _ink_pixels(viewer: Any, text: str, lon: float, lat: float) -> int:
     """Dark pixels around (lon, lat) after writing ``text`` there with the style's label layout (fonts, size)."""
     from io import BytesIO

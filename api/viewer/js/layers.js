@@ -12,11 +12,13 @@
 const HL = '#ffd400'; // the selection highlight (an interaction colour, not a layer's)
 
 let SERVER = {}; // style layer id -> style layer of the server's style
+let SOURCES = {}; // layer id -> the server style's source (its zoom range)
 let BACKGROUND = null;
 
 // Keep the server's style (call once, before buildStyle).
 export function useServerStyle(style) {
   SERVER = Object.fromEntries(style.layers.map((l) => [l.id, l]));
+  SOURCES = style.sources || {};
   BACKGROUND = SERVER.background || null;
 }
 
@@ -131,7 +133,8 @@ export function buildStyle(cfg, view) {
     const overview = overviewLayer(layer);
     sources[layer.id] = { type: 'vector', tiles: [tileUrl(cfg, layer)],
       minzoom: Math.max(0, overview ? overview.minzoom : layer.min_zoom),
-      maxzoom: Math.min(16, Math.max(layer.min_zoom, layer.max_zoom)) };
+      // The deepest tiles the server's style asks for (layers/styles.py SOURCE_MAX_ZOOM); deeper zooms overzoom.
+      maxzoom: (SOURCES[layer.id] || {}).maxzoom ?? Math.max(layer.min_zoom, layer.max_zoom) };
     const visibility = view.visible.has(layer.id) ? 'visible' : 'none';
     if (overview) layers.push({ ...overview, layout: { visibility } });  // as the server draws it
     const paints = paintFor(layer, view);
@@ -166,14 +169,23 @@ export function setVisible(map, layer, on) {
   for (const id of styleLayerIds(layer)) map.setLayoutProperty(id, 'visibility', on ? 'visible' : 'none');
 }
 
+// The MVT layers of a source holding a layer's features: its shapes and, for polygons, its label points.
+function sourceLayers(layerId) {
+  const label = SERVER[`${layerId}:label`];
+  const points = label && label['source-layer'] !== layerId ? [label['source-layer']] : [];
+  return [layerId, ...points];
+}
+
 // Feature states for one layer: {id: status|null} from /viewer/status-as-of.
 export function applyStates(map, layerId, states) {
-  map.removeFeatureState({ source: layerId, sourceLayer: layerId });
-  for (const [id, status] of Object.entries(states)) {
-    map.setFeatureState({ source: layerId, sourceLayer: layerId, id: Number(id) }, { on: true, status: status ?? 'none' });
+  for (const sourceLayer of sourceLayers(layerId)) {
+    map.removeFeatureState({ source: layerId, sourceLayer });
+    for (const [id, status] of Object.entries(states)) {
+      map.setFeatureState({ source: layerId, sourceLayer, id: Number(id) }, { on: true, status: status ?? 'none' });
+    }
   }
 }
 
 export function clearStates(map, layerId) {
-  map.removeFeatureState({ source: layerId, sourceLayer: layerId });
+  for (const sourceLayer of sourceLayers(layerId)) map.removeFeatureState({ source: layerId, sourceLayer });
 }
