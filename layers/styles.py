@@ -119,21 +119,25 @@ def _label_zooms(layer: Layer) -> tuple[int, int | None] | None:
 
 
 def label_points(layer: Layer) -> tuple[str, int, int | None] | None:
-    """(MVT layer, from, below): the tiles carrying a polygon layer's label points; None for other layers.
+    """(MVT layer, from, below): the tiles carrying a polygon layer's label points; None where there are none.
 
     MapLibre labels a polygon in every tile it crosses, at the middle of each clipped piece: a
     district spanning four tiles had its name four times on the map. So each polygon's name
     travels as one point, inside the polygon, in the MVT layer ``<id>:label`` of the one tile that
-    holds the point, and the label style layer reads that. Tiles carry the points from the label
-    zoom, or from :data:`SOURCE_MAX_ZOOM` when labels start deeper (they are then drawn from
-    those tiles overzoomed), until the label's ``below`` zoom. Lines keep their labels along the
-    line and points at the point, from the features themselves.
+    holds the point, from the label zoom until the label's ``below`` zoom, and the label style
+    layer reads that. Lines keep their labels along the line and points at the point.
+
+    A layer labelled only deeper than :data:`SOURCE_MAX_ZOOM` (parcels, from z17) is labelled on its
+    shapes in the overzoomed tiles instead: its label points would have to ride in every z16 tile,
+    and encoding them doubled a z16 parcel tile's time (``bench/bench_api.py``: 5.9 -> 11.5 ms p50)
+    for parcels that are a few times smaller than the tile; one that straddles a tile edge may show
+    its name on both sides, where MapLibre does not hide one of the two as colliding.
     """
     zooms = _label_zooms(layer)
-    if zooms is None or _kind(layer) != "polygon":
+    if zooms is None or _kind(layer) != "polygon" or zooms[0] > SOURCE_MAX_ZOOM:
         return None
     first, below = zooms
-    return f"{layer.id}:label", min(first, SOURCE_MAX_ZOOM), below
+    return f"{layer.id}:label", first, below
 
 
 def label_style_layer(layer: Layer) -> dict[str, Any] | None:
