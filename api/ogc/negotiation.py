@@ -27,7 +27,8 @@ from gis.errors import InvalidInputError
 JSON: Final = "json"
 HTML: Final = "html"
 _F_ALIASES: Final = {"json": JSON, "geojson": JSON, "application/json": JSON, "application/geo+json": JSON,
-                     "html": HTML, "text/html": HTML}
+                     # a '+' typed into a URL unencoded arrives as a space (form encoding)
+                     "application/geo json": JSON, "html": HTML, "text/html": HTML}
 
 
 def _accept_prefers_html(accept: str) -> bool:

@@ -249,6 +249,15 @@ def test_status_label_in_properties(client: Any) -> None:
         assert f["properties"]["status_label"] == labels[f["properties"]["status"]]
 
 
+def test_media_type_as_f_is_json_even_with_an_unencoded_plus(client: Any) -> None:
+    """``f=application/geo+json`` typed into a URL: the '+' arrives as a space; still the GeoJSON answer."""
+    for raw in ("application/geo+json", "application%2Fgeo%2Bjson", "application/json"):
+        r = client.get(f"/collections/old_compounds/items?limit=2&f={raw}")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("application/geo+json"), raw
+        assert len(r.json()["features"]) == 2
+    assert client.get("/collections/old_compounds/items?limit=2&f=application/xml").status_code == 400
+
+
 def test_feature_matches_sql(client: Any, conn: psycopg.Connection) -> None:
     row = conn.execute(
         "SELECT id, code, name, status, households FROM renewal.old_compounds ORDER BY id DESC LIMIT 1"
