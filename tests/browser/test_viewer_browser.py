@@ -428,6 +428,19 @@ def test_district_selector_zooms_and_filters(viewer, conn) -> None:
     }
     assert districts == {code}
     viewer.screenshot("07-district-qiaoxi")
+    # the names follow: label points (their own MVT layer) carry the same states, so only the district's show
+    label_zoom = get_registry().get("old_compounds").style.label_min_zoom
+    viewer.jump(lon, lat, label_zoom + 1)
+    viewer.page.wait_for_function(
+        "() => window.viewer.map.queryRenderedFeatures({layers: ['old_compounds:label']}).length > 0", timeout=15_000)
+    states = viewer.eval("""() => { const m = window.viewer.map; const out = {};
+        for (const f of m.queryRenderedFeatures({layers: ['old_compounds:label']}))
+          out[f.id] = !!m.getFeatureState({source: 'old_compounds', sourceLayer: 'old_compounds:label', id: f.id}).on;
+        return out; }""")
+    ids = [int(k) for k in states]
+    inside = {r[0] for r in conn.execute(
+        "SELECT id FROM renewal.old_compounds WHERE id = ANY(%s) AND district_code = %s", (ids, code))}
+    assert inside and {int(k): v for k, v in states.items()} == {i: i in inside for i in ids}
 
 
 def test_english_switch_and_downloads(viewer, live_server) -> None:
