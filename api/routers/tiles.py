@@ -125,7 +125,7 @@ def _label_points_sql(layer: Layer, name: str) -> sql.Composable:
     """
     cols = [sql.SQL("t.id"), sql.SQL("t.name")] + ([sql.SQL("t.status")] if layer.has_status else [])
     # OFFSET 0 keeps the point computed once per row: a flattened subquery would repeat the expression
-    # at each of its five uses (measured 5.4 -> 1.5 ms for a z16 parcel tile's points).
+    # at each of its five uses (measured 5.4 -> 2.3 ms for the points of a z16 parcel tile).
     return sql.SQL(
         "(SELECT coalesce(ST_AsMVT(m, {name}, {extent}, 'geom', 'id'), ''::bytea) FROM ("
         "SELECT p.id, p.name{status}, ST_AsMVTGeom(p.q, p.box, {extent}, 0, false) AS geom FROM ("
