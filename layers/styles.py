@@ -54,7 +54,7 @@ fonts-noto-cjk, Windows' Microsoft YaHei and macOS's PingFang all cover the name
 SOURCE_MAX_ZOOM: Final = 16
 """The deepest tiles the styles ask for; deeper zooms draw them overzoomed.
 
-A z16 tile unit is under 4 cm in the city and parcels have a few vertices, so deeper tiles would add
+A z16 tile unit is about 12 cm on the ground here and parcels have a few vertices, so deeper tiles would add
 requests and nothing visible.
 """
 LABEL_COLOR: Final = "#1f2328"
