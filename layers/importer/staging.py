@@ -24,6 +24,7 @@ import shapely
 from pgpq import ArrowToPostgresBinaryEncoder
 from psycopg import sql
 
+from gis.crs import STORAGE_SRID
 from gis.errors import RenewalError
 from gis.io import SourceBatch, SourceStream
 from gis.validate import GeometryIssue
@@ -264,19 +265,9 @@ def _chunk(
 
 
 def _ewkb(geoms: np.ndarray) -> pa.Array:
-    """EWKB (EPSG:4490) of each geometry as an Arrow binary array, null where there is none.
-
-    GEOS writes the WKB; it is handed to Arrow as one buffer with offsets, several times faster
-    than one Python bytes object per row through ``pa.array``.
-    """
+    """EWKB (EPSG:4490) of each geometry as an Arrow binary array, null where there is none."""
+    blobs = np.full(len(geoms), None, dtype=object)
     ok = ~shapely.is_missing(geoms)
-    blobs = np.full(len(geoms), b"", dtype=object)
     if ok.any():
-        blobs[ok] = shapely.to_wkb(shapely.set_srid(geoms[ok], 4490), hex=False, include_srid=True)
-    lengths = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs))
-    offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    validity = pa.array(ok).buffers()[1] if not ok.all() else None
-    return pa.Array.from_buffers(
-        pa.large_binary(), len(blobs), [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(blobs))]
-    )
+        blobs[ok] = shapely.to_wkb(shapely.set_srid(geoms[ok], STORAGE_SRID), hex=False, include_srid=True)
+    return pa.array(blobs, type=pa.large_binary())
