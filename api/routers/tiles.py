@@ -143,13 +143,22 @@ def _label_points_sql(layer: Layer, name: str) -> sql.Composable:
     return _mvt_layer(name, rows)
 
 
-def _has_label_points(layer: Layer, z: int) -> str | None:
-    """The MVT layer of ``layer``'s label points if tiles at zoom ``z`` carry them (:func:`label_points`)."""
+def _label_point_zooms(layer: Layer) -> tuple[str, int, int] | None:
+    """(MVT layer, minzoom, maxzoom) of ``layer``'s label points (:func:`label_points`) within the layer's own zooms.
+
+    The one statement of that range: tiles carry the points at exactly the zooms TileJSON announces.
+    """
     points = label_points(layer)
     if points is None:
         return None
     name, first, below = points
-    return name if first <= z and (below is None or z < below) else None
+    return name, max(first, layer.min_zoom), layer.max_zoom if below is None else min(layer.max_zoom, below - 1)
+
+
+def _has_label_points(layer: Layer, z: int) -> str | None:
+    """The MVT layer of ``layer``'s label points if tiles at zoom ``z`` carry them."""
+    zooms = _label_point_zooms(layer)
+    return zooms[0] if zooms is not None and zooms[1] <= z <= zooms[2] else None
 
 
 def _tile_geometry(layer: Layer, z: int, x: int, y: int, params: dict[str, Any]) -> sql.Composable:
@@ -368,12 +377,10 @@ def _tilejson(root: str, layers: list[Layer], tiles_url: str, name: str, descrip
                 fields[f.name] = _MVT_TYPES[f.type]
         vector_layers.append({"id": layer.id, "description": f"{layer.title} {layer.title_en}", "fields": fields,
                               "minzoom": _min_zoom(layer), "maxzoom": layer.max_zoom})
-        if (points := label_points(layer)) is not None:
-            name, first, below = points
+        if (zooms := _label_point_zooms(layer)) is not None:
             label_fields = {k: v for k, v in fields.items() if k in ("id", "name", "status")}
-            vector_layers.append({"id": name, "description": f"{layer.title}（名称位置）label points",
-                                  "fields": label_fields, "minzoom": max(first, layer.min_zoom),
-                                  "maxzoom": layer.max_zoom if below is None else min(layer.max_zoom, below - 1)})
+            vector_layers.append({"id": zooms[0], "description": f"{layer.title}（名称位置）label points",
+                                  "fields": label_fields, "minzoom": zooms[1], "maxzoom": zooms[2]})
     return {
         "tilejson": "3.0.0",
         "name": name,

@@ -455,6 +455,14 @@ class CqlTranslator:
                 raise self.fail("the geometry literal has non-finite coordinates.")
             wkb = shapely.to_wkb(shapely.force_2d(shp), hex=True)
             return storage_geom(sql.SQL("ST_GeomFromWKB(decode({}, 'hex'))").format(self.b(wkb)), self.crs)
+        if isinstance(e, dict) and str(e.get("op", "")).lower() == "envelope":
+            # ENVELOPE is the draft CQL2's (and OGC Catalogue CQL's) box, in the order west, east, north, south;
+            # CQL2 1.0 replaced it with BBOX(west, south, east, north). Guessing the order could select the
+            # wrong area, so the caller is told the standard spelling.
+            raise self.fail(
+                "ENVELOPE(west, east, north, south) is from a CQL2 draft, not CQL2 1.0: write "
+                "BBOX(west, south, east, north) instead, e.g. S_INTERSECTS(geom, BBOX(114.4, 38.0, 114.6, 38.1))."
+            )
         raise self.fail(f"expected a geometry (POINT, POLYGON, BBOX, ... or the property geom), found {self._show(e)}.")
 
     def dwithin(self, args: list[Any]) -> sql.Composable:

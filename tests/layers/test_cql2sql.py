@@ -110,6 +110,8 @@ def test_temporal_year_field_is_a_whole_year(compounds: Layer) -> None:
     ('{"op": "=", "args": [', "cql2-json", InvalidInputError, "not valid JSON"),
     ("households > 1", "sql", InvalidInputError, "filter-lang 'sql' is not supported"),
     ("T_AFTER(built_year, '2020-01-01')", "cql2-text", InvalidInputError, "not a temporal property"),
+    ("S_INTERSECTS(geom, ENVELOPE(114.4, 114.6, 38.1, 38.0))", "cql2-text", InvalidInputError,
+     "write BBOX(west, south, east, north)"),
 ])
 def test_bad_filters_are_400_with_a_reason(compounds: Layer, text: str, lang: str, exc: type[Exception],
                                            words: str) -> None:
