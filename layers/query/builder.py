@@ -213,18 +213,38 @@ def properties_sql(layer: Layer, props: Sequence[str] | None, b: Binder) -> sql.
         sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(c)) for c in chunks))
 
 
+_FEATURE_SQL: dict[tuple[int, CrsRef, tuple[str, ...] | None], tuple[Layer, sql.SQL]] = {}
+""":func:`feature_sql`'s text per layer object, output CRS and property list (bounded by :data:`_FEATURE_SQL_MAX`)."""
+_FEATURE_SQL_MAX = 256
+
+
 def feature_sql(layer: Layer, binder: Binder, crs: CrsRef = CRS84,
                 properties: Sequence[str] | None = None) -> sql.Composable:
     """A text expression: the GeoJSON Feature of row ``t`` (``id`` = primary key, geometry in ``crs``).
 
     The geometry and properties are serialised by PostGIS/PostgreSQL; nothing is parsed in Python.
     Status codes are accompanied by ``status_label`` (the Chinese label).
+
+    The expression holds no parameter, only the layer's column names and status labels, so it is
+    composed once per layer, CRS and property list and kept as text: composing and rendering it
+    took about a third of a millisecond of every items request (``bench/bench_api.py``'s small pages
+    are about 10 ms). The entry keeps its layer object, so a key (which holds the object's ``id``)
+    never answers for another layer.
     """
+    key = (id(layer), crs, tuple(properties) if properties is not None else None)
+    hit = _FEATURE_SQL.get(key)
+    if hit is not None and hit[0] is layer:
+        return hit[1]
     geom, digits = geometry_sql(crs)
-    return sql.SQL(
+    composed = sql.SQL(
         """'{{"type":"Feature","id":' || {id} || ',"geometry":' || ST_AsGeoJSON({geom}, {digits}, 0) """
         """|| ',"properties":' || {props} || '}}'"""
     ).format(id=col("id"), geom=geom, digits=sql.Literal(digits), props=properties_sql(layer, properties, binder))
+    text = sql.SQL(composed.as_string())
+    if len(_FEATURE_SQL) >= _FEATURE_SQL_MAX:
+        _FEATURE_SQL.clear()
+    _FEATURE_SQL[key] = (layer, text)
+    return text
 
 
 def key_sql(q: FeatureQuery) -> sql.Composable:
