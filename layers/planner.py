@@ -319,7 +319,7 @@ def point_query(registry: Registry, x: float, y: float, distance: float, layers:
     if with_parcel and "land_parcels" in registry:
         parcels = registry.get("land_parcels")
         sub.append(sql.SQL("'land_parcel', (SELECT ({})::json FROM {} AS t WHERE ST_Intersects(t.geom, {}) "
-                           "ORDER BY t.id LIMIT 1)").format(feature_sql(parcels, b), table_sql(parcels), pt))
+                           "ORDER BY t.id LIMIT 1)").format(feature_sql(parcels), table_sql(parcels), pt))
     stmt = sql.SQL(
         "SELECT json_build_object('point', json_build_object('lon', {x}, 'lat', {y}, 'crs', 'EPSG:4490'), "
         "'distance_m', {dist}, {sub}, "

@@ -14,7 +14,7 @@ where_clause(query, binder) -> sql.Composable
     The same condition bound through a caller's binder.
 order_by(query, *, reverse=False, filter_first=False) -> sql.Composable
     The ``ORDER BY`` list matching ``sortby`` (stable: ``t.id`` last).
-feature_sql(layer, binder, crs=CRS84, properties=None) -> sql.Composable
+feature_sql(layer, crs=CRS84, properties=None) -> sql.Composable
     A text expression producing one GeoJSON Feature from the row ``t``.
 one_feature_sql(layer, feature_id, crs=CRS84) -> tuple[sql.Composed, dict]
     ``SELECT`` of one feature's GeoJSON text by primary key, and its parameters.
@@ -191,7 +191,7 @@ def order_by(q: FeatureQuery, *, reverse: bool = False, filter_first: bool = Fal
     return sql.SQL(", ").join(parts)
 
 
-def properties_sql(layer: Layer, props: Sequence[str] | None, b: Binder) -> sql.Composable:
+def properties_sql(layer: Layer, props: Sequence[str] | None) -> sql.Composable:
     """JSON text of a feature's properties (``status_label`` next to ``status``), built by PostgreSQL."""
     names = list(props) if props is not None else output_properties(layer)
     pairs: list[sql.Composable] = []
@@ -218,14 +218,13 @@ _FEATURE_SQL: dict[tuple[int, CrsRef, tuple[str, ...] | None], tuple[Layer, sql.
 _FEATURE_SQL_MAX = 256
 
 
-def feature_sql(layer: Layer, binder: Binder, crs: CrsRef = CRS84,
-                properties: Sequence[str] | None = None) -> sql.Composable:
+def feature_sql(layer: Layer, crs: CrsRef = CRS84, properties: Sequence[str] | None = None) -> sql.Composable:
     """A text expression: the GeoJSON Feature of row ``t`` (``id`` = primary key, geometry in ``crs``).
 
     The geometry and properties are serialised by PostGIS/PostgreSQL; nothing is parsed in Python.
     Status codes are accompanied by ``status_label`` (the Chinese label).
 
-    The expression holds no parameter, only the layer's column names and status labels, so it is
+    The expression binds no value (hence no binder), only the layer's column names and status labels, so it is
     composed once per layer, CRS and property list and kept as text: composing and rendering it
     took about a third of a millisecond of every items request (``bench/bench_api.py``'s small pages
     are about 10 ms). The entry keeps its layer object, so a key (which holds the object's ``id``)
@@ -239,7 +238,7 @@ def feature_sql(layer: Layer, binder: Binder, crs: CrsRef = CRS84,
     composed = sql.SQL(
         """'{{"type":"Feature","id":' || {id} || ',"geometry":' || ST_AsGeoJSON({geom}, {digits}, 0) """
         """|| ',"properties":' || {props} || '}}'"""
-    ).format(id=col("id"), geom=geom, digits=sql.Literal(digits), props=properties_sql(layer, properties, binder))
+    ).format(id=col("id"), geom=geom, digits=sql.Literal(digits), props=properties_sql(layer, properties))
     text = sql.SQL(composed.as_string())
     if len(_FEATURE_SQL) >= _FEATURE_SQL_MAX:
         _FEATURE_SQL.clear()
@@ -268,5 +267,5 @@ def one_feature_sql(layer: Layer, feature_id: int, crs: CrsRef = CRS84) -> tuple
     """``SELECT`` of one feature's GeoJSON text and its ETag by primary key, and its parameters."""
     b = Binder()
     stmt = sql.SQL("SELECT {}, {} FROM {} AS t WHERE t.id = {}").format(
-        feature_sql(layer, b, crs), etag_sql("t"), table_sql(layer), b(feature_id, "bigint"))
+        feature_sql(layer, crs), etag_sql("t"), table_sql(layer), b(feature_id, "bigint"))
     return stmt, b.params

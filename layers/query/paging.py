@@ -164,7 +164,7 @@ def page_sql(q: FeatureQuery, binder: Binder, *, where: Where | None = None,
             table=table_sql(q.layer), cond=cond, order=order_by(q, reverse=backward, filter_first=filter_first),
             lim1=lim1, skip=skip)
     inner = sql.SQL("SELECT {feat} AS f, {key} AS k FROM ({chosen}) AS t").format(
-        feat=feature_sql(q.layer, binder, q.output_crs, q.properties), key=key_sql(q), chosen=chosen)
+        feat=feature_sql(q.layer, q.output_crs, q.properties), key=key_sql(q), chosen=chosen)
     return sql.SQL(
         "SELECT '[' || coalesce(string_agg(f, ',' ORDER BY rn {order}) FILTER (WHERE rn <= {lim}), '') || ']', "
         "count(*)::int, (array_agg(k ORDER BY rn ASC) FILTER (WHERE rn <= {lim}))[1], "
