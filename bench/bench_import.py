@@ -16,8 +16,9 @@ One run, side by side:
 * **the database's share** (the floor no importer can go under with this schema): the imported
   rows, already in the database, inserted again into the emptied layer table by one ``INSERT ...
   SELECT``, as the import's own insert does (secondary indexes dropped, the generated area, every
-  constraint, the trail triggers), then the indexes rebuilt and ANALYZE; once more with the layer's
-  triggers disabled, to show the trail's cost. Both in a transaction that is rolled back;
+  constraint, the trail triggers), then the indexes rebuilt and ANALYZE; again with none of the
+  trail triggers and with each alone (status history, parcel overview, audit summary), to show
+  what each costs. Each in a transaction of its own that is rolled back;
 * **export**: the imported million parcels to a GeoPackage with ``layers.export`` and with
   ``ogr2ogr -f GPKG`` from PostGIS (same columns).
 
@@ -187,10 +188,15 @@ def bench(scale: int, source: Path | None = None) -> None:
     print(f"import time / ogr2ogr time: {t_import / t_ogr:.2f} (aim: at most 2)")
     print(f"import peak memory (RSS): {rss_import:,.0f} MB (aim: under 2,048 MB)")
     t_floor = floor["insert"] + floor["rebuild"]
+    bare = floor["insert_no_triggers"]
     print(
         f"the database's share alone (insert with triggers {floor['insert']:.1f} s + indexes and ANALYZE "
         f"{floor['rebuild']:.1f} s): {t_floor:.1f} s = {t_floor / t_ogr:.2f} x ogr2ogr; "
-        f"without the trail triggers the insert takes {floor['insert_no_triggers']:.1f} s"
+        f"without the trail triggers the insert takes {bare:.1f} s"
+    )
+    print(
+        "  each trail trigger alone adds to that insert: "
+        + ", ".join(f"{kind} {floor[f'insert_{kind}_only'] - bare:+.1f} s" for kind in TRAIL_TRIGGERS)
     )
     print(f"{'export to GeoPackage (layers.export)':34}{exported:>12,}{t_export:>10.1f}{exported / t_export:>12,.0f}")
     print(f"{'ogr2ogr PostGIS -> GPKG':34}{exported:>12,}{t_ogr_export:>10.1f}{exported / t_ogr_export:>12,.0f}")
@@ -204,49 +210,77 @@ def bench(scale: int, source: Path | None = None) -> None:
         print(f"  note: {note}")
 
 
+TRAIL_TRIGGERS = {
+    "history": "land_parcels_history_ins",
+    "overview": "land_parcels_overview_ins",
+    "audit": "land_parcels_audit_ins",
+}
+"""The layer's statement triggers on INSERT that write its trail, by what they write (migrations 0009, 0012)."""
+
+
 def database_floor(dst: str) -> dict[str, float]:
     """Seconds the database needs for the imported parcels with no reading, checking or staging at all.
 
-    The layer's rows are copied to a TEMP table, the layer emptied and its secondary indexes dropped
-    (the importer's own :func:`drop_indexes_for_bulk_load`), and the rows inserted back by one
-    ``INSERT ... SELECT`` in the session the import sets up (bulk audit summary, actor, note): the
-    heap, its primary key, the generated area, the constraints and the statement triggers writing the
-    status history and the parcel overview. Then the indexes and ANALYZE. A second insert, with the
-    layer's triggers disabled, shows what the trail costs. Everything is rolled back.
+    The layer's rows are copied once to an UNLOGGED scratch table. Each variant then runs in a
+    transaction of its own that is rolled back: the layer emptied, its secondary indexes dropped
+    (the importer's own :func:`drop_indexes_for_bulk_load`), a CHECKPOINT from another session
+    (as before the import), and the rows inserted back by one ``INSERT ... SELECT`` in the session
+    the import sets up (bulk audit summary, actor, note): the heap, its primary key, the generated
+    area, the constraints and the statement triggers writing the status history, the parcel
+    overview and the audit summary. The full variant then rebuilds the indexes and runs ANALYZE.
+    The other variants keep none of the trail triggers, or one of them, to show what each costs.
+    (Savepoints would leave each rolled-back insert's pages behind for the next one to skip.)
     """
     layer = get_registry().get("land_parcels")
     target = sql.Identifier(layer.schema_name, layer.table)
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in [*writable_columns(layer), "geom"])
-    out: dict[str, float] = {}
-    with psycopg.connect(dst) as conn:
-        cur = conn.cursor()
-        cur.execute(
-            "SELECT set_config('jit', 'off', true), set_config('temp_buffers', '1536MB', true), "
-            "set_config('work_mem', '454MB', true), set_config('synchronous_commit', 'off', true), "
-            "set_config('maintenance_work_mem', '256MB', true), set_config('renewal.actor', 'bench', true), "
-            "set_config('renewal.note', 'bench floor', true), set_config('renewal.audit_mode', 'summary', true)"
+    with psycopg.connect(dst, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS public.bench_floor_src")
+        conn.execute(
+            sql.SQL("CREATE UNLOGGED TABLE public.bench_floor_src AS SELECT {} FROM {} ORDER BY id").format(
+                cols, target
+            )
         )
-        cur.execute(sql.SQL("CREATE TEMP TABLE floor_src AS SELECT {} FROM {} ORDER BY id").format(cols, target))
-        n = cur.rowcount
-        cur.execute(sql.SQL("TRUNCATE {}").format(target))
-        with psycopg.connect(dst, autocommit=True) as other:
-            other.execute("CHECKPOINT")  # as before the import: ogr2ogr's dirty pages are not this insert's
-        report = ImportReport(layer=layer.id, file_name="bench", mode="append")
-        rebuild = drop_indexes_for_bulk_load(cur, layer, report, n)
-        cur.execute("SAVEPOINT floor")
-        t0 = time.perf_counter()
-        cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM floor_src").format(target, cols, cols))
-        out["insert"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        for stmt in rebuild:
-            cur.execute(stmt)
-        out["rebuild"] = time.perf_counter() - t0
-        cur.execute("ROLLBACK TO SAVEPOINT floor")
-        cur.execute(sql.SQL("ALTER TABLE {} DISABLE TRIGGER USER").format(target))
-        t0 = time.perf_counter()
-        cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM floor_src").format(target, cols, cols))
-        out["insert_no_triggers"] = time.perf_counter() - t0
-        conn.rollback()
+        row = conn.execute("SELECT count(*) FROM public.bench_floor_src").fetchone()
+        n = int(row[0]) if row else 0
+    out: dict[str, float] = {}
+    variants: list[tuple[str, set[str]]] = [
+        ("insert", set(TRAIL_TRIGGERS)),
+        ("insert_no_triggers", set()),
+        *[(f"insert_{kind}_only", {kind}) for kind in TRAIL_TRIGGERS],
+    ]
+    for key, kept in variants:
+        with psycopg.connect(dst) as conn:
+            cur = conn.cursor()
+            cur.execute(
+                "SELECT set_config('jit', 'off', true), set_config('work_mem', %s, true), "
+                "set_config('synchronous_commit', 'off', true), set_config('maintenance_work_mem', '256MB', true), "
+                "set_config('renewal.actor', 'bench', true), set_config('renewal.note', 'bench floor', true), "
+                "set_config('renewal.audit_mode', 'summary', true)",
+                (f"{min(1536, 64 + n // 2500)}MB",),  # as the importer's insert sets it
+            )
+            cur.execute(sql.SQL("TRUNCATE {}").format(target))
+            report = ImportReport(layer=layer.id, file_name="bench", mode="append")
+            rebuild = drop_indexes_for_bulk_load(cur, layer, report, n)
+            for kind, trigger in TRAIL_TRIGGERS.items():
+                cur.execute(
+                    sql.SQL("ALTER TABLE {} {} TRIGGER {}").format(
+                        target, sql.SQL("ENABLE" if kind in kept else "DISABLE"), sql.Identifier(trigger)
+                    )
+                )
+            with psycopg.connect(dst, autocommit=True) as other:
+                other.execute("CHECKPOINT")
+            t0 = time.perf_counter()
+            cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM public.bench_floor_src").format(target, cols, cols))
+            out[key] = time.perf_counter() - t0
+            if key == "insert":
+                t0 = time.perf_counter()
+                for stmt in rebuild:
+                    cur.execute(stmt)
+                out["rebuild"] = time.perf_counter() - t0
+            conn.rollback()
+    with psycopg.connect(dst, autocommit=True) as conn:
+        conn.execute("DROP TABLE public.bench_floor_src")
     return out
 
 

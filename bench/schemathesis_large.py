@@ -369,7 +369,8 @@ def main() -> int:
                         help="schemathesis workers per caller (the callers run at the same time)")
     parser.add_argument("--max-examples", type=int, default=100, help="--max-examples of the first round")
     parser.add_argument("--restricted", default="land_parcels", help="layer closed to anonymous readers")
-    parser.add_argument("--callers", default="anonymous,admin")
+    parser.add_argument("--callers", default="anonymous,admin",
+                        help=f"comma-separated, of: {', '.join(CALLER_SEED_OFFSET)}")
     args = parser.parse_args()
 
     from concurrent.futures import ThreadPoolExecutor
@@ -383,6 +384,9 @@ def main() -> int:
         old.unlink()
     findings = out_dir / "leak-findings.jsonl"
     callers = [c.strip() for c in args.callers.split(",") if c.strip()]
+    if not callers or (unknown := sorted(set(callers) - set(CALLER_SEED_OFFSET))):
+        parser.error(f"--callers: unknown {', '.join(unknown) if callers else '(none)'}; "
+                     f"choose from {', '.join(CALLER_SEED_OFFSET)}")
     share = args.requests // len(callers)
     load_start = os.getloadavg()
     sampler = LoadSampler()
