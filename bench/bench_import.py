@@ -229,6 +229,8 @@ def database_floor(dst: str) -> dict[str, float]:
     area, the constraints and the statement triggers writing the status history, the parcel
     overview and the audit summary. The full variant then rebuilds the indexes and runs ANALYZE.
     The other variants keep none of the trail triggers, or one of them, to show what each costs.
+    Every variant runs twice, the rounds interleaved, and keeps its faster run: one run of each
+    moved by up to a second on a shared 2-core machine, more than the smaller triggers cost.
     (Savepoints would leave each rolled-back insert's pages behind for the next one to skip.)
     """
     layer = get_registry().get("land_parcels")
@@ -249,7 +251,7 @@ def database_floor(dst: str) -> dict[str, float]:
         ("insert_no_triggers", set()),
         *[(f"insert_{kind}_only", {kind}) for kind in TRAIL_TRIGGERS],
     ]
-    for key, kept in variants:
+    for key, kept in [*variants, *variants]:  # two rounds, interleaved; each variant keeps its faster run
         with psycopg.connect(dst) as conn:
             cur = conn.cursor()
             cur.execute(
@@ -272,12 +274,12 @@ def database_floor(dst: str) -> dict[str, float]:
                 other.execute("CHECKPOINT")
             t0 = time.perf_counter()
             cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM public.bench_floor_src").format(target, cols, cols))
-            out[key] = time.perf_counter() - t0
+            out[key] = min(out.get(key, float("inf")), time.perf_counter() - t0)
             if key == "insert":
                 t0 = time.perf_counter()
                 for stmt in rebuild:
                     cur.execute(stmt)
-                out["rebuild"] = time.perf_counter() - t0
+                out["rebuild"] = min(out.get("rebuild", float("inf")), time.perf_counter() - t0)
             conn.rollback()
     with psycopg.connect(dst, autocommit=True) as conn:
         conn.execute("DROP TABLE public.bench_floor_src")
