@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from api.cli.db import upgrade  # noqa: E402
 from layers.importer import ImportOptions, ImportReport, run_import  # noqa: E402
-from layers.importer.apply import drop_indexes_for_bulk_load  # noqa: E402
+from layers.importer.apply import drop_indexes_for_bulk_load, insert_work_mem  # noqa: E402
 from layers.importer.mapping import writable_columns  # noqa: E402
 from layers.registry import get_registry  # noqa: E402
 
@@ -259,7 +259,7 @@ def database_floor(dst: str) -> dict[str, float]:
                 "set_config('synchronous_commit', 'off', true), set_config('maintenance_work_mem', '256MB', true), "
                 "set_config('renewal.actor', 'bench', true), set_config('renewal.note', 'bench floor', true), "
                 "set_config('renewal.audit_mode', 'summary', true)",
-                (f"{min(1536, 64 + n // 2500)}MB",),  # as the importer's insert sets it
+                (insert_work_mem(n),),
             )
             cur.execute(sql.SQL("TRUNCATE {}").format(target))
             report = ImportReport(layer=layer.id, file_name="bench", mode="append")

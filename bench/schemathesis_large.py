@@ -49,7 +49,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import re
@@ -58,8 +57,6 @@ import sys
 import threading
 import time
 import uuid
-import zipfile
-import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -68,6 +65,8 @@ from urllib.parse import unquote_to_bytes
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from tests.documents import unpacked  # noqa: E402
 
 DEFAULT_SEED = 20261201
 LEAK_CONFIG_ENV = "STBENCH_LEAK_CONFIG"
@@ -103,48 +102,12 @@ def _non_empty(value: Any) -> bool:
     return value is not None and value != [] and value != {}
 
 
-UNPACKED_MAX = 64 * 1024 * 1024
-"""At most this many bytes are unpacked from one answer (a ZIP bomb would otherwise stop the run)."""
-
-
-def unpacked(body: bytes) -> bytes:
-    """The text inside a document answer: the members of a ZIP (xlsx, docx) and the Flate streams of a PDF.
-
-    Office documents and PDFs are compressed, so a feature code written in one is not in the
-    answer's bytes as sent; searching only those would let a ledger or report leak unseen. A PDF
-    whose fonts are embedded as glyph ids still hides its text; its metadata and tagged text show.
-    """
-    parts: list[bytes] = []
-    size = 0
-    if body[:4] == b"PK\x03\x04":
-        try:
-            with zipfile.ZipFile(io.BytesIO(body)) as archive:
-                for info in archive.infolist():
-                    if size + info.file_size > UNPACKED_MAX:
-                        break
-                    parts.append(archive.read(info))
-                    size += info.file_size
-        except (zipfile.BadZipFile, OSError, RuntimeError, ValueError):
-            pass
-    elif body[:5] == b"%PDF-":
-        for stream in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", body, re.S):
-            try:
-                part = zlib.decompressobj().decompress(stream.group(1), UNPACKED_MAX - size)
-            except zlib.error:
-                continue
-            parts.append(part)
-            size += len(part)
-            if size >= UNPACKED_MAX:
-                break
-    return b"\n".join(parts)
-
-
 def leak_findings(layer: str, codes: set[str], pattern: re.Pattern[bytes], path: str, status: int,
                   content_type: str, body: bytes, sent: bytes) -> list[str]:
     """What of the restricted ``layer`` this answer carries (``kind: detail``), ignoring echoes of ``sent``.
 
     Feature codes and item links are looked for in the answer and in the documents it unpacks to
-    (:func:`unpacked`).
+    (:func:`tests.documents.unpacked`).
     """
     out: list[str] = []
     inside = unpacked(body)
@@ -154,9 +117,10 @@ def leak_findings(layer: str, codes: set[str], pattern: re.Pattern[bytes], path:
     )
     if found:
         out.append(f"code: {len(found)} feature code(s) of {layer}, e.g. {', '.join(found[:3])}")
-    link = re.search(rb"/collections/" + re.escape(layer.encode()) + rb"/items/\d+", body + b"\n" + inside)
-    if link and link.group(0) not in sent:
-        out.append(f"item-link: {link.group(0).decode()}")
+    item_link = re.compile(rb"/collections/" + re.escape(layer.encode()) + rb"/items/\d+")
+    link = next((m.group(0) for part in (body, inside) if (m := item_link.search(part))), None)
+    if link and link not in sent:
+        out.append(f"item-link: {link.decode()}")
     if "vector-tile" in content_type and layer.encode() in body:
         out.append("layer-in-tile")
     if 200 <= status < 300 and MUST_NOT_NAME.match(path) and layer.encode() in body and layer.encode() not in sent:
@@ -431,9 +395,10 @@ def main() -> int:
         old.unlink()
     findings = out_dir / "leak-findings.jsonl"
     callers = [c.strip() for c in args.callers.split(",") if c.strip()]
-    if not callers or (unknown := sorted(set(callers) - set(CALLER_SEED_OFFSET))):
-        parser.error(f"--callers: unknown {', '.join(unknown) if callers else '(none)'}; "
-                     f"choose from {', '.join(CALLER_SEED_OFFSET)}")
+    unknown = sorted(set(callers) - set(CALLER_SEED_OFFSET))
+    if not callers or unknown:
+        parser.error(f"--callers: choose one or more of {', '.join(CALLER_SEED_OFFSET)}"
+                     + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
     share = args.requests // len(callers)
     load_start = os.getloadavg()
     sampler = LoadSampler()

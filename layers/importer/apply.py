@@ -125,8 +125,7 @@ def apply(
     # The layer's statement triggers read the inserted rows (geometries included) from a transition
     # table held in work_mem: about 400 bytes a parcel, so a large load gets room to keep it off disk.
     cur.execute(
-        "SELECT set_config('enable_sort', 'off', true), set_config('work_mem', %s, true)",
-        (f"{min(1536, 64 + new // 2500)}MB",),
+        "SELECT set_config('enable_sort', 'off', true), set_config('work_mem', %s, true)", (insert_work_mem(new),)
     )
     t0 = time.perf_counter()
     cur.execute(insert)
@@ -142,6 +141,11 @@ def apply(
         report.timings_s["rebuild_indexes"] = round(time.perf_counter() - t0, 3)
     elif not report.dry_run:
         _refresh_statistics(cur, layer, sum(report.counts.get(k, 0) for k in ("added", "updated", "deleted")))
+
+
+def insert_work_mem(new_rows: int) -> str:
+    """``work_mem`` for an insert of ``new_rows`` features: room for the triggers' transition table, at most 1.5 GB."""
+    return f"{min(1536, 64 + new_rows // 2500)}MB"
 
 
 def _refresh_statistics(cur: psycopg.Cursor[Any], layer: Layer, changed: int) -> None:

@@ -8,7 +8,7 @@ Each cell is checked by status (from the route's access declaration, read from t
 body: no response to an anonymous caller carries the restricted layer's id (features, search
 hits, tile layers, counts) or the code of a restricted feature, while signed-in callers do get
 them (the positive control that shows the checks could fail). Bodies are read with what their
-documents unpack to (``bench.schemathesis_large.unpacked``: ZIP members of an xlsx or docx, Flate
+documents unpack to (``tests.documents.unpacked``: ZIP members of an xlsx or docx, Flate
 streams of a PDF), since a code in a compressed ledger is not in the bytes as sent; the layer
 ledger is among the positive controls, so the unpacking is shown to work.
 
@@ -29,8 +29,8 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from bench.schemathesis_large import unpacked
 from tests.api.edit_support import QIAOXI, YUHUA, auth, geojson_of, insert_feature, make_client, row_md5
+from tests.documents import unpacked
 
 RESTRICTED = "old_compounds"
 PUBLIC = "urban_villages"
