@@ -19,14 +19,23 @@ from __future__ import annotations
 from pathlib import Path
 
 from gis.errors import InvalidInputError
-from gis.io._common import Source, SourceBatch, SourceInfo, SourceStream
+from gis.io._common import Source, SourceBatch, SourceInfo, SourceStream, linearized_note
 from gis.io.geojson import read_geojson
 from gis.io.geopackage import read_geopackage, stream_geopackage
 from gis.io.kml import read_kml
 from gis.io.shapefile import read_shapefile
 from gis.io.tabular import read_csv, read_xlsx
 
-__all__ = ["Source", "SourceBatch", "SourceInfo", "SourceStream", "input_format", "read_source", "stream_source"]
+__all__ = [
+    "Source",
+    "SourceBatch",
+    "SourceInfo",
+    "SourceStream",
+    "input_format",
+    "linearized_note",
+    "read_source",
+    "stream_source",
+]
 
 INPUT_SUFFIXES: dict[str, str] = {
     ".shp": "shp",

@@ -108,6 +108,8 @@ class SourceBatch:
     start: int
     wkb: Any = None
     """The geometries as read, WKB (a ``pyarrow`` binary array), when the reader has them: compact to keep."""
+    linearized: int = 0
+    """How many of the batch's geometries were of curve types, read as straight-edged (:func:`linearized_note`)."""
 
 
 @dataclass
@@ -252,6 +254,16 @@ def normalise_encoding(name: str) -> str:
     except LookupError:
         raise InvalidInputError(f"'{name}' is not a known text encoding (try UTF-8, GBK or GB18030).") from None
     return name.upper().replace("_", "-")
+
+
+def linearized_note(count: int) -> str:
+    """The report's note for ``count`` geometries of curve types, read as straight-edged geometries."""
+    return (
+        f"{count} geometr{'y' if count == 1 else 'ies'} of curve types (CircularString, CompoundCurve, CurvePolygon, "
+        "MultiCurve, MultiSurface) read as straight-edged: each arc approximated by straight segments of at most 4° "
+        "of arc, as GDAL does (ogr2ogr -nlt CONVERT_TO_LINEAR) and QGIS draws them. The toolkit stores straight-edged "
+        "geometries."
+    )
 
 
 def geometry_array(values: Any) -> ObjArray:

@@ -21,7 +21,8 @@ import pandas as pd
 import shapely
 
 from gis.errors import InvalidInputError
-from gis.io._common import Source, check_not_empty, check_zip_size, geometry_array, normalise_encoding
+from gis.io._common import Source, check_not_empty, check_zip_size, geometry_array, linearized_note, normalise_encoding
+from gis.io._ogr import linear_from_wkt
 
 WKT_NAMES = ("wkt", "geometry", "geom", "the_geom", "shape", "几何", "几何（wkt）", "空间信息", "图形", "坐标串")
 LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度", "东经", "x坐标", "中心点经度", "经度（度）")
@@ -53,9 +54,12 @@ def _to_source(frame: pd.DataFrame, fmt: str, name: str) -> Source:
     frame.columns = pd.Index(columns)
     wkt_col, lon_col, lat_col = geometry_columns(columns)
     row_errors: list[tuple[int, str]] = []
+    notes: list[str] = []
     if wkt_col is not None:
         texts = frame[wkt_col]
-        geoms = shapely.from_wkt(texts.where(texts.notna(), None).to_numpy(dtype=object), on_invalid="ignore")
+        geoms, curved = _from_wkt(texts.where(texts.notna(), None).to_numpy(dtype=object))
+        if curved:
+            notes.append(linearized_note(curved))
         for i in np.flatnonzero(texts.notna().to_numpy() & shapely.is_missing(geoms)):
             row_errors.append((int(i), f"the {wkt_col} cell is not valid WKT"))
         frame = frame.drop(columns=[wkt_col])
@@ -79,7 +83,33 @@ def _to_source(frame: pd.DataFrame, fmt: str, name: str) -> Source:
         frame=frame, geometry=geometry_array(geoms), crs=None, format=fmt, layer=Path(name).stem, row_errors=row_errors
     )
     source.notes.append(f"Geometry from the {used}.")
+    source.notes.extend(notes)
     return source
+
+
+def _from_wkt(cells: np.ndarray) -> tuple[np.ndarray, int]:
+    """The geometry of each WKT cell (None where it is not WKT), and how many had arcs.
+
+    shapely reads no arcs (``CURVEPOLYGON``, ``CIRCULARSTRING`` ...) and raises for the whole
+    column; the cells with arcs are then read by GDAL, which approximates them with straight
+    segments (:func:`gis.io._ogr.linear_from_wkt`).
+    """
+    try:
+        return shapely.from_wkt(cells, on_invalid="ignore"), 0
+    except NotImplementedError:
+        pass
+    geoms = np.full(len(cells), None, dtype=object)
+    curved: list[int] = []
+    for i, cell in enumerate(cells):
+        if cell is None:
+            continue
+        try:
+            geoms[i] = shapely.from_wkt(cell, on_invalid="ignore")
+        except NotImplementedError:
+            curved.append(i)
+    if curved:
+        geoms[curved] = linear_from_wkt([str(cells[i]) for i in curved])
+    return geoms, len(curved)
 
 
 def _sniff_delimiter(text: str) -> str:

@@ -26,7 +26,7 @@ from psycopg import sql
 
 from gis.crs import STORAGE_SRID
 from gis.errors import RenewalError
-from gis.io import SourceBatch, SourceStream
+from gis.io import SourceBatch, SourceStream, linearized_note
 from gis.validate import GeometryIssue
 from layers.importer.job import ImportJob, Staged
 from layers.importer.mapping import ColumnMap, writable_columns
@@ -110,10 +110,12 @@ def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> Staged:
     code_col = job.cmap.fields.get("code")
     codes: list[pd.Series] = []
     rows = 0
+    linearized = 0
     step("stage (COPY)", 0, n)
     loader = _Loader(cur, job.layer, copy_sql, timings)
     try:
         for batch in _read(job.stream, timings, step, n):
+            linearized += batch.linearized
             t0 = time.perf_counter()
             geometry = job.checker.check(batch.geometry, batch.start, batch.wkb)
             _add_time(timings, "check_geometries", t0)
@@ -136,6 +138,8 @@ def stage(cur: psycopg.Cursor[Any], job: ImportJob, step: Progress) -> Staged:
         t0 = time.perf_counter()
         loader.close()  # the server's last batch; re-raises an error of the loader
         _add_time(timings, "stage", t0)
+    if linearized:
+        notes.append(linearized_note(linearized))
     t0 = time.perf_counter()
     check = job.checker.finish()
     for row, msg in job.stream.row_errors:
