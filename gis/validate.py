@@ -85,6 +85,10 @@ class GeometryCheck:
 _REASON = re.compile(r"^(?P<reason>[^\[]+)\[(?P<x>[-+\deE.]+) (?P<y>[-+\deE.]+)\]")
 
 
+TOO_FEW_POINTS = "Too few points"
+"""GEOS's reason for a ring of fewer than 4 points or a line of one: no repair can start from it."""
+
+
 def parse_reason(text: str) -> tuple[str, tuple[float, float] | None]:
     """Split shapely's ``is_valid_reason`` (``'Self-intersection[114.5 38.0]'``) into reason and location."""
     m = _REASON.match(text)
@@ -358,15 +362,29 @@ class GeometryChecker:
             invalid = np.flatnonzero(~valid)
             if len(invalid):
                 reasons = shapely.is_valid_reason(out[invalid])
-                for i, text in zip(invalid, reasons, strict=True):
+                repairable = np.ones(len(invalid), dtype=bool)
+                for k, (i, text) in enumerate(zip(invalid, reasons, strict=True)):
                     reason, loc = parse_reason(str(text))
                     where = f" at ({loc[0]:.6f}, {loc[1]:.6f})" if loc else ""
-                    if self.on_invalid == "repair":
+                    # PostGIS refuses to even read a ring of fewer than 4 points, so ST_MakeValid cannot see it
+                    repairable[k] = not reason.startswith(TOO_FEW_POINTS)
+                    if self.on_invalid == "repair" and repairable[k]:
                         self.warnings.append(
                             GeometryIssue(
                                 start + int(i),
                                 "repaired",
                                 f"invalid geometry ({reason}{where}) repaired with ST_MakeValid",
+                                loc,
+                            )
+                        )
+                    elif not repairable[k]:
+                        errors.append(
+                            GeometryIssue(
+                                start + int(i),
+                                "invalid",
+                                f"invalid geometry: {reason}{where}. A polygon ring needs at least 3 corners (4 "
+                                "points with the closing one) and a line 2 points; this cannot be repaired: fix or "
+                                "remove it",
                                 loc,
                             )
                         )
@@ -380,11 +398,13 @@ class GeometryChecker:
                             )
                         )
                 if self.on_invalid == "repair":
-                    self.last_repair_rows = invalid.astype(np.int64) + start
+                    self.last_repair_rows = invalid[repairable].astype(np.int64) + start
                     self._repair.append(self.last_repair_rows)
+                    dropped = invalid[~repairable]
                 else:
-                    out[invalid] = None
-                    ok[invalid] = False
+                    dropped = invalid
+                out[dropped] = None
+                ok[dropped] = False
 
         if ok.any():
             rows = np.flatnonzero(ok)

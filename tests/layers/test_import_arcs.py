@@ -42,8 +42,9 @@ def _d_shape(cx: float, cy: float) -> str:
             f"({cx + R} {cy}, {cx - R} {cy})))")
 
 
-def _rows(n: int, curved: dict[int, str], tin: int | None = None) -> list[dict[str, Any]]:
-    """``n`` compounds as WKT; rows in ``curved`` with arcs ('circle' or 'd'), row ``tin`` a TIN."""
+def _rows(n: int, curved: dict[int, str], tin: int | None = None, odd: dict[int, str] | None = None
+          ) -> list[dict[str, Any]]:
+    """``n`` compounds as WKT; rows in ``curved`` with arcs ('circle' or 'd'), row ``tin`` a TIN, ``odd`` WKT as given."""
     frame = compound_frame(n, prefix="ARC")
     out = []
     for i in range(n):
@@ -54,6 +55,7 @@ def _rows(n: int, curved: dict[int, str], tin: int | None = None) -> list[dict[s
             wkt = _circle(cx, cy) if curved[i] == "circle" else _d_shape(cx, cy)
         if i == tin:
             wkt = f"TIN Z ((({cx} {cy} 0, {cx + R} {cy} 0, {cx} {cy + R} 0, {cx} {cy} 0)))"
+        wkt = (odd or {}).get(i, wkt)
         row = {k: frame[k].iloc[i] for k in frame.columns if k != "geometry"}
         out.append({"WKT": wkt, **row, "cx": cx, "cy": cy})
     return out
@@ -128,12 +130,26 @@ def test_arc_compounds_import_with_their_area(
         assert abs(got[1] / _area(io_conn, rows[i]["WKT"]) - 1) < 0.003, (got, rows[i]["WKT"])
 
 
-def test_a_tin_is_a_row_error_not_a_crash(io_db: str, io_conn: Any, tmp_path: Path) -> None:
-    path = _gpkg(_rows(4, {1: "circle"}, tin=2), tmp_path / "tin.gpkg", geometry_type="GEOMETRY")
+ODD = {
+    "tin": ("TIN Z (((114.52 38.05 0, 114.521 38.05 0, 114.52 38.051 0, 114.52 38.05 0)))", "could not be read"),
+    # shapely reads a ring of two corners, PostGIS refuses to: it failed the COPY (a 500), repair or not
+    "two_corner_ring": ("POLYGON((114.52 38.05, 114.521 38.05, 114.52 38.05))", "cannot be repaired"),
+    "unclosed_ring": ("POLYGON((114.52 38.05, 114.521 38.05, 114.521 38.051, 114.52 38.051))", "could not be read"),
+}
+
+
+@pytest.mark.parametrize("on_invalid", ["repair", "reject"])
+@pytest.mark.parametrize("kind", list(ODD))
+def test_unreadable_geometries_are_row_errors_not_crashes(
+    kind: str, on_invalid: str, io_db: str, io_conn: Any, tmp_path: Path
+) -> None:
+    wkt, expected = ODD[kind]
+    path = _gpkg(_rows(4, {1: "circle"}, odd={2: wkt}), tmp_path / f"{kind}.gpkg", geometry_type="GEOMETRY")
     before = table_state(io_conn, "old_compounds"), side_tables_state(io_conn)
-    report = run_import(io_db, "old_compounds", path, ImportOptions())
-    assert report.status == "rejected"
-    assert {e["row"] for e in report.errors if "could not be read" in e["message"]} == {3}
+    report = run_import(io_db, "old_compounds", path, ImportOptions(on_invalid=on_invalid))
+    assert report.status == "rejected", report.as_dict()
+    assert {e["row"] for e in report.errors if expected in e["message"]} == {3}, report.errors
+    assert {e["row"] for e in report.errors} == {3}
     assert (table_state(io_conn, "old_compounds"), side_tables_state(io_conn)) == before
 
 
