@@ -44,7 +44,7 @@ def _d_shape(cx: float, cy: float) -> str:
 
 def _rows(n: int, curved: dict[int, str], tin: int | None = None, odd: dict[int, str] | None = None
           ) -> list[dict[str, Any]]:
-    """``n`` compounds as WKT; rows in ``curved`` with arcs ('circle' or 'd'), row ``tin`` a TIN, ``odd`` WKT as given."""
+    """``n`` compounds as WKT; rows in ``curved`` with arcs ('circle' or 'd'), row ``tin`` a TIN, ``odd`` as given."""
     frame = compound_frame(n, prefix="ARC")
     out = []
     for i in range(n):
