@@ -315,6 +315,8 @@ def cell_text(value: Any) -> str | None:
         return value.isoformat()
     if isinstance(value, list | dict):
         return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, np.ndarray):  # a GDAL list field (a GeoJSON array of strings or numbers)
+        return json.dumps(value.tolist(), ensure_ascii=False)
     if value is pd.NaT or value is pd.NA:
         return None
     return str(value)

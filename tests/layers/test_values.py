@@ -7,6 +7,8 @@ on the same spellings, on a real PostgreSQL server.
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +18,7 @@ import pytest
 from psycopg import sql
 
 from gis.errors import InvalidInputError
+from gis.io import read_source
 from layers.values import ConversionError, cell_text, convert, convert_field, sql_convert, text_series
 from tests.conftest import IN_CI, base_url
 
@@ -116,6 +119,17 @@ def test_cells_become_the_text_the_converters_read() -> None:
     assert text_series(pd.Series([3, 4])).tolist() == ["3", "4"]
     mixed = pd.Series([dt.date(2021, 1, 2), "是", None], dtype=object)
     assert text_series(mixed).tolist() == ["2021-01-02", "是", None]
+
+
+def test_a_geojson_array_property_is_json_text(tmp_path: Path) -> None:
+    """GDAL reads a GeoJSON array of strings or numbers as a list field (numpy arrays): JSON, not Python's repr."""
+    path = tmp_path / "arrays.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [{
+        "type": "Feature", "geometry": {"type": "Point", "coordinates": [114.5, 38.04]},
+        "properties": {"标签": ["改造", "停车"], "层数": [1, 2]}}]}, ensure_ascii=False), encoding="utf-8")
+    frame = read_source(path).frame
+    assert text_series(frame["标签"]).tolist() == ['["改造", "停车"]']
+    assert text_series(frame["层数"]).tolist() == ["[1, 2]"]
 
 
 SQL_SPELLINGS: dict[str, list[str]] = {
