@@ -197,9 +197,15 @@ def check_zip_size(zf: zipfile.ZipFile, name: str, *, max_bytes: int = MAX_ZIP_U
 
 
 def open_zip(path: Path) -> zipfile.ZipFile:
-    """Open a zip archive, turning damage into a message an officer understands."""
+    """Open a zip archive, turning damage into a message an officer understands.
+
+    Member names are read as the archive was written: UTF-8 where it says so, else GB18030 when
+    every such name is valid in it (zip tools on Chinese Windows write GBK names without the
+    UTF-8 flag; read as the zip default, code page 437, ``地块.shp`` became ``╡╪┐Θ.shp``),
+    else code page 437.
+    """
     try:
-        zf = zipfile.ZipFile(path)
+        zf = zipfile.ZipFile(path, metadata_encoding=_member_name_encoding(path))
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise InvalidInputError(
             f"'{path.name}' is not a readable zip archive (truncated or damaged: {exc}). Zip the files again."
@@ -218,6 +224,22 @@ def open_zip(path: Path) -> zipfile.ZipFile:
         zf.close()  # refused: do not leave the archive open
         raise
     return zf
+
+
+def _member_name_encoding(path: Path) -> str | None:
+    """GB18030 if the archive's names without the UTF-8 flag are non-ASCII and all valid GB18030; else None (cp437)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            legacy = [i.filename.encode("cp437") for i in zf.infolist() if not i.flag_bits & _UTF8_FLAG]
+    except (zipfile.BadZipFile, EOFError, OSError, UnicodeEncodeError):
+        return None  # open_zip reports the damage
+    if not any(not name.isascii() for name in legacy):
+        return None
+    return "gb18030" if all(decode_or_none(name, "gb18030") is not None for name in legacy) else None
+
+
+_UTF8_FLAG = 0x800
+"""The zip general-purpose flag bit saying a member's name is UTF-8."""
 
 
 def decode_or_none(data: bytes, encoding: str) -> str | None:

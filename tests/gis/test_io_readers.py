@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from tests.fixtures.io_files import (
     write_geojson,
     write_shapefile,
     write_xlsx_ledger,
+    zip_with_gbk_names,
 )
 
 
@@ -52,6 +54,19 @@ def test_zipped_shapefile_and_crs(tmp_path: Path) -> None:
     z = write_shapefile(to_crs(compound_frame(3), "EPSG:4547"), tmp_path, "gk", zip_it=True)
     src = read_source(z)
     assert src.crs == parse_crs("EPSG:4547") and len(src) == 3
+
+
+def test_zip_with_gbk_member_names_keeps_the_chinese_layer_name(tmp_path: Path) -> None:
+    """Zip tools on Chinese Windows write GBK names without the UTF-8 flag; the zip default read them as cp437."""
+    shp = write_shapefile(compound_frame(3), tmp_path / "parts", "parts")
+    z = zip_with_gbk_names(shp, tmp_path / "gbk.zip", "老旧小区台账")
+    with zipfile.ZipFile(z) as zf:
+        assert not any(i.flag_bits & 0x800 for i in zf.infolist())  # the fixture writes what those tools write
+    src = read_source(z)
+    assert src.layer == "老旧小区台账" and len(src) == 3
+    assert read_source(z, layer_name="老旧小区台账").layer == "老旧小区台账"
+    utf8 = write_shapefile(compound_frame(2), tmp_path / "u", "小区", zip_it=True)  # flagged UTF-8: as before
+    assert read_source(utf8).layer == "小区"
 
 
 def test_geopackage_layers(tmp_path: Path) -> None:
