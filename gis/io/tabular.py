@@ -8,9 +8,12 @@ text, so codes such as ``0701`` keep their leading zero. A ledger has no CRS of 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import io
+import re
+import unicodedata
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -65,10 +68,10 @@ def _to_source(frame: pd.DataFrame, fmt: str, name: str) -> Source:
         frame = frame.drop(columns=[wkt_col])
         used = f"WKT column '{wkt_col}'"
     elif lon_col is not None and lat_col is not None:
-        lon = pd.to_numeric(frame[lon_col], errors="coerce").to_numpy(dtype=float)
-        lat = pd.to_numeric(frame[lat_col], errors="coerce").to_numpy(dtype=float)
+        lon, lat = coordinate_values(frame[lon_col]), coordinate_values(frame[lat_col])
         for i in np.flatnonzero(np.isnan(lon) | np.isnan(lat)):
-            row_errors.append((int(i), f"'{lon_col}'/'{lat_col}' are not both numbers"))
+            row_errors.append((int(i), f"'{lon_col}'/'{lat_col}' are not both numbers (decimal degrees, metres, "
+                                       "or degrees-minutes-seconds such as 114°30′15.5″)"))
         ok = ~(np.isnan(lon) | np.isnan(lat))
         geoms = np.full(len(frame), None, dtype=object)
         geoms[ok] = shapely.points(lon[ok], lat[ok])
@@ -112,6 +115,44 @@ def _from_wkt(cells: np.ndarray) -> tuple[np.ndarray, int]:
     return geoms, len(curved)
 
 
+_DMS = re.compile(
+    r"^\s*(?P<sign>[-+]?)\s*(?P<d>\d+(?:\.\d+)?)\s*[°度]\s*"
+    r"(?:(?P<m>\d+(?:\.\d+)?)\s*['′’分]\s*)?"
+    r"(?:(?P<s>\d+(?:\.\d+)?)\s*(?:[\"″”秒]|''|′′)\s*)?(?P<h>[EWNS东西南北]?)\s*$",
+    re.IGNORECASE,
+)
+
+
+def coordinate_values(cells: pd.Series) -> np.ndarray:
+    """Longitudes or latitudes of ledger cells as floats, NaN where a cell is none.
+
+    Numbers as they are; text in full-width digits (``１１４．５``, typed with a Chinese input
+    method) and degrees-minutes-seconds (``114°30′15.5″``, ``114度30分15.5秒``, ``38°02'24"N``)
+    as decimal degrees. South and west (S/W/南/西) are negative.
+    """
+    values = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float, copy=True)
+    for i in np.flatnonzero(np.isnan(values) & cells.notna().to_numpy()):
+        values[i] = _coordinate_text(str(cells.iloc[i]))
+    return values
+
+
+def _coordinate_text(text: str) -> float:
+    plain = unicodedata.normalize("NFKC", text).strip()
+    try:
+        return float(plain)
+    except ValueError:
+        pass
+    match = _DMS.match(plain)
+    if match is None:
+        return float("nan")
+    minutes, seconds = float(match["m"] or 0), float(match["s"] or 0)
+    if minutes >= 60 or seconds >= 60:
+        return float("nan")
+    value = float(match["d"]) + minutes / 60 + seconds / 3600
+    negative = match["sign"] == "-" or match["h"].upper() in ("W", "S") or match["h"] in ("西", "南")
+    return -value if negative else value
+
+
 def _sniff_delimiter(text: str) -> str:
     head = text.split("\n", 1)[0]
     counts = {d: head.count(d) for d in (",", "\t", ";", "|")}
@@ -119,7 +160,7 @@ def _sniff_delimiter(text: str) -> str:
 
 
 def read_csv(path: Path, *, encoding: str | None = None) -> Source:
-    """Read a CSV ledger (UTF-8 with or without BOM, or GBK/GB18030; detected unless given)."""
+    """Read a CSV ledger (UTF-8 with or without BOM, UTF-16 with a BOM, or GBK/GB18030; detected unless given)."""
     check_not_empty(path)
     data = path.read_bytes()
     if encoding:
@@ -128,6 +169,11 @@ def read_csv(path: Path, *, encoding: str | None = None) -> Source:
             text = data.decode(enc)
         except UnicodeDecodeError:
             raise InvalidInputError(f"'{path.name}' is not valid {enc} text (as given by --encoding).") from None
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel's "Unicode text": UTF-16, tabs
+        try:
+            text, enc = data.decode("utf-16"), "UTF-16"
+        except UnicodeDecodeError:
+            raise InvalidInputError(f"'{path.name}' starts as UTF-16 text but is not valid UTF-16.") from None
     else:
         try:
             text, enc = data.decode("utf-8-sig"), "UTF-8"
@@ -166,7 +212,13 @@ def _cell_text(value: Any) -> Any:
 
 
 def read_xlsx(path: Path, *, sheet: str | None = None) -> Source:
-    """Read an Excel ledger: the chosen (or first) sheet, header in the first non-empty row."""
+    """Read an Excel ledger: the chosen (or first visible) sheet, its header below any title rows.
+
+    The header is the first row naming the coordinates (or WKT) among the first
+    :data:`TITLE_ROWS_MAX` + 1 non-empty rows, else the first of 3+ text cells, else the first
+    non-empty row; the title rows above it are named in a note. Repeated column names are made
+    unique as pandas' CSV reader makes them (``名称``, ``名称.1``).
+    """
     from openpyxl import load_workbook
 
     check_not_empty(path)
@@ -179,26 +231,77 @@ def read_xlsx(path: Path, *, sheet: str | None = None) -> Source:
     try:
         if sheet is not None and sheet not in wb.sheetnames:
             raise InvalidInputError(f"'{path.name}' has no sheet '{sheet}'. Sheets: {', '.join(wb.sheetnames)}.")
-        ws = wb[sheet] if sheet else wb.worksheets[0]
+        visible = [w for w in wb.worksheets if getattr(w, "sheet_state", "visible") == "visible"]
+        ws = wb[sheet] if sheet else (visible or wb.worksheets)[0]
         rows = ws.iter_rows(values_only=True)
-        header: list[Any] | None = None
+        head: list[tuple[Any, ...]] = []  # the first non-empty rows, until one names the coordinates
         for row in rows:
             if any(v is not None and str(v).strip() for v in row):
-                header = list(row)
-                break
-        if header is None:
+                head.append(row)
+                if _header_kind(row) == 2 or len(head) > TITLE_ROWS_MAX:
+                    break
+        if not head:
             raise InvalidInputError(f"The sheet '{ws.title}' of '{path.name}' is empty.")
+        kinds = [_header_kind(row) for row in head]
+        k = kinds.index(max(kinds)) if max(kinds) else 0
+        header, above, rest = list(head[k]), head[:k], head[k + 1:]
         while header and (header[-1] is None or not str(header[-1]).strip()):
             header.pop()
-        names = [str(h).strip() if h is not None else f"column_{i + 1}" for i, h in enumerate(header)]
+        names = _unique_names([str(h).strip() if h is not None else f"column_{i + 1}" for i, h in enumerate(header)])
         width = len(names)
-        body = [[_cell_text(v) for v in row[:width]] for row in rows]
+        body = [[_cell_text(v) for v in row[:width]] for row in [*rest, *rows]]
     finally:
         wb.close()
     frame = pd.DataFrame(body, columns=names, dtype=object) if body else pd.DataFrame(columns=names)
     source = _to_source(frame, "xlsx", path.name)
     source.layer = ws.title
+    if above:
+        source.notes.append(
+            f"The header is the row after {len(above)} title row(s) of the sheet '{ws.title}' (first: "
+            f"'{next(str(v) for v in above[0] if v is not None and str(v).strip())[:60]}'), skipped."
+        )
+    renamed = [n for n in names if n.rsplit(".", 1)[0] in names and n not in header]
+    if renamed:
+        source.notes.append(f"Repeated column names were made unique, as CSV readers do: {', '.join(renamed)}.")
     return source
+
+
+TITLE_ROWS_MAX = 10
+"""How many rows above the header an Excel ledger may have (a title, a unit, a date) before the first is taken."""
+
+
+def _header_kind(row: tuple[Any, ...]) -> int:
+    """2 if a sheet row names the ledger's coordinates (or WKT), 1 if it is 3+ text cells, else 0.
+
+    The header is the first row of the highest kind among the first rows: a title above it
+    (石家庄市……台账, merged across the columns) is one cell, a line such as 填报单位：…… 日期：……
+    names no coordinates.
+    """
+    names = [str(v).strip() for v in row if v is not None and str(v).strip()]
+    wkt, lon, lat = geometry_columns(names)
+    if wkt is not None or (lon is not None and lat is not None):
+        return 2
+    texts = [v for v in row if v is not None and str(v).strip()]
+    return 1 if len(texts) >= 3 and all(isinstance(v, str) for v in texts) else 0
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    """Column names made unique as pandas' CSV reader does: a repeated ``名称`` becomes ``名称.1``, ``名称.2`` ..."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        if name in seen:
+            seen[name] += 1
+            candidate = f"{name}.{seen[name]}"
+            while candidate in seen:
+                seen[name] += 1
+                candidate = f"{name}.{seen[name]}"
+            seen[candidate] = 0
+            out.append(candidate)
+        else:
+            seen[name] = 0
+            out.append(name)
+    return out
 
 
 def write_csv(frames: Iterable[pd.DataFrame], out: Path, *, encoding: str = "UTF-8") -> Path:
