@@ -61,7 +61,7 @@ def _print_report(report: Any, as_json: bool) -> None:
 
 def import_cmd(
     layer: Annotated[str, typer.Argument(help="Layer id, e.g. old_compounds (renewal layers list)")],
-    file: Annotated[Path, typer.Argument(help="Shapefile (.shp/.zip), .gpkg, .geojson/.json, .kml, .csv or .xlsx")],
+    file: Annotated[Path, typer.Argument(help="Shapefile (.shp/.zip), .gpkg, .geojson/.json, .kml/.kmz, .csv, .xlsx")],
     crs: Annotated[
         str | None, typer.Option("--crs", help="CRS when the file has none: EPSG:4547, EPSG:4490, gcj02...")
     ] = None,

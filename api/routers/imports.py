@@ -64,7 +64,7 @@ def _jsonable(value: Any) -> Any:
 async def create_import(
     grant: WritableLayer,
     settings: SettingsDep,
-    file: Annotated[UploadFile, File(description="Shapefile (.zip), .gpkg, .geojson, .kml, .csv or .xlsx")],
+    file: Annotated[UploadFile, File(description="Shapefile (.zip), .gpkg, .geojson, .kml/.kmz, .csv or .xlsx")],
     mapping: Annotated[UploadFile | None, File(description="YAML mapping (columns/values/defaults)")] = None,
     mode: Annotated[str, Form(description="append | upsert | replace")] = "append",
     on_invalid: Annotated[str, Form(description="repair | reject")] = "repair",

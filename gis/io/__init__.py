@@ -4,7 +4,7 @@ Public API
 ----------
 read_source(path, *, layer_name=None, encoding=None, prefer=()) -> Source
     Read any supported input (format from the extension): Shapefile (``.shp`` or ``.zip``),
-    GeoPackage, GeoJSON (FeatureCollection, Feature, bare array), KML, CSV, XLSX.
+    GeoPackage, GeoJSON (FeatureCollection, Feature, bare array), KML or KMZ, CSV, XLSX.
 stream_source(path, *, layer_name=None, encoding=None, prefer=(), batch_rows=100_000) -> SourceStream
     The same, batch by batch: a GeoPackage is read in Arrow batches; other formats in one batch.
 
@@ -44,6 +44,7 @@ INPUT_SUFFIXES: dict[str, str] = {
     ".geojson": "geojson",
     ".json": "geojson",
     ".kml": "kml",
+    ".kmz": "kml",
     ".csv": "csv",
     ".txt": "csv",
     ".xlsx": "xlsx",
@@ -59,7 +60,7 @@ def input_format(path: Path) -> str:
     if fmt is None:
         raise InvalidInputError(
             f"'{path.name}': unsupported file type '{path.suffix}'. Supported: Shapefile (.shp or .zip), "
-            "GeoPackage (.gpkg), GeoJSON (.geojson/.json), KML (.kml), CSV (.csv), Excel (.xlsx)."
+            "GeoPackage (.gpkg), GeoJSON (.geojson/.json), KML (.kml/.kmz), CSV (.csv), Excel (.xlsx)."
         )
     return fmt
 

@@ -1,4 +1,9 @@
-"""KML (Google Earth, 2-D/3-D map platforms): always WGS84 longitude/latitude.
+"""KML and KMZ (Google Earth, 奥维互动地图 and other 2-D/3-D map platforms): always WGS84 longitude/latitude.
+
+A KMZ is a zip of a KML (what those tools save by default): its main KML (``doc.kml``, else the
+first ``.kml`` in the archive, as Google Earth picks it) is unpacked, after the zip checks every
+archive gets (size, ratio, checksums), and read as a KML. GDAL's own KMZ reading loses the
+attributes of ``SchemaData`` (every column but the name).
 
 Attributes travel in ``ExtendedData``; the feature name in ``<name>``. KML coordinates carry
 an altitude, which is dropped on import (with a note), since layers are 2-D.
@@ -6,6 +11,7 @@ an altitude, which is dropped on import (with a note), since layers are 2-D.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +20,7 @@ import shapely
 
 from gis.crs import CRS84, CrsRef
 from gis.errors import InvalidInputError
-from gis.io._common import ObjArray, Source, check_not_empty, geometry_array
+from gis.io._common import ObjArray, Source, check_not_empty, geometry_array, open_zip
 from gis.io._ogr import OGR_ERRORS, ogr_read, ogr_write
 
 _KML_NOISE = (
@@ -33,8 +39,13 @@ _KML_NOISE = (
 
 
 def read_kml(path: Path, *, layer: str | None = None) -> Source:
-    """Read every folder (or the chosen one) of a KML file."""
+    """Read every folder (or the chosen one) of a KML or KMZ file."""
     check_not_empty(path)
+    if path.suffix.lower() == ".kmz":
+        with tempfile.TemporaryDirectory(prefix="renewal-kmz-") as tmp:
+            source = read_kml(_main_kml(path, Path(tmp)), layer=layer)
+            source.layer = layer or path.stem
+            return source
     try:
         names = [str(n) for n, _ in pyogrio.list_layers(path)]
     except OGR_ERRORS as exc:
@@ -52,7 +63,10 @@ def read_kml(path: Path, *, layer: str | None = None) -> Source:
             source.geometry = geometry_array([g for p in parts for g in p.geometry])
             source.notes.append(f"{len(parts)} KML folders read together.")
     frame = source.frame
-    drop = [c for c in frame.columns if c in _KML_NOISE or (c == "description" and frame[c].isna().all())]
+    # an empty placemark name or description says nothing, and an empty "Name" would win the name field
+    # over the file's 名称 column (GDAL and QGIS write the attributes as ExtendedData, the name empty)
+    empty = [c for c in ("Name", "name", "description") if c in frame.columns and _all_blank(frame[c])]
+    drop = [c for c in frame.columns if c in _KML_NOISE or c in empty]
     source.frame = frame.drop(columns=drop)
     if len(source.geometry) and shapely.has_z(source.geometry[[g is not None for g in source.geometry]]).any():
         source.geometry = geometry_array(shapely.force_2d(source.geometry))
@@ -62,6 +76,22 @@ def read_kml(path: Path, *, layer: str | None = None) -> Source:
     source.layer = layer or path.stem
     source.layers_available = names
     return source
+
+
+def _all_blank(cells: pd.Series) -> bool:
+    return bool(cells.map(lambda v: v is None or (isinstance(v, float) and v != v) or not str(v).strip()).all())
+
+
+def _main_kml(kmz: Path, folder: Path) -> Path:
+    """The main KML of ``kmz``, unpacked into ``folder`` (named as the KMZ, so the layer keeps its name)."""
+    with open_zip(kmz) as zf:  # refuses a damaged archive or a zip bomb before anything is unpacked
+        kmls = [n for n in zf.namelist() if n.lower().endswith(".kml") and "__MACOSX" not in n]
+        if not kmls:
+            raise InvalidInputError(f"The KMZ '{kmz.name}' holds no .kml file.")
+        main = "doc.kml" if "doc.kml" in kmls else kmls[0]
+        out = folder / f"{kmz.stem}.kml"
+        out.write_bytes(zf.read(main))
+    return out
 
 
 def write_kml(frame: pd.DataFrame, geometry: ObjArray, crs: CrsRef, out: Path, *, layer: str) -> Path:

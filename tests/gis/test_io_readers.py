@@ -86,6 +86,25 @@ def test_kml_heights_dropped(tmp_path: Path) -> None:
     assert not shapely.has_z(src.geometry).any() and any("altitudes" in n for n in src.notes)
 
 
+def test_kmz_reads_as_its_kml_and_a_bomb_is_refused(tmp_path: Path) -> None:
+    """A KMZ (Google Earth's and 奥维互动地图's default save) is a zip of a KML; it was an unsupported file type."""
+    kml = tmp_path / "doc.kml"
+    pyogrio.write_dataframe(compound_frame(3), kml, driver="LIBKML")
+    kmz = tmp_path / "台账.kmz"
+    with zipfile.ZipFile(kmz, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.write(kml, "doc.kml")
+    plain, zipped = read_source(kml), read_source(kmz)
+    assert len(zipped) == 3 and zipped.crs_implicit
+    assert "Name" not in zipped.frame.columns  # GDAL wrote the placemark names empty: 名称 is the name
+    assert list(zipped.frame["名称"]) == list(plain.frame["名称"]) == list(compound_frame(3)["名称"])
+    assert all(a.equals(b) for a, b in zip(zipped.geometry, plain.geometry, strict=True))
+    with zipfile.ZipFile(kmz, "a", compression=zipfile.ZIP_DEFLATED) as zf, zf.open("files/pad.png", "w") as member:
+        for _ in range(150):
+            member.write(bytes(1024 * 1024))
+    with pytest.raises(InvalidInputError, match="zip bomb"):
+        read_source(kmz)
+
+
 def test_xlsx_ledger(tmp_path: Path) -> None:
     rows = parking_ledger_rows(3)
     src = read_source(write_xlsx_ledger(rows, tmp_path / "l.xlsx"))

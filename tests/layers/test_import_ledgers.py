@@ -89,8 +89,8 @@ def test_excel_unicode_text_csv(tmp_path: Path) -> None:
 def test_titled_ledger_with_a_repeated_column_imports(io_db: str, io_conn: Any, tmp_path: Path) -> None:
     """Through the importer: the repeated 名称 (a 500 before) is 名称.1 and not imported; DMS coordinates read."""
     rows = parking_ledger_rows(3)
-    for r in rows:
-        r["编号"] = "LEDGER-" + r["编号"]
+    for r in rows:  # places of their own: other tests' parking sites in the same database sit on the ledger's
+        r["编号"], r["经度"], r["纬度"] = "LEDGER-" + r["编号"], r["经度"] + 0.0037, r["纬度"] + 0.0023
     rows[0]["经度"], rows[0]["纬度"] = "114°29′", "38°01′12″"
     path = _ledger(tmp_path / "repeated.xlsx", rows, title=[["石家庄市停车场台账"]],
                    extra={"名称": ["备注一", "备注二", "备注三"]})
