@@ -158,9 +158,12 @@ def linear_from_wkt(cells: Sequence[str]) -> ObjArray:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "cells.csv"
         path.write_text("WKT\n" + "".join('"' + c.replace('"', '""') + '"\n' for c in cells), encoding="utf-8")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            wkb = pyogrio.raw.read(path, columns=[])[2]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                wkb = pyogrio.raw.read(path, columns=[])[2]
+        except OGR_ERRORS:  # GDAL could not read them either: each is reported as a cell that is not WKT
+            return np.full(len(cells), None, dtype=object)
     if len(wkb) != len(cells):  # a cell GDAL split or dropped: none of them can be trusted to its row
         return np.full(len(cells), None, dtype=object)
     return geometry_array(shapely.from_wkb(wkb, on_invalid="ignore"))
