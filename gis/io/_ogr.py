@@ -175,7 +175,8 @@ def ogr_stream(src: Path, *, fmt: str, what: str, layer: str, batch_rows: int) -
     Each batch becomes what :func:`ogr_read` with ``use_arrow`` makes of the whole layer (the
     same Arrow-to-pandas conversion, geometries from the same WKB), so peak memory is one batch,
     not the file. None for a layer with date-time or JSON fields, whose text pyogrio parses
-    after reading the whole layer: read those whole with :func:`ogr_read`.
+    after reading the whole layer: read those whole with :func:`ogr_read`. A batch with arcs is
+    read again by GDAL's row-by-row read, which straightens them (:func:`_read_linear_rows`).
     """
     try:
         info = pyogrio.read_info(src, layer=layer, force_feature_count=True)
@@ -187,6 +188,7 @@ def ogr_stream(src: Path, *, fmt: str, what: str, layer: str, batch_rows: int) -
     if total < 0 or "OFSTJSON" in subtypes or any(d.startswith("datetime") and d != "datetime64[D]" for d in dtypes):
         return None
     crs = crs_from_wkt(info.get("crs"), what)
+    row_errors: list[tuple[int, str]] = []  # rows found unreadable while the batches are read
 
     def batches() -> Iterator[SourceBatch]:
         start = 0
@@ -206,7 +208,7 @@ def ogr_stream(src: Path, *, fmt: str, what: str, layer: str, batch_rows: int) -
                         except UNREADABLE_GEOMETRY:  # arcs: these rows again, as GDAL straightens them
                             geoms = _read_linear_rows(src, layer, start, table.num_rows)
                             curved, unreadable = _arc_rows(wkb.to_pylist(), geoms)
-                            stream.row_errors.extend((start + row, UNREADABLE_MESSAGE) for row in unreadable)
+                            row_errors.extend((start + row, UNREADABLE_MESSAGE) for row in unreadable)
                             wkb = None
                         table = table.drop_columns([geometry_name])
                     else:
@@ -220,15 +222,15 @@ def ogr_stream(src: Path, *, fmt: str, what: str, layer: str, batch_rows: int) -
         except UnicodeDecodeError as exc:
             raise InvalidInputError(f"The text of {what} is not valid UTF-8.") from exc
 
-    stream = SourceStream(
+    return SourceStream(
         columns=[str(c) for c in info["fields"]],
         total=total,
         batches=batches,
         crs=crs,
         format=fmt,
         layer=info.get("layer_name") or layer,
+        row_errors=row_errors,
     )
-    return stream
 
 
 def _short(exc: Exception) -> str:

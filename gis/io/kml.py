@@ -79,7 +79,7 @@ def read_kml(path: Path, *, layer: str | None = None) -> Source:
 
 
 def _all_blank(cells: pd.Series) -> bool:
-    return bool(cells.map(lambda v: v is None or (isinstance(v, float) and v != v) or not str(v).strip()).all())
+    return bool(cells.fillna("").astype(str).str.strip().eq("").all())
 
 
 def _main_kml(kmz: Path, folder: Path) -> Path:

@@ -235,19 +235,21 @@ def read_xlsx(path: Path, *, sheet: str | None = None) -> Source:
         ws = wb[sheet] if sheet else (visible or wb.worksheets)[0]
         rows = ws.iter_rows(values_only=True)
         head: list[tuple[Any, ...]] = []  # the first non-empty rows, until one names the coordinates
+        kinds: list[int] = []
         for row in rows:
             if any(v is not None and str(v).strip() for v in row):
                 head.append(row)
-                if _header_kind(row) == 2 or len(head) > TITLE_ROWS_MAX:
+                kinds.append(_header_kind(row))
+                if kinds[-1] == 2 or len(head) > TITLE_ROWS_MAX:
                     break
         if not head:
             raise InvalidInputError(f"The sheet '{ws.title}' of '{path.name}' is empty.")
-        kinds = [_header_kind(row) for row in head]
         k = kinds.index(max(kinds)) if max(kinds) else 0
         header, above, rest = list(head[k]), head[:k], head[k + 1:]
         while header and (header[-1] is None or not str(header[-1]).strip()):
             header.pop()
-        names = _unique_names([str(h).strip() if h is not None else f"column_{i + 1}" for i, h in enumerate(header)])
+        given = [str(h).strip() if h is not None else f"column_{i + 1}" for i, h in enumerate(header)]
+        names = _unique_names(given)
         width = len(names)
         body = [[_cell_text(v) for v in row[:width]] for row in [*rest, *rows]]
     finally:
@@ -260,7 +262,7 @@ def read_xlsx(path: Path, *, sheet: str | None = None) -> Source:
             f"The header is the row after {len(above)} title row(s) of the sheet '{ws.title}' (first: "
             f"'{next(str(v) for v in above[0] if v is not None and str(v).strip())[:60]}'), skipped."
         )
-    renamed = [n for n in names if n.rsplit(".", 1)[0] in names and n not in header]
+    renamed = [n for n, g in zip(names, given, strict=True) if n != g]
     if renamed:
         source.notes.append(f"Repeated column names were made unique, as CSV readers do: {', '.join(renamed)}.")
     return source
